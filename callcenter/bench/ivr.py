@@ -1,0 +1,114 @@
+"""`callcenter bench ivr`: concurrent FastAGI sessions through *welcome* with a CRM lookup
+on PostgreSQL; sessions/s and the time from connection to the routing decision
+(`SET VARIABLE CC_QUEUE`), with about 200 sessions open at once.
+
+Callers arrive at 200 per second and each hears the welcome prompt for a second (as
+on a real line), so about 200 sessions are open at any moment; the latency that
+matters is the server's, from the connection to the routing decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from callcenter.settings import Settings
+from crm_core.bus import InProcessBus
+from crm_core.db import open_database
+from crm_core.db.migrate import upgrade_async
+from ivr_scripts.routes import routes
+from telephony.fastagi import FastAgiServer
+
+PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+ARRIVALS_PER_S = 200
+
+
+async def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    customers = 10_000 if args.quick else 100_000
+    sessions = 1_000 if args.quick else 5_000
+    concurrency = 0
+    base = args.database_url or PG
+    schema = f"bench_ivr_{uuid.uuid4().hex[:8]}"
+    url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
+    plain = base.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
+    await upgrade_async(url)
+    conn = await asyncpg.connect(plain, server_settings={"search_path": schema})
+    now = datetime.now(UTC)
+    await conn.copy_records_to_table(
+        "customers",
+        records=(
+            (i + 1, f"客户{i}", "", "", i % 7 == 0, "", "", now, now) for i in range(customers)
+        ),
+        columns=[
+            "id",
+            "name",
+            "company",
+            "title",
+            "vip_level",
+            "notes",
+            "language",
+            "created_at",
+            "updated_at",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "customer_phones",
+        records=(
+            (i + 1, i + 1, f"+86138{i:08d}", f"138{i:08d}", "mobile") for i in range(customers)
+        ),
+        columns=["id", "customer_id", "e164", "raw", "label"],
+    )
+    await conn.execute("ANALYZE")
+    await conn.close()
+    db = await open_database(url)
+    server = FastAgiServer(routes(db=db, bus=InProcessBus(), settings=settings))
+    await server.start("127.0.0.1", 0)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "callcenter.bench.ivr_clients",
+            str(server.port),
+            str(sessions),
+            str(ARRIVALS_PER_S),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        driven = json.loads(out)
+        latencies = list(driven["latencies_ms"])
+        elapsed = float(driven["elapsed_s"])
+        concurrency = int(driven["peak_open"])
+    finally:
+        await server.stop()
+        await db.close()
+        conn = await asyncpg.connect(plain)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[int(len(latencies) * 0.99)]
+    rate = sessions / elapsed
+    print(
+        f"{sessions} welcome sessions, {concurrency} at a time, {customers:,} customers "
+        f"in PostgreSQL: {rate:,.0f} sessions/s; connection → routing decision "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+    return {
+        "bench": "ivr",
+        "concurrent": concurrency,
+        "sessions": sessions,
+        "sessions_per_s": round(rate),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+    }
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(asyncio.run(_bench(args, settings))))
+    return 0

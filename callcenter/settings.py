@@ -1,0 +1,274 @@
+"""One frozen, typed settings object from CALLCENTER_* variables and an optional TOML file.
+
+Precedence: defaults < TOML file < environment. Every field's environment name is
+`CALLCENTER_` + the field name in upper case; list fields take comma-separated
+values. An invalid value stops start-up with a `SettingsError` naming the
+setting and the expected form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+ENV_PREFIX = "CALLCENTER_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and the expected form."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmiEndpoint:
+    name: str
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    # storage and bus
+    database_url: str = "sqlite+aiosqlite:///callcenter.db"
+    redis_url: str = ""  # empty: in-process bus, timers and presence
+    # HTTP console
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    secret_key: str = ""  # signs session cookies; required by `serve`
+    trust_forwarded_headers: bool = False  # honour X-Forwarded-* from the reverse proxy
+    public_url: str = ""
+    # AMI (one PBX); `ami_endpoints` lists more as name=user:secret@host:port
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_username: str = "callcenter"
+    ami_secret: str = ""
+    ami_endpoints: tuple[str, ...] = ()
+    ami_action_timeout_seconds: float = 10.0
+    ami_ping_interval_seconds: float = 5.0
+    ami_watchdog_seconds: float = 15.0
+    # FastAGI
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    agi_command_timeout_seconds: float = 10.0
+    agi_header_timeout_seconds: float = 5.0
+    # the rules
+    ring_count: int = 3
+    ring_cycle_seconds: float = 5.0
+    callback_window_minutes: float = 30.0
+    callback_warning_minutes: float = 10.0
+    abandon_threshold_seconds: float = 5.0
+    service_level_seconds: float = 20.0
+    long_wait_alert_seconds: float = 60.0
+    after_call_work_alert_seconds: float = 120.0
+    # locale
+    phone_region: str = "CN"
+    timezone: str = "Asia/Shanghai"
+    company_name: str = "示例科技"
+    default_language: str = ""  # "" = browser default; else zh-CN | en
+    pause_reasons: tuple[str, ...] = ("break", "meal", "training", "after_call_work")
+    business_hours: str = "08:00-20:00"
+    business_days: str = "1-7"  # ISO weekdays, e.g. "1-5" or "1,2,3,4,5,6"
+    holidays: tuple[str, ...] = ()  # ISO dates
+    # outbound
+    abandon_rate_cap: float = 0.03
+    amd_enabled: bool = False
+    # operations
+    log_json: bool = False
+    log_level: str = "INFO"
+    outbox_path: str = "var/outbox.db"
+    instance_id: str = ""  # empty: hostname + pid
+    metrics_token: str = ""  # bearer token for /metrics scrapers off loopback
+
+    @property
+    def ring_limit_seconds(self) -> float:
+        return self.ring_count * self.ring_cycle_seconds
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ami_endpoint_list(self) -> list[AmiEndpoint]:
+        """The PBXs this deployment serves (the single `ami_*` one when no list)."""
+        if not self.ami_endpoints:
+            return [
+                AmiEndpoint(
+                    name="default",
+                    host=self.ami_host,
+                    port=self.ami_port,
+                    username=self.ami_username,
+                    secret=self.ami_secret,
+                )
+            ]
+        return [_parse_endpoint(spec) for spec in self.ami_endpoints]
+
+
+def _parse_endpoint(spec: str) -> AmiEndpoint:
+    form = "name=user:secret@host:port"
+    try:
+        name, rest = spec.split("=", 1)
+        creds, address = rest.rsplit("@", 1)
+        user, secret = creds.split(":", 1)
+        host, port = address.rsplit(":", 1)
+        return AmiEndpoint(name=name, host=host, port=int(port), username=user, secret=secret)
+    except ValueError as exc:
+        raise SettingsError(
+            f"{ENV_PREFIX}AMI_ENDPOINTS: entry {spec!r} is not of the form {form}"
+        ) from exc
+
+
+_HINTS = typing.get_type_hints(Settings)
+
+
+def _coerce(name: str, raw: Any, hint: Any) -> Any:
+    env = ENV_PREFIX + name.upper()
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if isinstance(raw, list | tuple) and all(isinstance(x, str) for x in raw):
+            return tuple(raw)
+        raise SettingsError(f"{env}: expected a comma-separated list, got {raw!r}")
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{env}: expected true or false, got {raw!r}")
+    if hint is int:
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(str(raw).strip())
+        except ValueError as exc:
+            raise SettingsError(f"{env}: expected a whole number, got {raw!r}") from exc
+    if hint is float:
+        try:
+            return float(str(raw).strip())
+        except ValueError as exc:
+            raise SettingsError(f"{env}: expected a number, got {raw!r}") from exc
+    if not isinstance(raw, str):
+        raise SettingsError(f"{env}: expected text, got {raw!r}")
+    return raw
+
+
+def _validate(s: Settings) -> None:
+    def bad(name: str, expected: str, value: Any) -> SettingsError:
+        return SettingsError(f"{ENV_PREFIX}{name.upper()}: expected {expected}, got {value!r}")
+
+    if s.ring_count < 1:
+        raise bad("ring_count", "a whole number of rings >= 1", s.ring_count)
+    if not 0.5 <= s.ring_cycle_seconds <= 30:
+        raise bad("ring_cycle_seconds", "seconds per ring between 0.5 and 30", s.ring_cycle_seconds)
+    if s.callback_window_minutes <= 0:
+        raise bad("callback_window_minutes", "minutes > 0", s.callback_window_minutes)
+    if not 0 <= s.callback_warning_minutes < s.callback_window_minutes:
+        raise bad(
+            "callback_warning_minutes",
+            "minutes >= 0 and shorter than the callback window",
+            s.callback_warning_minutes,
+        )
+    if s.abandon_threshold_seconds < 0:
+        raise bad("abandon_threshold_seconds", "seconds >= 0", s.abandon_threshold_seconds)
+    if not 0 < s.abandon_rate_cap < 1:
+        raise bad("abandon_rate_cap", "a fraction between 0 and 1, e.g. 0.03", s.abandon_rate_cap)
+    for port_name in ("http_port", "ami_port", "agi_port"):
+        port = getattr(s, port_name)
+        if not 0 <= port <= 65535:
+            raise bad(port_name, "a TCP port 0-65535", port)
+    if s.phone_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise bad("phone_region", "an ISO 3166 region code such as CN or US", s.phone_region)
+    try:
+        zoneinfo.ZoneInfo(s.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise bad("timezone", "an IANA time zone such as Asia/Shanghai", s.timezone) from exc
+    if not s.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise bad(
+            "database_url",
+            "sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB",
+            s.database_url,
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise bad("redis_url", "redis://HOST:PORT/DB (or empty for in-process)", s.redis_url)
+    if s.default_language not in ("", "zh-CN", "en"):
+        raise bad("default_language", "zh-CN, en or empty", s.default_language)
+    _check_hours(s.business_hours)
+    for day in s.holidays:
+        try:
+            __import__("datetime").date.fromisoformat(day)
+        except ValueError as exc:
+            raise bad("holidays", "ISO dates like 2026-10-01", day) from exc
+    s.ami_endpoint_list()
+
+
+def _check_hours(text: str) -> None:
+    try:
+        start, end = text.split("-")
+        for part in (start, end):
+            hh, mm = part.split(":")
+            if not (0 <= int(hh) <= 24 and 0 <= int(mm) < 60):
+                raise ValueError
+    except ValueError as exc:
+        raise SettingsError(
+            f"{ENV_PREFIX}BUSINESS_HOURS: expected HH:MM-HH:MM, got {text!r}"
+        ) from exc
+
+
+def load_settings(
+    *,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings: defaults < TOML file < environment < explicit overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(Settings)}
+
+    config_file = config_file or env.get(ENV_PREFIX + "CONFIG") or None
+    if config_file:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise SettingsError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from exc
+        table = data.get("callcenter", data)
+        for key, raw in table.items():
+            if key not in known:
+                raise SettingsError(f"config file {path}: unknown setting {key!r}")
+            values[key] = _coerce(key, raw, _HINTS[key])
+
+    for key in known:
+        env_name = ENV_PREFIX + key.upper()
+        if env_name in env:
+            values[key] = _coerce(key, env[env_name], _HINTS[key])
+
+    for key, raw in overrides.items():
+        if key not in known:
+            raise SettingsError(f"unknown setting {key!r}")
+        if raw is not None:
+            values[key] = _coerce(key, raw, _HINTS[key])
+
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+__all__ = ["AmiEndpoint", "Settings", "SettingsError", "load_settings"]
