@@ -1,0 +1,449 @@
+"""Domain events: what happened, in the past tense.
+
+Frozen, slotted, keyword-only dataclasses carrying ids, enums, UTC datetimes and
+primitives (and the domain dataclasses of `models`, which are made of the same).
+`encode`/`decode` put them on the wire (Redis, WebSocket) with a schema version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, get_type_hints
+
+from crm_core.domain import models
+from crm_core.domain.models import (
+    AgentStatus,
+    CallbackReason,
+    CallOutcome,
+    CallRecord,
+    Direction,
+    OfferResult,
+    ViolationKind,
+)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainEvent:
+    """Base of every event. `at` is timezone-aware UTC."""
+
+    at: datetime
+    pbx: str = "default"
+
+    name: ClassVar[str] = "DomainEvent"
+
+
+# --- AMI link -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmiConnected(DomainEvent):
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmiDisconnected(DomainEvent):
+    host: str
+    port: int
+    reason: str
+
+
+# --- calls ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStarted(DomainEvent):
+    call_id: str
+    direction: Direction
+    caller_number: str
+    caller_name: str
+    dialed_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerIdentified(DomainEvent):
+    """The IVR (or a channel variable) tied the call to a CRM customer."""
+
+    call_id: str
+    customer_id: int | None
+    vip: int = 0
+    language: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IvrStepTaken(DomainEvent):
+    call_id: str
+    flow: str
+    step: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOffered(DomainEvent):
+    """The call entered a queue (QueueCallerJoin)."""
+
+    call_id: str
+    queue: str
+    position: int
+    caller_number: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRingStarted(DomainEvent):
+    """An agent's phone started ringing with this call: the screen-pop trigger."""
+
+    call_id: str
+    queue: str | None
+    agent: str | None
+    interface: str
+    caller_number: str
+    caller_name: str
+    customer_id: int | None = None
+    campaign_id: int | None = None
+    # channels, when known, so the console can hold/transfer the right leg
+    caller_channel: str | None = None
+    agent_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRingEnded(DomainEvent):
+    """One offer finished, whatever the result."""
+
+    call_id: str
+    queue: str | None
+    agent: str | None
+    interface: str
+    ring_seconds: float
+    result: OfferResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentMissedCall(DomainEvent):
+    """Ring-no-answer: the agent let the call ring out."""
+
+    call_id: str
+    queue: str | None
+    agent: str | None
+    interface: str
+    ring_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(DomainEvent):
+    call_id: str
+    queue: str | None
+    agent: str | None
+    interface: str | None
+    wait_seconds: float
+    ring_seconds: float
+    caller_channel: str | None = None
+    agent_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallHeld(DomainEvent):
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallResumed(DomainEvent):
+    call_id: str
+    held_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTransferred(DomainEvent):
+    call_id: str
+    from_agent: str | None
+    target: str  # queue, extension or agent the call went to
+    kind: str  # "blind" | "attended" | "redirect"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAbandoned(DomainEvent):
+    call_id: str
+    queue: str | None
+    caller_number: str
+    wait_seconds: float
+    position: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingStarted(DomainEvent):
+    call_id: str
+    channel: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEnded(DomainEvent):
+    """The finished call record; the call-log writer persists it."""
+
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginateCompleted(DomainEvent):
+    action_id: str
+    success: bool
+    # Asterisk's originate reason: 4 answered, 5 busy, 8 congestion, 3 no answer, 0 failure
+    reason: int
+    call_id: str | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpyStarted(DomainEvent):
+    spyer_channel: str
+    spyee_channel: str
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpyStopped(DomainEvent):
+    spyer_channel: str
+    spyee_channel: str | None = None
+
+
+# --- agents ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStateChanged(DomainEvent):
+    agent: str | None
+    interface: str
+    queue: str | None
+    status: AgentStatus
+    paused: bool = False
+    pause_reason: str = ""
+    in_call: bool = False
+
+
+# --- rules and callbacks --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleViolated(DomainEvent):
+    kind: ViolationKind
+    agent: str | None
+    call_id: str | None
+    queue: str | None = None
+    ring_seconds: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackScheduled(DomainEvent):
+    callback_id: int
+    phone: str
+    reason: CallbackReason
+    due_at: datetime
+    owner: str | None = None  # username, or None for the queue pool
+    queue: str | None = None
+    customer_id: int | None = None
+    merged: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRetryScheduled(DomainEvent):
+    """An attempt failed (no answer, busy): the owner is reminded to try again at `retry_at`."""
+
+    callback_id: int
+    retry_at: datetime
+    due_at: datetime
+    owner: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackReminderDue(DomainEvent):
+    """Time to act on a callback: the warning before its due time, or (`retry`) the time
+    set for the next attempt after a failed one."""
+
+    callback_id: int
+    due_at: datetime
+    owner: str | None = None
+    retry: bool = False
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackDue(DomainEvent):
+    """The deadline passed with the callback still open: it is now overdue."""
+
+    callback_id: int
+    due_at: datetime
+    owner: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackClosed(DomainEvent):
+    callback_id: int
+    status: str  # done | satisfied | cancelled
+    outcome: str | None = None
+    in_time: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRaised(DomainEvent):
+    """Something a team lead should see now."""
+
+    kind: str  # missed_ring | late_answer | callback_overdue | long_wait | acw_too_long | db_down
+    message: str
+    agent: str | None = None
+    team_id: int | None = None
+    call_id: str | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceHealthChanged(DomainEvent):
+    component: str  # ami | database | redis
+    healthy: bool
+    detail: str = ""
+
+
+# --- codec ----------------------------------------------------------------------------
+
+_REGISTRY: dict[str, type[DomainEvent]] = {}
+
+
+def register(cls: type[DomainEvent]) -> type[DomainEvent]:
+    cls.name = cls.__name__
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and issubclass(_cls, DomainEvent) and _cls is not DomainEvent:
+        register(_cls)
+
+
+def event_types() -> dict[str, type[DomainEvent]]:
+    return dict(_REGISTRY)
+
+
+class EventDecodeError(ValueError):
+    error_id = "bad-event"
+
+
+def _to_wire(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_wire(v) for k, v in value.items()}
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = get_type_hints(cls, vars(models) | globals())
+        _HINTS[cls] = hints
+    return hints
+
+
+def _from_wire(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _from_wire(args[0], value) if len(args) == 1 else value
+    if origin is tuple:
+        (item_tp, *_rest) = typing.get_args(tp)
+        return tuple(_from_wire(item_tp, v) for v in value)
+    if origin is dict:
+        return dict(value)
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _hints(tp)
+        kwargs = {
+            f.name: _from_wire(hints[f.name], value[f.name])
+            for f in dataclasses.fields(tp)
+            if f.name in value
+        }
+        return tp(**kwargs)
+    return value
+
+
+def encode(event: DomainEvent) -> dict[str, Any]:
+    """Event → JSON-ready dict: `{"v": 1, "type": "CallAnswered", "data": {...}}`."""
+    return {"v": SCHEMA_VERSION, "type": type(event).__name__, "data": _to_wire(event)}
+
+
+def decode(payload: dict[str, Any]) -> DomainEvent:
+    try:
+        version = payload["v"]
+        cls = _REGISTRY[payload["type"]]
+        data = payload["data"]
+    except (KeyError, TypeError) as exc:
+        raise EventDecodeError(f"not an encoded domain event: {exc!r}") from exc
+    if version != SCHEMA_VERSION:
+        raise EventDecodeError(f"event schema version {version} not understood")
+    try:
+        event = _from_wire(cls, data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EventDecodeError(f"bad {cls.__name__} payload: {exc}") from exc
+    assert isinstance(event, DomainEvent)
+    return event
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AgentMissedCall",
+    "AgentRingEnded",
+    "AgentRingStarted",
+    "AgentStateChanged",
+    "AlertRaised",
+    "AmiConnected",
+    "AmiDisconnected",
+    "CallAbandoned",
+    "CallAnswered",
+    "CallEnded",
+    "CallHeld",
+    "CallOffered",
+    "CallOutcome",
+    "CallResumed",
+    "CallStarted",
+    "CallTransferred",
+    "CallbackClosed",
+    "CallbackDue",
+    "CallbackReminderDue",
+    "CallbackRetryScheduled",
+    "CallbackScheduled",
+    "CallerIdentified",
+    "DomainEvent",
+    "EventDecodeError",
+    "IvrStepTaken",
+    "OriginateCompleted",
+    "RecordingStarted",
+    "RuleViolated",
+    "ServiceHealthChanged",
+    "SpyStarted",
+    "SpyStopped",
+    "decode",
+    "encode",
+    "event_types",
+]

@@ -1,0 +1,74 @@
+"""Phone numbers: one canonical form (E.164) for every way people and PBXs write them.
+
+'+86 138 0013 8000', '13800138000' and '008613800138000' are the same customer.
+Numbers that `phonenumbers` cannot place in any region (test numbers such as the
+lab's 15551230001, internal extensions) are kept as `+` and their digits only when
+they look like a plausible subscriber number (7-15 digits), so calls from them still
+land in the CRM (docs/adr/0002-phone-normalisation.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+_DIGITS = re.compile(r"\d+")
+# the most common caller id by far: a mainland mobile, with or without +86 / 0086;
+# recognised without a full libphonenumber parse (it is on the screen-pop path)
+_CN_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[3-9]\d{9})")
+_SEPARATORS = str.maketrans("", "", " -()")
+
+
+class InvalidPhoneNumber(ValueError):
+    error_id = "invalid-phone"
+
+    def __init__(self, raw: str, why: str) -> None:
+        super().__init__(f"not a phone number: {raw!r} ({why})")
+        self.raw = raw
+
+
+def normalize(raw: str, region: str = "CN") -> str:
+    """Return the E.164 form of `raw`, or raise InvalidPhoneNumber."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidPhoneNumber(raw, "empty")
+    compact = text.translate(_SEPARATORS)
+    fast = _CN_MOBILE.fullmatch(compact)
+    if fast is not None and (region.upper() == "CN" or compact[0] in "+0"):
+        return "+86" + fast.group(1)
+    if len(text) > 40:
+        raise InvalidPhoneNumber(raw[:40], "too long")
+    digits = "".join(_DIGITS.findall(text))
+    if not digits:
+        raise InvalidPhoneNumber(raw, "no digits")
+    if re.search(r"[^\d\s+\-().]", text):
+        raise InvalidPhoneNumber(raw, "contains letters or symbols")
+    candidate = text
+    if text.startswith("00"):
+        candidate = "+" + digits[2:]
+    try:
+        parsed = phonenumbers.parse(candidate, region.upper())
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhoneNumber(raw, str(exc)) from exc
+    if phonenumbers.is_valid_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    # Not valid anywhere we know: keep a stable digits-only form when plausible.
+    if text.startswith(("+", "00")) and 7 <= len(digits.removeprefix("00")) <= 15:
+        return "+" + (digits[2:] if text.startswith("00") else digits)
+    if 7 <= len(digits) <= 15:
+        # a national number we cannot validate: same canonical form as a valid one would get
+        code = phonenumbers.country_code_for_region(region.upper())
+        national = digits[1:] if digits.startswith("0") else digits
+        return f"+{code}{national}" if code else "+" + digits
+    raise InvalidPhoneNumber(raw, "not a valid number for region " + region.upper())
+
+
+def try_normalize(raw: str | None, region: str = "CN") -> str | None:
+    """Like `normalize` but None for anything that is not a number (PBX caller ids)."""
+    if not raw:
+        return None
+    try:
+        return normalize(raw, region)
+    except InvalidPhoneNumber:
+        return None

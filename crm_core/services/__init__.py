@@ -1,0 +1,1 @@
+"""CRM core services: call logging, rules, callbacks, live figures, reports."""

@@ -1,0 +1,202 @@
+"""Campaign contact lists from CSV: every row is either accepted or reported with why.
+
+Pure over bytes so 100,000 rows import in well under a second of parsing; the caller
+stores `ImportReport.accepted` and shows `ImportReport.rejected` to the operator.
+Encodings: UTF-8 (with or without BOM) is tried first because GBK bytes are almost
+never valid UTF-8, then GB18030 (a superset of GBK).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from crm_core.phones import InvalidPhoneNumber, normalize
+
+# header spellings operators use, Chinese and English, mapped to our field names
+HEADER_ALIASES: dict[str, str] = {
+    "name": "name",
+    "姓名": "name",
+    "客户姓名": "name",
+    "联系人": "name",
+    "phone": "phone",
+    "mobile": "phone",
+    "tel": "phone",
+    "telephone": "phone",
+    "电话": "phone",
+    "手机": "phone",
+    "手机号": "phone",
+    "联系电话": "phone",
+    "company": "company",
+    "organisation": "company",
+    "organization": "company",
+    "公司": "company",
+    "单位": "company",
+    "timezone": "timezone",
+    "time zone": "timezone",
+    "tz": "timezone",
+    "时区": "timezone",
+}
+
+
+class ContactFileError(ValueError):
+    """The whole file is unusable (no phone column, undecodable)."""
+
+    error_id = "bad-contact-file"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactRow:
+    row: int  # 1-based line number in the file, header is line 1
+    phone_e164: str
+    name: str = ""
+    company: str = ""
+    timezone: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectedRow:
+    row: int
+    reason: str  # stable id: invalid-phone, duplicate, do-not-call, bad-timezone, empty-row
+    detail: str
+    raw: str = ""
+
+
+@dataclass(slots=True)
+class ImportReport:
+    encoding: str
+    accepted: list[ContactRow] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    merged: int = 0  # duplicates folded into an earlier row
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "encoding": self.encoding,
+            "accepted": len(self.accepted),
+            "merged": self.merged,
+            "rejected": [
+                {"row": r.row, "reason": r.reason, "detail": r.detail} for r in self.rejected
+            ],
+        }
+
+
+def decode_contact_file(data: bytes) -> tuple[str, str]:
+    """Return (text, encoding name); raise ContactFileError when neither fits."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), "gbk"
+    except UnicodeDecodeError as exc:
+        raise ContactFileError(f"file is neither UTF-8 nor GBK: {exc}") from exc
+
+
+def _map_headers(headers: list[str]) -> list[str]:
+    mapped = []
+    for h in headers:
+        key = h.strip().lstrip("\ufeff")
+        mapped.append(HEADER_ALIASES.get(key.lower(), HEADER_ALIASES.get(key, key)))
+    if "phone" not in mapped:
+        raise ContactFileError(f"no phone column among headers {headers!r} (电话/手机/phone)")
+    return mapped
+
+
+def parse_contacts(
+    data: bytes,
+    *,
+    region: str = "CN",
+    on_dnc: Callable[[str], bool] | None = None,
+) -> ImportReport:
+    """Parse a CSV contact list. `on_dnc(e164)` says whether a number is on the DNC list."""
+    text, encoding = decode_contact_file(data)
+    report = ImportReport(encoding=encoding)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        headers = next(reader)
+    except StopIteration as exc:
+        raise ContactFileError("empty file") from exc
+    fields = _map_headers(headers)
+    seen: dict[str, int] = {}  # e164 -> index in accepted
+    known_zones: dict[str, bool] = {}
+    for line_no, cells in enumerate(reader, start=2):
+        raw = ",".join(cells)
+        if not any(c.strip() for c in cells):
+            report.rejected.append(RejectedRow(row=line_no, reason="empty-row", detail="no data"))
+            continue
+        values = {f: (cells[i].strip() if i < len(cells) else "") for i, f in enumerate(fields)}
+        try:
+            e164 = normalize(values.get("phone", ""), region)
+        except InvalidPhoneNumber as exc:
+            report.rejected.append(
+                RejectedRow(row=line_no, reason="invalid-phone", detail=str(exc), raw=raw)
+            )
+            continue
+        tz = values.get("timezone") or None
+        if tz is not None:
+            if tz not in known_zones:
+                try:
+                    zoneinfo.ZoneInfo(tz)
+                    known_zones[tz] = True
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    known_zones[tz] = False
+            if not known_zones[tz]:
+                report.rejected.append(
+                    RejectedRow(
+                        row=line_no,
+                        reason="bad-timezone",
+                        detail=f"unknown time zone {tz!r} (use e.g. Asia/Shanghai)",
+                        raw=raw,
+                    )
+                )
+                continue
+        if on_dnc is not None and on_dnc(e164):
+            report.rejected.append(
+                RejectedRow(
+                    row=line_no, reason="do-not-call", detail=f"{e164} is on the DNC list", raw=raw
+                )
+            )
+            continue
+        if e164 in seen:
+            # merge: keep the first row, fill its blanks from the later one
+            idx = seen[e164]
+            first = report.accepted[idx]
+            report.accepted[idx] = ContactRow(
+                row=first.row,
+                phone_e164=e164,
+                name=first.name or values.get("name", ""),
+                company=first.company or values.get("company", ""),
+                timezone=first.timezone or tz,
+                extra=first.extra,
+            )
+            report.merged += 1
+            report.rejected.append(
+                RejectedRow(
+                    row=line_no,
+                    reason="duplicate",
+                    detail=f"same number as row {first.row}; merged into it",
+                    raw=raw,
+                )
+            )
+            continue
+        extra = {
+            k: v for k, v in values.items() if k not in ("name", "phone", "company", "timezone")
+        }
+        seen[e164] = len(report.accepted)
+        report.accepted.append(
+            ContactRow(
+                row=line_no,
+                phone_e164=e164,
+                name=values.get("name", ""),
+                company=values.get("company", ""),
+                timezone=tz,
+                extra=extra,
+            )
+        )
+    return report

@@ -1,0 +1,111 @@
+"""Reconciliation: Asterisk's CDRs against our call records.
+
+Asterisk writes a CDR for every call into the same PostgreSQL (`cdr_pgsql`). A
+periodic job groups the CDRs of a time window by Linkedid and looks for calls the
+CRM does not have — a record missed during any outage. It reports them, and with
+`repair=True` writes a minimal call record built from the CDRs (marked in the
+wrap-up notes), idempotently by call id like every other write.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from crm_core.db import Database
+from crm_core.db.cdr_tables import cdr
+from crm_core.db.tables import calls
+from crm_core.domain.models import CallOutcome, CallRecord, Direction
+
+log = logging.getLogger(__name__)
+
+_CLID = re.compile(r'^\s*"?([^"<]*)"?\s*<([^>]*)>')
+_OUTCOME = {
+    "ANSWERED": CallOutcome.ANSWERED,
+    "BUSY": CallOutcome.BUSY,
+    "NO ANSWER": CallOutcome.NO_ANSWER,
+    "FAILED": CallOutcome.FAILED,
+    "CONGESTION": CallOutcome.FAILED,
+}
+
+
+@dataclass
+class ReconcileReport:
+    since: datetime
+    until: datetime
+    pbx_calls: int = 0
+    missing: list[str] = field(default_factory=list)
+    repaired: int = 0
+
+
+async def reconcile(
+    db: Database, since: datetime, until: datetime, *, repair: bool = False
+) -> ReconcileReport:
+    report = ReconcileReport(since, until)
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(cdr)
+                .where(cdr.c.calldate >= since, cdr.c.calldate < until)
+                .order_by(cdr.c.calldate)
+            )
+        ).all()
+        ids = {r.linkedid or r.uniqueid for r in rows}
+        report.pbx_calls = len(ids)
+        known: set[str] = set()
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), 1000):
+            chunk = id_list[start : start + 1000]
+            known.update(
+                (
+                    await conn.execute(select(calls.c.call_id).where(calls.c.call_id.in_(chunk)))
+                ).scalars()
+            )
+    by_call: dict[str, list[object]] = {}
+    for r in rows:
+        call_id = r.linkedid or r.uniqueid
+        if call_id not in known:
+            by_call.setdefault(call_id, []).append(r)
+    report.missing = sorted(by_call)
+    if report.missing:
+        log.error(
+            "reconcile: %d of %d PBX calls between %s and %s are missing from the CRM",
+            len(report.missing),
+            report.pbx_calls,
+            since,
+            until,
+        )
+    if repair and by_call:
+        records = [_record(call_id, legs) for call_id, legs in by_call.items()]
+        report.repaired = await db.calls.save_many(records)
+    return report
+
+
+def _record(call_id: str, legs: list[object]) -> CallRecord:
+    first = legs[0]
+    start: datetime = first.calldate  # type: ignore[attr-defined]
+    end = max(leg.calldate + timedelta(seconds=leg.duration) for leg in legs)  # type: ignore[attr-defined]
+    answered = [leg for leg in legs if leg.disposition == "ANSWERED"]  # type: ignore[attr-defined]
+    billsec = max((leg.billsec for leg in answered), default=0)  # type: ignore[attr-defined]
+    match = _CLID.match(first.clid or "")  # type: ignore[attr-defined]
+    name = match.group(1).strip() if match else ""
+    number = first.src or (match.group(2) if match else "")  # type: ignore[attr-defined]
+    disposition = (answered[0] if answered else first).disposition  # type: ignore[attr-defined]
+    inbound = first.dcontext not in ("campaign-dial", "callback")  # type: ignore[attr-defined]
+    return CallRecord(
+        call_id=call_id,
+        direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
+        caller_number=number,
+        caller_name=name,
+        dialed_number=first.dst or None,  # type: ignore[attr-defined]
+        started_at=start,
+        answered_at=end - timedelta(seconds=billsec) if answered else None,
+        ended_at=end,
+        talk_seconds=float(billsec),
+        outcome=_OUTCOME.get(disposition, CallOutcome.FAILED),
+        wrapup_notes="repaired from Asterisk CDR by reconciliation",
+    )

@@ -1,0 +1,141 @@
+"""Answer within three rings (working rule 2).
+
+For every offer of a call to an agent: answered inside `rings × cycle` is
+compliant; answered after it is a late answer; rung out without an answer is a
+missed call, and the agent is paused in the queue with reason "missed call" so the
+next caller is not sent to an empty seat. Every violation is stored and published;
+the agent's team lead gets a live alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crm_core.domain.events import (
+    AgentMissedCall,
+    AgentRingEnded,
+    AlertRaised,
+    DomainEvent,
+    RuleViolated,
+)
+from crm_core.domain.models import OfferResult, Violation, ViolationKind
+from crm_core.ports.bus import EventBus
+from crm_core.ports.clock import Clock
+from crm_core.ports.telephony import TelephonyCommands, TelephonyError
+from crm_core.services.callbacks import RuleSettings
+from crm_core.services.worker import EventWorker
+
+log = logging.getLogger(__name__)
+
+MISSED_CALL_REASON = "missed call"
+
+
+def check_queue_ring_timeouts(timeouts: dict[str, float], limit: float) -> list[str]:
+    """Warnings for queues whose member ring timeout is longer than the ring limit."""
+    return [
+        f"queue {queue!r} rings each agent for {seconds:g} s, longer than the "
+        f"{limit:g} s three-ring limit: set its member timeout to {limit:g} s or less"
+        for queue, seconds in sorted(timeouts.items())
+        if seconds > limit
+    ]
+
+
+class RingRuleService(EventWorker):
+    worker_name = "ring-rule"
+
+    def __init__(
+        self,
+        *,
+        db: Any,
+        bus: EventBus,
+        clock: Clock,
+        settings: RuleSettings,
+        commands: TelephonyCommands | None,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self.limit = settings.ring_limit_seconds
+        self.commands = commands
+        super().__init__()
+        self.offers = 0
+        self.compliant = 0
+
+    def handle(self, event: DomainEvent) -> None:
+        """Bus subscriber: classify at once (pure), act in the worker (DB, AMI)."""
+        if isinstance(event, AgentRingEnded) and event.result == OfferResult.ANSWERED:
+            self.offers += 1
+            if event.ring_seconds <= self.limit:
+                self.compliant += 1
+                return
+        elif isinstance(event, AgentMissedCall):
+            self.offers += 1
+        else:
+            return
+        self.enqueue(event)
+
+    async def apply(self, event: DomainEvent) -> None:
+        if isinstance(event, AgentMissedCall):
+            kind, ring = ViolationKind.MISSED_CALL, event.ring_seconds
+        elif isinstance(event, AgentRingEnded):
+            kind, ring = ViolationKind.LATE_ANSWER, event.ring_seconds
+        else:
+            return
+        agent, call_id, queue, interface = event.agent, event.call_id, event.queue, event.interface
+        await self.db.violations.add(
+            Violation(
+                id=None,
+                kind=kind,
+                at=event.at,
+                agent=agent,
+                call_id=call_id,
+                ring_seconds=ring,
+                queue=queue,
+                detail=f"rang {ring:.1f} s, limit {self.limit:g} s",
+            )
+        )
+        user = await self.db.users.get_by_member_name(agent) if agent else None
+        team_id = user.team_id if user else None
+        await self.bus.publish(
+            RuleViolated(
+                at=event.at,
+                pbx=event.pbx,
+                kind=kind,
+                agent=agent,
+                call_id=call_id,
+                queue=queue,
+                ring_seconds=ring,
+            )
+        )
+        if kind == ViolationKind.MISSED_CALL:
+            paused = await self._pause(interface, agent)
+            message = f"{agent} let a call ring {ring:.0f} s without answering" + (
+                "; paused in the queue (missed call)" if paused else ""
+            )
+            alert_kind = "missed_ring"
+        else:
+            message = f"{agent} answered after {ring:.0f} s (limit {self.limit:g} s)"
+            alert_kind = "late_answer"
+        await self.bus.publish(
+            AlertRaised(
+                at=event.at,
+                pbx=event.pbx,
+                kind=alert_kind,
+                message=message,
+                agent=agent,
+                team_id=team_id,
+                call_id=call_id,
+                queue=queue,
+            )
+        )
+
+    async def _pause(self, interface: str, agent: str | None) -> bool:
+        if self.commands is None or not interface:
+            return False
+        try:
+            await self.commands.queue_pause(interface, True, MISSED_CALL_REASON)
+        except TelephonyError as exc:
+            log.error("ring rule: could not pause %s after a missed call: %s", agent, exc)
+            return False
+        return True
