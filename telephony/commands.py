@@ -1,0 +1,240 @@
+"""Telephony commands over AMI: the `TelephonyCommands` port's adapter.
+
+Every command returns or raises `TelephonyError` with a stable `error_id`:
+`no-such-channel`, `ami-unavailable`, `ami-timeout`, `originate-failed` (with
+Asterisk's reason code), `action-failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from crm_core.ports.telephony import (
+    OriginateRequest,
+    OriginateResult,
+    SpyMode,
+    TelephonyError,
+)
+from telephony.ami.client import AmiClient
+from telephony.ami.framing import AmiMessage
+
+SPY_OPTIONS = {SpyMode.LISTEN: "qE", SpyMode.WHISPER: "qwE", SpyMode.BARGE: "qBE"}
+REASONS = {0: "failed", 1: "hung up", 3: "no answer", 4: "answered", 5: "busy", 8: "congestion"}
+
+
+def _check(response: AmiMessage, what: str) -> AmiMessage:
+    if response.get("Response") == "Success":
+        return response
+    message = response.get("Message") or "failed"
+    lowered = message.lower()
+    if "no such channel" in lowered or "does not exist" in lowered:
+        raise TelephonyError("no-such-channel", f"{what}: {message}")
+    raise TelephonyError("action-failed", f"{what}: {message}")
+
+
+class AmiCommands:
+    def __init__(self, client: AmiClient, *, outbound_context: str = "campaign-dial") -> None:
+        self.client = client
+        self.outbound_context = outbound_context
+        self._originated: dict[str, asyncio.Future[OriginateResult]] = {}
+
+    async def originate(self, request: OriginateRequest) -> OriginateResult:
+        """Idempotent by `request_id`: a second call with the same id never dials again."""
+        request_id = request.request_id or uuid.uuid4().hex
+        known = self._originated.get(request_id)
+        if known is not None:
+            return await asyncio.shield(known)
+        future: asyncio.Future[OriginateResult] = asyncio.get_running_loop().create_future()
+        self._originated[request_id] = future
+        try:
+            result = await self._originate(request, request_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a later duplicate re-raises it
+            raise
+        future.set_result(result)
+        return result
+
+    async def _originate(self, request: OriginateRequest, request_id: str) -> OriginateResult:
+        action_id = f"cc-orig-{request_id}"
+        headers: list[tuple[str, str]] = [
+            ("Action", "Originate"),
+            ("ActionID", action_id),
+            ("Channel", request.channel),
+            ("Timeout", str(int(request.timeout_seconds * 1000))),
+        ]
+        if request.application:
+            headers += [("Application", request.application), ("Data", request.data or "")]
+        else:
+            headers += [
+                ("Context", request.context or self.outbound_context),
+                ("Exten", request.exten or "s"),
+                ("Priority", str(request.priority)),
+            ]
+        if request.caller_id:
+            headers.append(("CallerID", request.caller_id))
+        for key, value in {**request.variables, "CC_REQUEST_ID": request_id}.items():
+            headers.append(("Variable", f"{key}={value}"))
+        waiter = self.client.expect_originate(action_id)
+        try:
+            _check(await self.client.send_action(headers), "originate")
+            try:
+                event = await asyncio.wait_for(waiter, request.timeout_seconds + 15.0)
+            except TimeoutError as exc:
+                raise TelephonyError("ami-timeout", "no OriginateResponse from Asterisk") from exc
+        finally:
+            self.client.forget_originate(action_id)
+        reason = int(event.get("Reason", "0") or 0)
+        uniqueid = event.get("Uniqueid")
+        result = OriginateResult(
+            request_id=request_id,
+            success=event.get("Response") == "Success",
+            reason=reason,
+            call_id=uniqueid if uniqueid and uniqueid != "<unknown>" else None,
+            channel=event.get("Channel"),
+        )
+        if not result.success:
+            raise TelephonyError(
+                "originate-failed",
+                f"originate to {request.channel} failed: {REASONS.get(reason, reason)}",
+                reason=reason,
+            )
+        return result
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        _check(
+            await self.client.send_action(
+                {"Action": "Hangup", "Channel": channel, "Cause": str(cause)}
+            ),
+            "hangup",
+        )
+
+    async def redirect(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        priority: int = 1,
+        extra_channel: str | None = None,
+    ) -> None:
+        headers = {
+            "Action": "Redirect",
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": str(priority),
+        }
+        if extra_channel:
+            headers.update(
+                ExtraChannel=extra_channel,
+                ExtraContext=context,
+                ExtraExten=exten,
+                ExtraPriority=str(priority),
+            )
+        _check(await self.client.send_action(headers), "redirect")
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
+        _check(
+            await self.client.send_action(
+                {"Action": "BlindTransfer", "Channel": channel, "Context": context, "Exten": exten}
+            ),
+            "blind transfer",
+        )
+
+    async def attended_transfer(self, channel: str, exten: str) -> None:
+        _check(
+            await self.client.send_action({"Action": "Atxfer", "Channel": channel, "Exten": exten}),
+            "attended transfer",
+        )
+
+    async def queue_add(
+        self,
+        queue: str,
+        interface: str,
+        member_name: str,
+        state_interface: str | None = None,
+        penalty: int = 0,
+        paused: bool = False,
+    ) -> None:
+        headers = {
+            "Action": "QueueAdd",
+            "Queue": queue,
+            "Interface": interface,
+            "MemberName": member_name,
+            "Penalty": str(penalty),
+            "Paused": "true" if paused else "false",
+        }
+        if state_interface:
+            headers["StateInterface"] = state_interface
+        response = await self.client.send_action(headers)
+        if (
+            response.get("Response") != "Success"
+            and "already there" in response.get("Message").lower()
+        ):
+            return  # signing in twice is not an error
+        _check(response, f"queue add {interface} to {queue}")
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        response = await self.client.send_action(
+            {"Action": "QueueRemove", "Queue": queue, "Interface": interface}
+        )
+        if response.get("Response") != "Success" and "not there" in response.get("Message").lower():
+            return
+        _check(response, f"queue remove {interface} from {queue}")
+
+    async def queue_pause(
+        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
+    ) -> None:
+        headers = {
+            "Action": "QueuePause",
+            "Interface": interface,
+            "Paused": "true" if paused else "false",
+        }
+        if reason:
+            headers["Reason"] = reason
+        if queue:
+            headers["Queue"] = queue
+        _check(await self.client.send_action(headers), f"queue pause {interface}")
+
+    async def spy(
+        self, spyer_channel: str, target_interface: str, mode: SpyMode
+    ) -> OriginateResult:
+        target = target_interface[:-2] if target_interface.endswith("/n") else target_interface
+        return await self.originate(
+            OriginateRequest(
+                channel=spyer_channel,
+                application="ChanSpy",
+                data=f"{target},{SPY_OPTIONS[SpyMode(mode)]}",
+                caller_id=f'"{SpyMode(mode).value}" <spy>',
+                timeout_seconds=30.0,
+            )
+        )
+
+    async def start_recording(self, channel: str, filename: str) -> None:
+        _check(
+            await self.client.send_action(
+                {"Action": "MixMonitor", "Channel": channel, "File": filename, "Options": "b"}
+            ),
+            "start recording",
+        )
+
+    async def stop_recording(self, channel: str) -> None:
+        _check(
+            await self.client.send_action({"Action": "StopMixMonitor", "Channel": channel}),
+            "stop recording",
+        )
+
+    async def hold(self, channel: str, hold: bool) -> None:
+        """Music on hold for the customer's channel (Asterisk's MOH via Redirect-less toggle)."""
+        _check(
+            await self.client.send_action(
+                {
+                    "Action": "Setvar",
+                    "Channel": channel,
+                    "Variable": "CC_HOLD",
+                    "Value": "1" if hold else "0",
+                }
+            ),
+            "hold",
+        )

@@ -1,0 +1,119 @@
+"""Stateless AMI → domain event translation.
+
+Events whose meaning does not depend on the call's history (queue member state,
+originate results, supervisor spying) are translated here, purely. Events that
+build up a call (channels, queue entry, offers, bridges, hang-ups) need state and
+are reduced by `telephony.tracker.CallTracker`, which calls into this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crm_core.domain.events import (
+    AgentStateChanged,
+    DomainEvent,
+    OriginateCompleted,
+    SpyStarted,
+    SpyStopped,
+)
+from crm_core.domain.models import AgentStatus
+from telephony.ami.framing import AmiMessage
+
+MEMBER_EVENTS = frozenset(
+    {
+        "QueueMemberStatus",
+        "QueueMemberPause",
+        "QueueMemberAdded",
+        "QueueMemberRemoved",
+        "QueueMemberPenalty",
+        "QueueMember",  # QueueStatus list item
+    }
+)
+
+
+def member_status(msg: AmiMessage) -> AgentStatus:
+    """Queue member fields → one agent status.
+
+    Local-channel members report only Status 1 (not in use) or 2 (in use); a
+    ringing member is 2 with InCall 0, a talking member has InCall 1.
+    """
+    if msg.headers.get("Event") == "QueueMemberRemoved":
+        return AgentStatus.LOGGED_OUT
+    status = msg.get("Status", "1")
+    if status in ("5", "4"):  # unavailable / invalid device
+        return AgentStatus.LOGGED_OUT
+    if msg.get("Paused", "0") == "1":
+        return AgentStatus.PAUSED
+    if msg.get("InCall", "0") == "1":
+        return AgentStatus.ON_CALL
+    if status in ("2", "3", "6", "7", "8"):  # in use, busy, ringing, ring+inuse, on hold
+        return AgentStatus.RINGING if status in ("6", "7") else AgentStatus.ON_CALL
+    return AgentStatus.AVAILABLE
+
+
+def translate_member(msg: AmiMessage, at: datetime, pbx: str) -> AgentStateChanged:
+    h = msg.headers
+    status = member_status(msg)
+    # a member "in use" but not bridged is being rung (Local members never say 6)
+    if status == AgentStatus.ON_CALL and h.get("InCall", "0") != "1":
+        status = AgentStatus.RINGING
+    return AgentStateChanged(
+        at=at,
+        pbx=pbx,
+        agent=h.get("MemberName") or h.get("Name"),
+        interface=h.get("Interface") or h.get("Location") or "",
+        queue=h.get("Queue"),
+        status=status,
+        paused=h.get("Paused", "0") == "1",
+        pause_reason=h.get("PausedReason") or h.get("Reason") or "",
+        in_call=h.get("InCall", "0") == "1",
+    )
+
+
+def translate_originate(msg: AmiMessage, at: datetime, pbx: str) -> OriginateCompleted:
+    h = msg.headers
+    uniqueid = h.get("Uniqueid", "")
+    try:
+        reason = int(h.get("Reason", "0"))
+    except ValueError:
+        reason = 0
+    return OriginateCompleted(
+        at=at,
+        pbx=pbx,
+        action_id=h.get("ActionID", ""),
+        success=h.get("Response") == "Success",
+        reason=reason,
+        call_id=uniqueid if uniqueid and uniqueid != "<unknown>" else None,
+        channel=h.get("Channel"),
+    )
+
+
+def translate_spy(msg: AmiMessage, at: datetime, pbx: str) -> DomainEvent:
+    h = msg.headers
+    if h.get("Event") == "ChanSpyStart":
+        return SpyStarted(
+            at=at,
+            pbx=pbx,
+            spyer_channel=h.get("SpyerChannel", ""),
+            spyee_channel=h.get("SpyeeChannel", ""),
+            call_id=h.get("SpyeeLinkedid"),
+        )
+    return SpyStopped(
+        at=at,
+        pbx=pbx,
+        spyer_channel=h.get("SpyerChannel", ""),
+        spyee_channel=h.get("SpyeeChannel"),
+    )
+
+
+def channel_base(channel: str) -> str:
+    """'Local/1001@agents-00000003;1' → 'Local/1001@agents'; 'PJSIP/1-0000002a' → 'PJSIP/1'."""
+    name = channel.split(";", 1)[0]
+    base, sep, _ = name.rpartition("-")
+    return base if sep else name
+
+
+def interface_base(interface: str) -> str:
+    """'Local/1001@agents/n' → 'Local/1001@agents' (the channel-name prefix)."""
+    return interface[:-2] if interface.endswith("/n") else interface
