@@ -1,0 +1,173 @@
+"""Server-rendered pages: login, the agent console, logout and the language switch."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from agent_console.api import check_login
+from agent_console.auth import (
+    CLAIMS_KEY,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SIGNER_KEY,
+    USER_KEY,
+    USERS_KEY,
+    current_user,
+)
+from agent_console.errors import ApiError
+from agent_console.i18n import LANGUAGES, Translator, pick_language
+from agent_console.keys import HUB_KEY, SERVICES_KEY
+from crm_core.domain.models import Role, User
+
+TEMPLATES = Path(__file__).parent / "templates"
+JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
+
+
+def make_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,  # every page; caller names come from the PBX and are hostile
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def translator_for(request: web.Request, user: User | None) -> Translator:
+    config = request.app[SERVICES_KEY].config
+    return Translator(
+        pick_language(user, request.headers.get("Accept-Language", ""), config.default_language)
+    )
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    env = request.app[JINJA_KEY]
+    user = request.get(USER_KEY)
+    t = translator_for(request, user if isinstance(user, User) else None)
+    html = env.get_template(template).render(
+        t=t,
+        lang=t.language,
+        languages=LANGUAGES,
+        user=user,
+        company=request.app[SERVICES_KEY].config.company_name,
+        **context,
+    )
+    response = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _cookie_args(request: web.Request) -> dict[str, Any]:
+    return {"httponly": True, "samesite": "Lax", "secure": request.secure, "path": "/"}
+
+
+async def login_page(request: web.Request) -> web.Response:
+    if isinstance(request.get(USER_KEY), User):
+        raise web.HTTPFound("/")
+    return _login_form(request)
+
+
+def _login_form(
+    request: web.Request, error: str = "", username: str = "", status: int = 200
+) -> web.Response:
+    token = secrets.token_urlsafe(18)
+    response = render(
+        request, "login.html", status=status, csrf=token, error=error, username=username
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **_cookie_args(request))
+    return response
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    presented = str(form.get("csrf", ""))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    t = translator_for(request, None)
+    if not expected or not secrets.compare_digest(presented, expected):
+        return _login_form(request, t("login.expired"), username, status=403)
+    try:
+        user = await check_login(request, username, password)
+    except ApiError as exc:
+        message = t("login.throttled") if exc.status == 429 else t("login.failed")
+        return _login_form(request, message, username, status=exc.status)
+    ttl = request.app[SERVICES_KEY].config.session_ttl_seconds
+    token, _ = request.app[SIGNER_KEY].issue(user, kind="session", ttl=ttl, now=time.time())
+    response = web.HTTPFound("/")
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(ttl), **_cookie_args(request))
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    claims = request.get(CLAIMS_KEY)
+    if claims is not None:
+        request.app[SIGNER_KEY].revoke(claims, now=time.time())
+        request.app[HUB_KEY].close_user(current_user(request).username)
+    response = web.HTTPFound("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def set_language(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    form = await request.post()
+    language = str(form.get("language", ""))
+    if language in LANGUAGES:
+        await request.app[SERVICES_KEY].db.users.set_language(user.id, language)
+        request.app[USERS_KEY].forget(user.id)
+    raise web.HTTPFound(
+        str(form.get("next", "/")) if str(form.get("next", "/")).startswith("/") else "/"
+    )
+
+
+async def console_page(request: web.Request) -> web.Response:
+    user = current_user(request)
+    services = request.app[SERVICES_KEY]
+    claims = request[CLAIMS_KEY]
+    t = translator_for(request, user)
+    config = services.config
+    boot = {
+        "me": {
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role.value,
+            "member_name": user.member_name,
+            "has_phone": bool(user.interface),
+            "queues": list(user.queues),
+        },
+        "company": config.company_name,
+        "pause_reasons": list(config.pause_reasons),
+        "dispositions": list(config.dispositions),
+        "departments": list(config.departments),
+        "callback_minutes": config.callback_window_minutes,
+        "ring_limit_seconds": config.ring_limit_seconds,
+        "i18n": t.all(),
+        "lang": t.language,
+    }
+    return render(
+        request,
+        "console.html",
+        csrf_token=request.app[SIGNER_KEY].csrf_token(claims.session_id),
+        boot=boot,
+        is_supervisor=user.role in (Role.LEAD, Role.MANAGER, Role.ADMIN),
+    )
+
+
+def setup_page_routes(app: web.Application) -> None:
+    app[JINJA_KEY] = make_environment()
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+    app.router.add_post("/logout", logout)
+    app.router.add_post("/language", set_language)
+    app.router.add_get("/", console_page)

@@ -1,0 +1,124 @@
+"""`/ws`: the console's live channel (CONTRACTS.md).
+
+Authenticated by the session cookie or `?token=`; the user is checked again on
+every client message (role and session), so logout or a disabled login ends the
+socket. `?after=N` (or a first `{"type": "resume", "after": N}`) replays what a
+reconnecting console missed; otherwise a snapshot is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+
+from agent_console.auth import CLAIMS_KEY, SIGNER_KEY, USERS_KEY, current_user
+from agent_console.hub import CLOSE_AUTH, Connection, Hub, encode
+from agent_console.keys import HUB_KEY, SEATS_KEY, SERVICES_KEY
+from crm_core.domain.models import User
+
+log = logging.getLogger(__name__)
+
+
+def _base_snapshot(request: web.Request, user: User) -> dict[str, object]:
+    services = request.app[SERVICES_KEY]
+    return {
+        "me": {
+            "username": user.username,
+            "display_name": user.display_name,
+            "role": user.role.value,
+            "member_name": user.member_name,
+            "team_id": user.team_id,
+        },
+        "company": services.config.company_name,
+        "ring_limit_seconds": services.config.ring_limit_seconds,
+        "now": services.clock.now().isoformat(),
+        **request.app[SEATS_KEY].snapshot_for(user),
+    }
+
+
+def _reply(conn: Connection, message: dict[str, object]) -> None:
+    """A direct answer to this socket: carries the stream's current seq, does not advance it."""
+    conn.push(encode({**message, "seq": conn.stream.seq}))
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    user = current_user(request)
+    claims = request[CLAIMS_KEY]
+    hub: Hub = request.app[HUB_KEY]
+    ws = web.WebSocketResponse(heartbeat=30.0, compress=False, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    conn = hub.connect(user, ws, request.transport)
+    after_raw = request.query.get("after", "")
+    if after_raw.lstrip("-").isdigit():
+        if not hub.resume(conn, int(after_raw)):
+            hub.snapshot(conn, _base_snapshot(request, user))
+    else:
+        hub.snapshot(conn, _base_snapshot(request, user))
+    writer = asyncio.create_task(conn.run_writer(), name=f"ws-writer:{user.username}")
+    try:
+        async for msg in ws:
+            if msg.type is not WSMsgType.TEXT:
+                continue
+            fresh = await request.app[USERS_KEY].get(user.id)
+            signer = request.app[SIGNER_KEY]
+            if fresh is None or not fresh.active or not signer.is_live(claims, now=time.time()):
+                conn.kill(CLOSE_AUTH)
+                break
+            await _client_message(request, conn, fresh, msg.data)
+    finally:
+        hub.disconnect(conn)
+        if not conn.closed:
+            conn.kill(1000)
+        try:
+            await asyncio.wait_for(writer, timeout=2.0)
+        except TimeoutError:
+            log.warning("console writer of %s did not stop in time", user.username)
+    return ws
+
+
+async def _client_message(request: web.Request, conn: Connection, user: User, data: str) -> None:
+    hub: Hub = request.app[HUB_KEY]
+    try:
+        message = json.loads(data)
+        kind = message["type"]
+    except (ValueError, KeyError, TypeError):
+        _reply(
+            conn, {"type": "error", "error_id": "bad-message", "message": "expected {type: ...}"}
+        )
+        return
+    if kind == "ping":
+        _reply(conn, {"type": "pong"})
+    elif kind == "resume":
+        after = message.get("after")
+        if not isinstance(after, int):
+            _reply(
+                conn, {"type": "error", "error_id": "bad-message", "message": "resume needs after"}
+            )
+        elif conn.sent_messages > 0 or not hub.resume(conn, after):
+            hub.snapshot(conn, _base_snapshot(request, user))
+    elif kind == "snapshot":
+        hub.snapshot(conn, _base_snapshot(request, user))
+    else:
+        entry = hub.message_handler(str(kind))
+        if entry is None:
+            _reply(
+                conn,
+                {"type": "error", "error_id": "unknown-type", "message": f"unknown type {kind!r}"},
+            )
+            return
+        roles, handler = entry
+        if user.role not in roles:
+            _reply(
+                conn,
+                {
+                    "type": "error",
+                    "error_id": "forbidden",
+                    "message": f"{kind} is not for your role",
+                },
+            )
+            return
+        await handler(conn, message)
