@@ -1,0 +1,268 @@
+"""The AMI client against the PBX simulator over real TCP: records, hazards, resync."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from crm_core.clock import SystemClock
+from crm_core.domain.events import (
+    AgentMissedCall,
+    AgentRingStarted,
+    AgentStateChanged,
+    AmiConnected,
+    AmiDisconnected,
+    CallEnded,
+    DomainEvent,
+)
+from crm_core.domain.models import AgentStatus, CallRecord
+from crm_core.ports.telephony import OriginateRequest, SpyMode, TelephonyError
+from telephony.ami.client import AmiClient, Endpoint
+from telephony.commands import AmiCommands
+from telephony.sim import Simulator, demo_simulator
+from telephony.tracker import CallTracker
+
+SECRET = "s3cret"
+
+
+@dataclass
+class Harness:
+    sim: Simulator
+    client: AmiClient
+    commands: AmiCommands
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def records(self) -> list[CallRecord]:
+        return [e.record for e in self.events if isinstance(e, CallEnded)]
+
+    async def until(self, pred: object, timeout: float = 10.0) -> None:
+        assert callable(pred)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not pred():
+            if loop.time() > end:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.02)
+
+
+async def _harness(sim: Simulator, **client_kw: float) -> Harness:
+    await sim.start()
+    events: list[DomainEvent] = []
+
+    async def sink(batch: list[DomainEvent]) -> None:
+        events.extend(batch)
+
+    client = AmiClient(
+        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
+        tracker=CallTracker(15.0),
+        on_events=sink,
+        clock=SystemClock(),
+        **client_kw,  # type: ignore[arg-type]
+    )
+    client.start()
+    await client.wait_connected(5)
+    h = Harness(sim, client, AmiCommands(client), events)
+    return h
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[Harness]:
+    sim = demo_simulator(ami_secret=SECRET, preload_members=True, answer_after=0.2)
+    for q in sim.queues.values():
+        q.member_timeout, q.retry = 1.0, 0.2
+    harness = await _harness(sim, ping_interval=0.5, watchdog=2.0, backoff_min=0.05)
+    yield harness
+    await asyncio.wait_for(harness.client.stop(), 10)
+    await asyncio.wait_for(sim.stop(), 10)
+
+
+async def test_inbound_call_becomes_one_complete_record(h: Harness) -> None:
+    h.sim.place_call("13800138000", "张三", "support", talk_seconds=0.3)
+    await h.until(lambda: h.records())
+    (record,) = h.records()
+    assert record.caller_name == "张三"
+    assert record.outcome.value == "answered"
+    assert record.agent == "Agent 1001"
+    assert [o.result.value for o in record.offers] == ["answered"]
+    assert 0.1 < record.offers[0].ring_seconds < 1.0
+    pops = [e for e in h.events if isinstance(e, AgentRingStarted)]
+    assert pops[0].caller_number == "13800138000"
+    assert any(isinstance(e, AmiConnected) for e in h.events)
+
+
+async def test_agent_never_answers_moves_to_next_agent(h: Harness) -> None:
+    h.sim.set_agent("Agent 1001", None)
+    h.sim.place_call("13800138001", "李四", "support", talk_seconds=0.2)
+    await h.until(lambda: h.records(), timeout=15)
+    (record,) = h.records()
+    assert [(o.agent, o.result.value) for o in record.offers][:2] == [
+        ("Agent 1001", "no_answer"),
+        ("Agent 1002", "answered"),
+    ]
+    assert any(isinstance(e, AgentMissedCall) and e.agent == "Agent 1001" for e in h.events)
+
+
+async def test_abandon_while_waiting(h: Harness) -> None:
+    for n in range(1, 7):
+        await h.commands.queue_pause(f"Local/{1000 + n}@agents/n", True, "lunch")
+    h.sim.place_call("13800138002", "王五", "support", abandon_after=0.5)
+    await h.until(lambda: h.records())
+    (record,) = h.records()
+    assert record.outcome.value == "abandoned"
+    assert 0.3 < record.wait_seconds < 1.5
+    paused = [e for e in h.events if isinstance(e, AgentStateChanged) and e.paused]
+    assert paused
+    assert paused[0].pause_reason == "lunch"
+    assert paused[0].status == AgentStatus.PAUSED
+
+
+async def test_reconnect_mid_call_still_one_complete_record(h: Harness) -> None:
+    h.sim.place_call("13800138003", "赵六", "support", talk_seconds=1.5)
+    await h.until(lambda: any(isinstance(e, AgentRingStarted) for e in h.events))
+    await asyncio.sleep(0.4)  # talking now
+    h.sim.drop_clients()
+    await h.until(lambda: any(isinstance(e, AmiDisconnected) for e in h.events))
+    await h.until(lambda: h.client.connected and h.client._up, timeout=5)
+    await h.until(lambda: h.records(), timeout=10)
+    (record,) = h.records()
+    assert record.outcome.value == "answered"
+    assert record.agent == "Agent 1001"
+    assert record.caller_name == "赵六"
+
+
+async def test_action_while_disconnected_fails_fast_not_forever(h: Harness) -> None:
+    await h.client.stop()
+    with pytest.raises(TelephonyError) as err:
+        await asyncio.wait_for(h.commands.queue_pause("Local/1001@agents/n", True), 1.0)
+    assert err.value.error_id == "ami-unavailable"
+
+
+async def test_half_open_socket_is_detected_and_reconnected(h: Harness) -> None:
+    connects = h.client.connects
+    h.sim.freeze_clients()  # the PBX stops answering but keeps the socket open
+    await h.until(lambda: h.client.connects > connects, timeout=10)
+    assert any(isinstance(e, AmiDisconnected) for e in h.events)
+
+
+async def test_originate_is_async_and_never_placed_twice(h: Harness) -> None:
+    request = OriginateRequest(
+        channel="Local/1002@agents/n",
+        context="campaign-dial",
+        exten="13900000000",
+        caller_id='"Callback" <4008001234>',
+        request_id="cb-42",
+        timeout_seconds=5,
+    )
+    first, second = await asyncio.gather(
+        h.commands.originate(request), h.commands.originate(request)
+    )
+    assert first == second
+    assert first.success
+    originates = [a for a in h.sim.actions if a.get("Action") == "Originate"]
+    assert len(originates) == 1
+    assert originates[0].get("Async") == "true"
+
+
+async def test_originate_busy_raises_with_reason(h: Harness) -> None:
+    from telephony.sim import CustomerPhone
+
+    h.sim.customers["13900000001"] = CustomerPhone(mode="busy")
+    with pytest.raises(TelephonyError) as err:
+        await h.commands.originate(
+            OriginateRequest(
+                channel="Local/13900000001@customer-sim/n",
+                context="campaign-dial",
+                exten="s",
+                timeout_seconds=5,
+            )
+        )
+    assert err.value.error_id == "originate-failed"
+    assert err.value.reason == 5
+
+
+async def test_spy_originates_chanspy_to_leads_phone(h: Harness) -> None:
+    h.sim.place_call("13800138004", "Spy Target", "support", talk_seconds=2.0)
+    await h.until(lambda: any(c["state"] == "talking" for c in h.sim.state()["calls"]))
+    result = await h.commands.spy(
+        "Local/9001@supervisor-sim/n", "Local/1001@agents/n", SpyMode.WHISPER
+    )
+    assert result.success
+    spy = [a for a in h.sim.actions if a.get("Application") == "ChanSpy"]
+    assert spy[0].get("Data") == "Local/1001@agents,qwE"
+    assert spy[0].get("Channel") == "Local/9001@supervisor-sim/n"
+
+
+async def test_handler_exception_does_not_drop_the_connection() -> None:
+    sim = demo_simulator(ami_secret=SECRET, preload_members=True, answer_after=0.1)
+    await sim.start()
+    calls = 0
+
+    async def failing(batch: list[DomainEvent]) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("handler bug")
+
+    client = AmiClient(
+        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
+        tracker=CallTracker(15.0),
+        on_events=failing,
+        clock=SystemClock(),
+    )
+    client.start()
+    try:
+        await client.wait_connected(5)
+        sim.place_call("13800138005", "x", "support", talk_seconds=0.1)
+        await asyncio.sleep(1.0)
+        assert calls > 3
+        assert client.connects == 1
+        assert client.connected
+    finally:
+        await client.stop()
+        await sim.stop()
+
+
+async def test_wrong_secret_is_refused_clearly() -> None:
+    sim = demo_simulator(ami_secret=SECRET)
+    await sim.start()
+    client = AmiClient(
+        Endpoint("127.0.0.1", sim.port, "callcenter", "wrong"),
+        tracker=CallTracker(15.0),
+        on_events=lambda b: asyncio.sleep(0),
+        clock=SystemClock(),
+        backoff_min=0.05,
+    )
+    client.start()
+    try:
+        await asyncio.sleep(0.5)
+        assert not client._up
+        assert "refused" in client.last_error
+    finally:
+        await client.stop()
+        await sim.stop()
+
+
+async def test_hostile_bytes_on_the_wire_are_survived(h: Harness) -> None:
+    h.sim.inject_raw(b"\x00\xff\xfe garbage without structure\r\n\r\n")
+    h.sim.inject_raw(b"Response: Success\r\nActionID: nobody-asked\r\n\r\n")
+    h.sim.inject_raw(b"Event: SomethingNew\r\nFoo: bar\r\n\r\n")
+    h.sim.place_call("13800138006", "after noise", "support", talk_seconds=0.1)
+    await h.until(lambda: h.records())
+    assert h.client.bad_frames >= 1
+    assert h.client.connects == 1
+
+
+async def test_queue_ringing_longer_than_three_rings_is_warned() -> None:
+    sim = demo_simulator(ami_secret=SECRET, preload_members=True)
+    sim.queues["sales"].member_timeout = 20.0
+    harness = await _harness(sim)
+    try:
+        await harness.until(lambda: harness.client.ring_timeout_warnings, timeout=5)
+        (warning,) = harness.client.ring_timeout_warnings
+        assert "'sales'" in warning
+        assert "20 s" in warning
+    finally:
+        await harness.client.stop()
+        await sim.stop()

@@ -1,0 +1,145 @@
+"""Every TelephonyCommands method against the PBX simulator over real AMI.
+
+Each test asserts what the PBX received (sim.actions) and what followed (its state,
+the domain events our client produced, or a typed TelephonyError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from crm_core.domain.events import CallEnded
+from crm_core.ports.telephony import OriginateRequest, TelephonyError
+from telephony.ami.framing import AmiMessage
+from telephony.sim import demo_simulator
+from tests.integration.test_ami_sim import SECRET, Harness, _harness
+
+
+@pytest.fixture
+async def h() -> AsyncIterator[Harness]:
+    sim = demo_simulator(ami_secret=SECRET, preload_members=False, answer_after=0.1)
+    for q in sim.queues.values():
+        q.member_timeout, q.retry = 1.0, 0.1
+    harness = await _harness(sim, ping_interval=0.5, watchdog=2.0, backoff_min=0.05)
+    yield harness
+    await harness.client.stop()
+    await sim.stop()
+
+
+def _sent(h: Harness, action: str) -> list[AmiMessage]:
+    return [a for a in h.sim.actions if a.get("Action").lower() == action.lower()]
+
+
+async def _talking_call(h: Harness) -> tuple[str, str]:
+    """Sign Agent 1001 in, place a call, wait until it talks; (call id, caller channel)."""
+    await h.commands.queue_add("support", "Local/1001@agents/n", "Agent 1001")
+    call_id = h.sim.place_call("13800138010", "测试客户", "support", talk_seconds=30)
+    await h.until(lambda: h.sim.calls[call_id].state == "talking")
+    return call_id, h.sim.calls[call_id].caller.name
+
+
+async def test_queue_add_remove_pause_with_reason(h: Harness) -> None:
+    iface = "Local/1002@agents/n"
+    await h.commands.queue_add("support", iface, "Agent 1002", state_interface="Local/1002@agents")
+    await h.commands.queue_add("support", iface, "Agent 1002")  # twice is not an error
+    (add, _) = _sent(h, "QueueAdd")
+    assert (add.get("Queue"), add.get("MemberName"), add.get("Paused")) == (
+        "support",
+        "Agent 1002",
+        "false",
+    )
+    await h.commands.queue_pause(iface, True, "lunch")
+    assert _sent(h, "QueuePause")[0].get("Reason") == "lunch"
+    agent = next(a for a in h.sim.state()["agents"] if a["member_name"] == "Agent 1002")
+    assert agent["paused"]
+    assert agent["queues"] == ["support"]
+    await h.commands.queue_pause(iface, False)
+    assert not h.sim.queues["support"].members[0].paused
+    await h.commands.queue_remove("support", iface)
+    await h.commands.queue_remove("support", iface)  # already out is not an error
+    assert h.sim.queues["support"].members == []
+
+
+async def test_hangup_ends_the_call_and_unknown_channel_is_typed(h: Harness) -> None:
+    _, caller = await _talking_call(h)
+    await h.commands.hangup(caller)
+    assert _sent(h, "Hangup")[0].get("Channel") == caller
+    await h.until(lambda: h.records())
+    assert h.records()[0].outcome.value == "answered"
+    with pytest.raises(TelephonyError) as err:
+        await h.commands.hangup("Local/nobody@nowhere-00000000;1")
+    assert err.value.error_id == "no-such-channel"
+
+
+async def test_blind_transfer_and_redirect_move_the_call(h: Harness) -> None:
+    await h.commands.queue_add("support", "Local/1002@agents/n", "Agent 1002")
+    _, caller = await _talking_call(h)
+    await h.commands.blind_transfer(caller, "agents", "1002")
+    sent = _sent(h, "BlindTransfer")[0]
+    assert (sent.get("Channel"), sent.get("Context"), sent.get("Exten")) == (
+        caller,
+        "agents",
+        "1002",
+    )
+    with pytest.raises(TelephonyError) as err:
+        await h.commands.redirect("Local/gone@x-1;1", "agents", "1003")
+    assert err.value.error_id == "no-such-channel"
+    assert _sent(h, "Redirect")[0].get("Exten") == "1003"
+
+
+async def test_attended_transfer_sends_atxfer(h: Harness) -> None:
+    _, caller = await _talking_call(h)
+    await h.commands.attended_transfer(caller, "1003")
+    (sent,) = _sent(h, "Atxfer")
+    assert (sent.get("Channel"), sent.get("Exten")) == (caller, "1003")
+
+
+async def test_recording_start_stop(h: Harness) -> None:
+    _, caller = await _talking_call(h)
+    await h.commands.start_recording(caller, "/tmp/rec-1.wav")
+    await h.commands.stop_recording(caller)
+    assert _sent(h, "MixMonitor")[0].get("File") == "/tmp/rec-1.wav"
+    assert _sent(h, "StopMixMonitor")[0].get("Channel") == caller
+    with pytest.raises(TelephonyError) as err:
+        await h.commands.start_recording("Local/none@x-2;1", "/tmp/x.wav")
+    assert err.value.error_id == "no-such-channel"
+
+
+async def test_hold_and_unhold_reach_the_record(h: Harness) -> None:
+    _, caller = await _talking_call(h)
+    await h.commands.hold(caller, True)
+    await h.commands.hold(caller, False)
+    holds = [a.get("Value") for a in _sent(h, "Setvar") if a.get("Variable") == "CC_HOLD"]
+    assert holds == ["1", "0"]
+    await h.commands.hangup(caller)
+    await h.until(lambda: h.records())
+    assert any(isinstance(e, CallEnded) for e in h.events)
+
+
+async def test_originate_to_agent_and_customer_failure_reason(h: Harness) -> None:
+    result = await h.commands.originate(
+        OriginateRequest(
+            channel="Local/1004@agents/n",
+            context="campaign-dial",
+            exten="13900000002",
+            caller_id='"Callback" <4008001234>',
+            request_id="cb-77",
+            timeout_seconds=5,
+        )
+    )
+    assert result.success
+    (sent,) = _sent(h, "Originate")
+    assert sent.get("Async") == "true"
+    assert any(v == "CC_REQUEST_ID=cb-77" for v in sent.getall("Variable"))
+    with pytest.raises(TelephonyError) as err:
+        await h.commands.originate(
+            OriginateRequest(
+                channel="Local/13900000003@customer-sim/n",
+                context="no-such-context",
+                exten="s",
+                timeout_seconds=5,
+            )
+        )
+    assert err.value.error_id == "originate-failed"

@@ -1,0 +1,116 @@
+"""The Redis event bus between two instances, and through a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from crm_core.bus_redis import RedisBus
+from crm_core.domain.events import AgentRingStarted, DomainEvent, ServiceHealthChanged
+from tests.integration.redis_server import PrivateRedis
+
+
+def _pop(n: int) -> AgentRingStarted:
+    return AgentRingStarted(
+        at=datetime.now(UTC),
+        call_id=f"1700000000.{n}",
+        queue="support",
+        agent="Agent 1001",
+        interface="Local/1001@agents/n",
+        caller_number="13800138000",
+        caller_name="张三",
+    )
+
+
+async def _wait_for(predicate: object, timeout: float = 10.0) -> None:
+    assert callable(predicate)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def two_buses(private_redis: PrivateRedis) -> AsyncIterator[tuple[RedisBus, RedisBus]]:
+    a = RedisBus(private_redis.url, instance_id="a", block_ms=100)
+    b = RedisBus(private_redis.url, instance_id="b", block_ms=100)
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.stop()
+    await b.stop()
+
+
+async def test_event_reaches_the_other_instance_once_and_its_own_at_once(
+    two_buses: tuple[RedisBus, RedisBus],
+) -> None:
+    a, b = two_buses
+    seen_a: list[DomainEvent] = []
+    seen_b: list[DomainEvent] = []
+    a.subscribe(seen_a.append)
+    b.subscribe(seen_b.append)
+    event = _pop(1)
+    await a.publish(event)
+    assert seen_a == [event]  # local delivery does not wait for Redis
+    await _wait_for(lambda: len(seen_b) == 1)
+    assert seen_b == [event]
+    assert seen_b[0].caller_name == "张三"
+    await asyncio.sleep(0.3)
+    assert len(seen_a) == 1  # never its own event twice
+
+
+async def test_order_is_kept_per_origin(two_buses: tuple[RedisBus, RedisBus]) -> None:
+    a, b = two_buses
+    seen: list[str] = []
+    b.subscribe(lambda e: seen.append(e.call_id) if isinstance(e, AgentRingStarted) else None)
+    for n in range(500):
+        await a.publish(_pop(n))
+    await _wait_for(lambda: len(seen) == 500)
+    assert seen == [f"1700000000.{n}" for n in range(500)]
+
+
+async def test_redis_restart_loses_nothing(private_redis: PrivateRedis) -> None:
+    a = RedisBus(private_redis.url, instance_id="a", block_ms=100)
+    b = RedisBus(private_redis.url, instance_id="b", block_ms=100)
+    await a.start()
+    await b.start()
+    try:
+        received: list[str] = []
+        health: list[bool] = []
+        b.subscribe(
+            lambda e: received.append(e.call_id) if isinstance(e, AgentRingStarted) else None
+        )
+        a.subscribe(
+            lambda e: health.append(e.healthy) if isinstance(e, ServiceHealthChanged) else None
+        )
+        for n in range(10):
+            await a.publish(_pop(n))
+        await _wait_for(lambda: len(received) == 10)
+
+        private_redis.stop()
+        for n in range(10, 30):  # published while Redis is down: buffered
+            await a.publish(_pop(n))
+        await _wait_for(lambda: False in health)
+        assert a.backlog > 0
+        private_redis.start()  # same port, empty data: stream ids start again
+
+        await _wait_for(lambda: len(received) == 30, timeout=20)
+        assert received == [f"1700000000.{n}" for n in range(30)]
+        await _wait_for(lambda: health[-1] is True)
+        assert a.backlog == 0
+    finally:
+        await asyncio.wait_for(a.stop(), 15)
+        await asyncio.wait_for(b.stop(), 15)

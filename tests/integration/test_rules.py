@@ -1,0 +1,286 @@
+"""The service rules with a fake clock on a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcenter.settings import Settings
+from crm_core.bus import InProcessBus
+from crm_core.clock import FakeClock
+from crm_core.db import Database, open_database
+from crm_core.domain.events import (
+    AgentMissedCall,
+    AgentRingEnded,
+    AlertRaised,
+    CallbackClosed,
+    CallbackDue,
+    CallbackReminderDue,
+    CallbackRetryScheduled,
+    CallEnded,
+    DomainEvent,
+    RuleViolated,
+)
+from crm_core.domain.models import (
+    AttemptResult,
+    CallbackReason,
+    CallbackStatus,
+    CallOutcome,
+    CallRecord,
+    Direction,
+    OfferResult,
+    Role,
+    ViolationKind,
+)
+from crm_core.services.callbacks import CallbackError, CallbackService
+from crm_core.services.deadlines import DeadlineScheduler
+from crm_core.services.rules import RingRuleService, check_queue_ring_timeouts
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+SETTINGS = Settings()
+
+
+@dataclass
+class PauseRecorder:
+    """Records queue_pause calls (the rest of the TelephonyCommands port is not used here)."""
+
+    pauses: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    async def queue_pause(
+        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
+    ) -> None:
+        self.pauses.append((interface, paused, reason))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await open_database(database_url)
+    team = await database.users.get_or_create_team("A")
+    await database.users.create(
+        username="agent1",
+        display_name="Agent 1001",
+        role=Role.AGENT,
+        password_hash="x",
+        team_id=team.id,
+        member_name="Agent 1001",
+        interface="Local/1001@agents/n",
+    )
+    yield database
+    await database.close()
+
+
+def _collect(bus: InProcessBus) -> list[DomainEvent]:
+    seen: list[DomainEvent] = []
+    bus.subscribe(seen.append)
+    return seen
+
+
+def _ring(result: OfferResult, ring: float) -> AgentRingEnded:
+    return AgentRingEnded(
+        at=T0,
+        call_id="1.1",
+        queue="support",
+        agent="Agent 1001",
+        interface="Local/1001@agents/n",
+        ring_seconds=ring,
+        result=result,
+    )
+
+
+async def test_answer_at_exactly_the_limit_is_compliant_after_is_late(db: Database) -> None:
+    bus, clock = InProcessBus(), FakeClock(T0)
+    seen = _collect(bus)
+    rule = RingRuleService(db=db, bus=bus, clock=clock, settings=SETTINGS, commands=None)
+    rule.handle(_ring(OfferResult.ANSWERED, 15.0))
+    rule.handle(_ring(OfferResult.ANSWERED, 15.2))
+    await rule.stop()
+    kinds = [v.kind for v in await db.violations.list()]
+    assert kinds == [ViolationKind.LATE_ANSWER]
+    assert rule.compliant == 1
+    assert [e.kind for e in seen if isinstance(e, AlertRaised)] == ["late_answer"]
+
+
+async def test_missed_call_pauses_agent_and_alerts_the_lead(db: Database) -> None:
+    bus, clock = InProcessBus(), FakeClock(T0)
+    seen = _collect(bus)
+    commands = PauseRecorder()
+    rule = RingRuleService(db=db, bus=bus, clock=clock, settings=SETTINGS, commands=commands)  # type: ignore[arg-type]
+    rule.handle(
+        AgentMissedCall(
+            at=T0,
+            call_id="1.2",
+            queue="support",
+            agent="Agent 1001",
+            interface="Local/1001@agents/n",
+            ring_seconds=15.0,
+        )
+    )
+    await rule.stop()
+    assert commands.pauses == [("Local/1001@agents/n", True, "missed call")]
+    (violation,) = await db.violations.list()
+    assert violation.kind == ViolationKind.MISSED_CALL
+    assert violation.ring_seconds == 15.0
+    alert = next(e for e in seen if isinstance(e, AlertRaised))
+    team = (await db.users.get_by_member_name("Agent 1001")).team_id  # type: ignore[union-attr]
+    assert alert.team_id == team
+    assert "paused" in alert.message
+    assert any(isinstance(e, RuleViolated) for e in seen)
+
+
+def test_queue_ring_timeout_longer_than_limit_is_warned() -> None:
+    warnings = check_queue_ring_timeouts({"support": 15, "sales": 20}, 15.0)
+    assert len(warnings) == 1
+    assert "sales" in warnings[0]
+
+
+def _abandoned(call_id: str, wait: float, at: datetime, number: str = "13800138000") -> CallEnded:
+    return CallEnded(
+        at=at,
+        record=CallRecord(
+            call_id=call_id,
+            direction=Direction.INBOUND,
+            caller_number=number,
+            caller_name="张三",
+            queue="support",
+            started_at=at,
+            ended_at=at,
+            wait_seconds=wait,
+            outcome=CallOutcome.ABANDONED,
+        ),
+    )
+
+
+async def test_abandon_creates_pool_callback_due_in_30_min_and_merges(db: Database) -> None:
+    bus, clock = InProcessBus(), FakeClock(T0)
+    service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
+    assert await service.on_call_ended(_abandoned("1.1", 5.0, T0)) is None  # exactly 5 s: not owed
+    cb = await service.on_call_ended(_abandoned("1.2", 8.0, T0))
+    assert cb is not None
+    assert cb.owner_user_id is None  # the queue's pool
+    assert cb.queue == "support"
+    assert cb.due_at == T0 + timedelta(minutes=30)
+    again = await service.on_call_ended(_abandoned("1.3", 9.0, T0 + timedelta(minutes=5)))
+    assert again is not None
+    assert again.id == cb.id
+    assert again.merged_count == 1
+    assert again.due_at == cb.due_at  # the earlier promise stands
+
+
+async def test_answered_call_satisfies_the_open_callback(db: Database) -> None:
+    bus, clock = InProcessBus(), FakeClock(T0)
+    seen = _collect(bus)
+    service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
+    cb = await service.on_call_ended(_abandoned("1.2", 8.0, T0))
+    assert cb is not None
+    answered = CallRecord(
+        call_id="1.9",
+        direction=Direction.INBOUND,
+        caller_number="+86 138 0013 8000",
+        caller_name="张三",
+        ended_at=T0 + timedelta(minutes=10),
+        outcome=CallOutcome.ANSWERED,
+    )
+    closed = await service.on_call_ended(CallEnded(at=answered.ended_at, record=answered))  # type: ignore[arg-type]
+    assert closed is not None
+    assert closed.status == CallbackStatus.SATISFIED
+    assert any(isinstance(e, CallbackClosed) and e.in_time for e in seen)
+
+
+async def test_promise_later_than_window_is_refused(db: Database) -> None:
+    service = CallbackService(db=db, bus=InProcessBus(), clock=FakeClock(T0), settings=SETTINGS)
+    with pytest.raises(CallbackError) as err:
+        await service.request_callback(
+            phone="13800138000", reason=CallbackReason.PROMISED, due_at=T0 + timedelta(minutes=45)
+        )
+    assert err.value.error_id == "promise-too-late"
+    cb = await service.request_callback(
+        phone="13800138000", reason=CallbackReason.PROMISED, due_at=T0 + timedelta(minutes=10)
+    )
+    assert cb.due_at == T0 + timedelta(minutes=10)
+    with pytest.raises(CallbackError):
+        await service.complete(cb.id, "  ", by_user_id=None)  # done needs an outcome
+
+
+async def _settle(clock: FakeClock, seconds: float) -> None:
+    step = 30.0
+    while seconds > 0:
+        await clock.advance(min(step, seconds))
+        seconds -= step
+        for _ in range(20):
+            await asyncio.sleep(0)
+
+
+async def test_reminder_then_overdue_fire_once_across_restart_and_two_instances(
+    db: Database,
+) -> None:
+    bus, clock = InProcessBus(), FakeClock(T0)
+    seen = _collect(bus)
+    service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
+    cb = await service.request_callback(phone="13800138000", reason=CallbackReason.ABANDONED, at=T0)
+    first = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    await first.start()
+    await _settle(clock, 21 * 60)  # 20 min: the 10-minute warning
+    await asyncio.sleep(0.1)
+    assert [e.callback_id for e in seen if isinstance(e, CallbackReminderDue)] == [cb.id]
+    await first.stop()  # the service dies before the due time
+
+    # restarted (and a second instance beside it): both load the same deadline
+    a = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    b = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    await a.start()
+    await b.start()
+    await _settle(clock, 10 * 60)
+    await asyncio.sleep(0.2)
+    await a.stop()
+    await b.stop()
+    assert [e.callback_id for e in seen if isinstance(e, CallbackDue)] == [cb.id]
+    assert len([e for e in seen if isinstance(e, CallbackReminderDue)]) == 1
+    assert (await db.callbacks.get(cb.id)).status == CallbackStatus.OVERDUE
+    assert any(isinstance(e, AlertRaised) and e.kind == "callback_overdue" for e in seen)
+
+
+async def test_failed_attempt_reminds_the_owner_at_the_retry_time_once(db: Database) -> None:
+    bus, clock = InProcessBus(), FakeClock(T0)
+    seen = _collect(bus)
+    service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
+    owner = await db.users.get_by_username("agent1")
+    assert owner is not None
+    cb = await service.request_callback(
+        phone="13800138000",
+        reason=CallbackReason.PROMISED,
+        at=T0,
+        due_at=T0 + timedelta(minutes=20),
+        owner_user_id=owner.id,
+    )
+    gone = await service.request_callback(
+        phone="13900139000", reason=CallbackReason.ABANDONED, at=T0
+    )
+    first = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    await first.start()
+    await service.record_attempt(cb.id, AttemptResult.NO_ANSWER, by_user_id=owner.id)
+    await service.record_attempt(gone.id, AttemptResult.BUSY, by_user_id=None)
+    retry = [e for e in seen if isinstance(e, CallbackRetryScheduled)]
+    assert [(e.callback_id, e.retry_at, e.owner) for e in retry] == [
+        (cb.id, T0 + timedelta(minutes=5), "agent1"),
+        (gone.id, T0 + timedelta(minutes=5), None),
+    ]
+    await service.complete(gone.id, "reached by a colleague's call", by_user_id=None)
+    await first.stop()  # a restart before the retry time: the reminder is in the database
+
+    a = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    b = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    await a.start()
+    await b.start()
+    await _settle(clock, 4 * 60)
+    assert not [e for e in seen if isinstance(e, CallbackReminderDue) and e.retry]
+    await _settle(clock, 2 * 60)
+    await asyncio.sleep(0.2)
+    await a.stop()
+    await b.stop()
+    reminders = [e for e in seen if isinstance(e, CallbackReminderDue) and e.retry]
+    assert [(e.callback_id, e.owner) for e in reminders] == [(cb.id, "agent1")]
+    assert (await db.callbacks.get(cb.id)).next_attempt_at is None  # consumed
