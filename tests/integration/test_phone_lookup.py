@@ -86,7 +86,8 @@ async def test_connection_killed_by_the_server_is_replaced(pg_url: str) -> None:
         for _ in range(3):
             assert await db.customers.find_by_phone("13500135000") == made
         assert fast.fallbacks == seen
-        assert fast._idle and all(not conn.is_closed() for conn in fast._idle)
-        assert set(conn.get_server_pid() for conn in fast._idle).isdisjoint(pids)
+        assert fast._idle
+        assert all(not conn.is_closed() for conn in fast._idle)
+        assert {conn.get_server_pid() for conn in fast._idle}.isdisjoint(pids)
     finally:
         await db.close()
