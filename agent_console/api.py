@@ -236,8 +236,10 @@ async def list_calls(request: web.Request) -> web.Response:
     try:
         limit = min(int(q.get("limit", "200")), 1000)
         offset = int(q.get("offset", "0"))
+        if limit < 0 or not 0 <= offset <= 10_000_000:
+            raise ValueError
     except ValueError as exc:
-        raise ApiError(400, "bad-parameter", "limit/offset must be whole numbers") from exc
+        raise ApiError(400, "bad-parameter", "limit/offset must be whole numbers ≥ 0") from exc
     agents: tuple[str, ...] | None = None
     agent = q.get("agent") or None
     if user.role is Role.AGENT:
@@ -251,7 +253,7 @@ async def list_calls(request: web.Request) -> web.Response:
         agents=agents,
         queue=q.get("queue") or None,
         outcome=q.get("outcome") or None,
-        customer_id=int(q["customer_id"]) if q.get("customer_id", "").isdigit() else None,
+        customer_id=int(q["customer_id"]) if _is_id(q.get("customer_id", "")) else None,
         limit=limit,
         offset=offset,
     )
@@ -454,7 +456,7 @@ async def dial(request: web.Request) -> web.Response:
     if not user.interface:
         raise ApiError(409, "no-phone", "this login has no phone to dial from")
     body = await json_body(request)
-    number = "".join(ch for ch in str(body.get("number", "")) if ch.isdigit() or ch == "+")
+    number = "".join(ch for ch in str(body.get("number", "")) if ch in "0123456789+")
     if not 3 <= len(number) <= 20:
         raise ApiError(400, "bad-number", "give a phone number to dial")
     s = svc(request)
@@ -576,9 +578,14 @@ async def patch_customer(request: web.Request) -> web.Response:
     return web.json_response(customer_json(customer))
 
 
+def _is_id(raw: str) -> bool:
+    """ASCII digits that fit a database id (`"³".isdigit()` is true, `int("³")` fails)."""
+    return 0 < len(raw) <= 18 and raw.isascii() and raw.isdigit()
+
+
 def _int_param(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit():
+    if not _is_id(raw):
         raise ApiError(404, "not-found", f"no such {name}")
     return int(raw)
 

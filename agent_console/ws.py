@@ -53,7 +53,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     conn = hub.connect(user, ws, request.transport)
     after_raw = request.query.get("after", "")
-    if after_raw.lstrip("-").isdigit():
+    if after_raw.lstrip("-").isascii() and after_raw.lstrip("-").isdigit():
         if not hub.resume(conn, int(after_raw)):
             hub.snapshot(conn, _base_snapshot(request, user))
     else:

@@ -617,7 +617,7 @@ class CallTracker:
             return
         value = h.get("Value", "")
         if var == "CC_CUSTOMER_ID":
-            call.customer_id = int(value) if value.isdigit() else None
+            call.customer_id = int(value) if value.isascii() and value.isdigit() else None
             out.append(
                 CallerIdentified(
                     at=at, pbx=self.pbx, call_id=call.linkedid, customer_id=call.customer_id
@@ -637,7 +637,7 @@ class CallTracker:
                     input=given or None,
                 )
             )
-        elif var == "CC_CAMPAIGN_ID" and value.isdigit():
+        elif var == "CC_CAMPAIGN_ID" and value.isascii() and value.isdigit():
             call.campaign_id = int(value)
         elif var == "MIXMONITOR_FILENAME" and value:
             call.recording = value
@@ -881,7 +881,7 @@ def _number_of(channel: str) -> str | None:
     """'Local/15557770012@customer-sim-00000012;1' → '15557770012'."""
     resource = channel.split("/", 1)[-1]
     number = resource.split("@", 1)[0].split("-", 1)[0]
-    return number if number.isdigit() else None
+    return number if number.isascii() and number.isdigit() else None
 
 
 def _interface_of(channel: str) -> str:

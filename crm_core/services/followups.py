@@ -96,7 +96,7 @@ def parse_satisfaction(answer: str | int) -> Satisfaction:
         "very dissatisfied": 1,
         "非常不满意": 1,
     }
-    if isinstance(answer, int) or answer.strip().isdigit():
+    if isinstance(answer, int) or (answer.strip().isascii() and answer.strip().isdigit()):
         value = int(answer)
     else:
         key = answer.strip().lower().replace("_", " ")

@@ -157,6 +157,23 @@ async def test_roles_are_enforced_server_side(database_url: str) -> None:
         assert names == {"agent1", "agent2"}  # the lead's own team only
 
 
+async def test_odd_ids_and_paging_are_client_errors_never_500(database_url: str) -> None:
+    # "³".isdigit() is true but int("³") fails: found by the API fuzzer
+    async with console_stack(database_url, telephony=False) as stack, aiohttp.ClientSession() as s:
+        lead = {"Authorization": f"Bearer {await stack.token(s, 'lead1')}"}
+        for path in (
+            "/api/customers/%C2%B3/card",
+            "/api/customers/%C2%B3",
+            "/api/customers/99999999999999999999999999/card",
+            "/api/callbacks/%D9%A3/attempts",
+        ):
+            async with s.get(f"{stack.url}{path}", headers=lead) as res:
+                assert res.status in (404, 405), path
+        for query in ("customer_id=%C2%B3", "limit=%C2%B3", "offset=-5", "limit=-1"):
+            async with s.get(f"{stack.url}/api/calls?{query}", headers=lead) as res:
+                assert res.status in (200, 400), query
+
+
 async def test_openapi_lists_the_console_endpoints(database_url: str) -> None:
     async with console_stack(database_url, telephony=False) as stack, aiohttp.ClientSession() as s:
         async with s.get(f"{stack.url}/api/openapi.json") as res:
