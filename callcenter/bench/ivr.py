@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from callcenter import heap
 from callcenter.settings import Settings
 from crm_core.bus import InProcessBus
 from crm_core.db import open_database
@@ -32,7 +33,6 @@ ARRIVALS_PER_S = 200
 async def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     customers = 10_000 if args.quick else 100_000
     sessions = 1_000 if args.quick else 5_000
-    concurrency = 0
     base = args.database_url or PG
     schema = f"bench_ivr_{uuid.uuid4().hex[:8]}"
     url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
@@ -69,43 +69,60 @@ async def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, obje
     db = await open_database(url)
     server = FastAgiServer(routes(db=db, bus=InProcessBus(), settings=settings))
     await server.start("127.0.0.1", 0)
+    runs: dict[str, dict[str, float]] = {}
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "callcenter.bench.ivr_clients",
-            str(server.port),
-            str(sessions),
-            str(ARRIVALS_PER_S),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, _ = await proc.communicate()
-        driven = json.loads(out)
-        latencies = list(driven["latencies_ms"])
-        elapsed = float(driven["elapsed_s"])
-        concurrency = int(driven["peak_open"])
+        # the same server and data, first with CPython's default collector settings,
+        # then with the service's policy (callcenter.heap, ADR 0036)
+        runs["default_gc"] = await _drive(server.port, sessions)
+        heap.settle_after_start()
+        try:
+            runs["service_gc"] = await _drive(server.port, sessions)
+        finally:
+            heap.restore_defaults()
     finally:
         await server.stop()
         await db.close()
         conn = await asyncpg.connect(plain)
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[int(len(latencies) * 0.99)]
-    rate = sessions / elapsed
+    base, tuned = runs["default_gc"], runs["service_gc"]
     print(
-        f"{sessions} welcome sessions, {concurrency} at a time, {customers:,} customers "
-        f"in PostgreSQL: {rate:,.0f} sessions/s; connection → routing decision "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        f"{sessions} welcome sessions, {tuned['peak_open']:.0f} at a time, {customers:,} "
+        f"customers in PostgreSQL: {tuned['rate']:,.0f} sessions/s; connection → routing "
+        f"decision p50 {tuned['p50']:.1f} ms, p99 {tuned['p99']:.1f} ms "
+        f"(default GC settings, same run: p50 {base['p50']:.1f} ms, p99 {base['p99']:.1f} ms)"
     )
     return {
         "bench": "ivr",
-        "concurrent": concurrency,
+        "concurrent": round(tuned["peak_open"]),
         "sessions": sessions,
-        "sessions_per_s": round(rate),
-        "p50_ms": round(p50, 2),
-        "p99_ms": round(p99, 2),
+        "sessions_per_s": round(tuned["rate"]),
+        "p50_ms": round(tuned["p50"], 2),
+        "p99_ms": round(tuned["p99"], 2),
+        "default_gc_p50_ms": round(base["p50"], 2),
+        "default_gc_p99_ms": round(base["p99"], 2),
+    }
+
+
+async def _drive(port: int, sessions: int) -> dict[str, float]:
+    """Run the callers' process against `port`; rate, peak open sessions, p50 and p99."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callcenter.bench.ivr_clients",
+        str(port),
+        str(sessions),
+        str(ARRIVALS_PER_S),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await proc.communicate()
+    driven = json.loads(out)
+    latencies = sorted(float(x) for x in driven["latencies_ms"])
+    return {
+        "rate": sessions / float(driven["elapsed_s"]),
+        "peak_open": float(driven["peak_open"]),
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[int(len(latencies) * 0.99)],
     }
 
 

@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from callcenter import heap
 from callcenter.logs import configure_logging
 from callcenter.settings import Settings
 from callcenter.wiring import DEMO_AGENTS, DEMO_PASSWORD, DemoOptions, Runtime
@@ -59,6 +60,7 @@ async def serve_until_stopped(runtime: Runtime) -> int:
     except OSError as exc:
         print(f"callcenter: cannot start: {exc}", file=sys.stderr)
         return 1
+    heap.settle_after_start()  # after start-up: the long-lived heap is built (ADR 0036)
     try:
         print(banner(runtime), flush=True)
         await stop.wait()
