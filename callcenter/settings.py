@@ -83,6 +83,9 @@ class Settings:
     # outbound
     abandon_rate_cap: float = 0.03
     amd_enabled: bool = False
+    dialer_channel: str = "Local/{number}@outbound"  # customer leg; {number}: E.164 sans "+"
+    dialer_context: str = "campaign-dial"  # queues an answered campaign call (exten = queue)
+    dialer_ring_seconds: int = 30  # before "no answer" (never under 15)
     # operations
     log_json: bool = False
     log_level: str = "INFO"
@@ -187,6 +190,14 @@ def _validate(s: Settings) -> None:
         raise bad("abandon_threshold_seconds", "seconds >= 0", s.abandon_threshold_seconds)
     if not 0 < s.abandon_rate_cap < 1:
         raise bad("abandon_rate_cap", "a fraction between 0 and 1, e.g. 0.03", s.abandon_rate_cap)
+    if "{number}" not in s.dialer_channel:
+        raise bad(
+            "dialer_channel",
+            'a dial string with {number}, e.g. "PJSIP/{number}@trunk"',
+            s.dialer_channel,
+        )
+    if not 15 <= s.dialer_ring_seconds <= 120:
+        raise bad("dialer_ring_seconds", "seconds from 15 to 120", s.dialer_ring_seconds)
     for port_name in ("http_port", "ami_port", "agi_port"):
         port = getattr(s, port_name)
         if not 0 <= port <= 65535:

@@ -194,15 +194,50 @@ class Runtime:
             ping_interval=s.ami_ping_interval_seconds,
             watchdog=s.ami_watchdog_seconds,
         )
+        commands = AmiCommands(client)
+        # the dialer hears the resync after the connect: it learns who is logged in
+        self._dialer(bus, db, commands)
         client.start()
         self._own("ami client", client.stop)
         if s.redis_url:
             await self._ami_lease(client)
+        else:
+            self.objects["dialer_loop"].start()
         if self.demo is not None:
             await client.wait_connected(timeout=10.0)
-        commands = AmiCommands(client)
         self.objects.update(ami=client, tracker=tracker, commands=commands)
         return commands
+
+    def _dialer(self, bus: EventBus, db: Any, commands: Any) -> None:
+        """Campaign dialer; with several instances only the AMI lease holder dials."""
+        import os
+
+        from telephony.dialer import CampaignDialer, DialerConfig
+        from telephony.dialer_task import SupervisedDialer
+
+        s = self.settings
+        dialer = CampaignDialer(
+            campaigns=db.campaigns,
+            dnc=db.dnc,
+            commands=commands,
+            clock=self.objects["clock"],
+            config=DialerConfig(
+                channel=s.dialer_channel,
+                context=s.dialer_context,
+                ring_seconds=s.dialer_ring_seconds,
+                abandon_cap=s.abandon_rate_cap,
+                instance=s.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+            ),
+        )
+        bus.subscribe(dialer.handle)
+        loop = SupervisedDialer(dialer.step, dialer.agents_available, self.objects["clock"])
+
+        async def stop() -> None:
+            await loop.stop()
+            await dialer.close()
+
+        self._own("dialer", stop)
+        self.objects.update(dialer=dialer, dialer_loop=loop)
 
     async def _reconcile_every(self, db: Any, *, interval: float) -> None:
         """Compare Asterisk's CDRs with our records and repair gaps (docs/adr/0030)."""
@@ -264,10 +299,12 @@ class Runtime:
         async def acquired(token: int) -> None:
             self.objects["ami_role"] = f"active (lease token {token})"
             await client.set_events(True)
+            self.objects["dialer_loop"].start()
 
         async def lost(token: int) -> None:
             self.objects["ami_role"] = "standby"
             await client.set_events(False)
+            await self.objects["dialer_loop"].stop()
 
         self.objects["ami_role"] = "standby"
         lease = RedisLease(
@@ -341,6 +378,8 @@ class Runtime:
                 setup = getattr(importlib.import_module(module), func)
                 if module == "agent_console.lead":
                     setup = functools.partial(setup, config=self._lead_config())
+                elif "dialer" in self.objects:
+                    setup = functools.partial(setup, dialer_stats=self.objects["dialer"].stats)
                 extra.append(setup)
             except (ImportError, AttributeError) as exc:
                 log.warning("%s not available (%s); the console runs without it", module, exc)

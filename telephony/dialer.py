@@ -1,112 +1,335 @@
-"""Outbound dial rules the dialer applies before and after every call attempt.
+"""The outbound dialer: places the calls of running progressive and predictive campaigns
+through AMI, bridges answered calls to the campaign's queue, and books every result.
 
-Pure and clock-driven (times are passed in), so the rules that must never be broken —
-no call outside the contact's calling hours, no call to a DNC number, no more attempts
-than the campaign allows — are checked by property tests over random schedules.
-The pacing math (how many calls now) lives in `telephony.pacing`.
+- Each tick, per running campaign: free agents of its queue (from the queue-member
+  events) → how many calls (`telephony.pacing`) → that many due contacts, each checked
+  against DNC and calling hours right before the dial (`crm_core.services.campaigns`).
+- The customer is rung first (`Originate`, ≥ 15 s before "no answer"); on answer the
+  dialplan context puts the call in the campaign's queue with `CC_QUEUE_TIMEOUT`
+  seconds to reach an agent (2 s). No agent in time: the dialplan sets
+  `CC_DIALER_ABANDON`, plays the apology and hangs up; the call is recorded abandoned
+  and owed a callback (`CallbackReason.DIALER_ABANDON`).
+- Busy / no answer / failed come from Asterisk's originate reason and are retried per
+  the campaign's rules inside calling hours.
+- No free agent of the campaign: nothing is dialed (no dialing into an empty room).
+- The loop runs under `SupervisedDialer`: a crash is logged and restarted, never raised
+  into the service. Contacts a crashed or restarted dialer left "dialing" are released.
+
+The pure rules (`may_dial`, `after_attempt`, …) live in `crm_core.services.dial_rules`
+because the console's preview dialing applies them too; they are re-exported here.
 """
 
 from __future__ import annotations
 
-import enum
-import zoneinfo
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
 
-from crm_core.domain.models import Campaign, CampaignContact, ContactStatus
+from crm_core.domain.events import AgentRingStarted, AgentStateChanged, CallEnded, DomainEvent
+from crm_core.domain.models import (
+    AgentStatus,
+    Campaign,
+    CampaignContact,
+    CampaignStatus,
+    DialMode,
+)
+from crm_core.ports.clock import Clock
+from crm_core.ports.repositories import CampaignRepository
+from crm_core.ports.telephony import OriginateRequest, TelephonyCommands, TelephonyError
+from crm_core.services.campaigns import DncNumbers, pick_contacts, record_attempt
+from crm_core.services.dial_rules import (
+    MIN_RING_SECONDS,
+    AttemptResult,
+    DialDecision,
+    after_attempt,
+    classify_originate,
+    may_dial,
+    next_calling_window,
+    originate_timeout_ms,
+    within_calling_hours,
+)
+from telephony.pacing import ABANDON_GRACE_SECONDS, PacingState, PredictivePacer, calls_to_place
 
-MIN_RING_SECONDS = 15  # an unanswered call rings at least this long (Originate timeout)
+log = logging.getLogger(__name__)
 
+__all__ = [
+    "MIN_RING_SECONDS",
+    "AttemptResult",
+    "CampaignDialer",
+    "DialDecision",
+    "DialerConfig",
+    "after_attempt",
+    "classify_originate",
+    "may_dial",
+    "next_calling_window",
+    "originate_timeout_ms",
+    "within_calling_hours",
+]
 
-class AttemptResult(enum.StrEnum):
-    ANSWERED = "answered"
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"
-
-
-# Asterisk originate reasons (OriginateResponse / captures): 4 answered, 5 busy,
-# 8 congestion, 3 no answer (also 1 hung up while ringing), 0 failure
-_REASONS = {
-    4: AttemptResult.ANSWERED,
-    5: AttemptResult.BUSY,
-    8: AttemptResult.BUSY,
-    3: AttemptResult.NO_ANSWER,
-    1: AttemptResult.NO_ANSWER,
-}
-
-
-def classify_originate(reason: int) -> AttemptResult:
-    return _REASONS.get(reason, AttemptResult.FAILED)
-
-
-def originate_timeout_ms(ring_seconds: int = 30) -> int:
-    return max(MIN_RING_SECONDS, ring_seconds) * 1000
-
-
-def _hhmm(text: str) -> time:
-    hh, mm = text.split(":")
-    return time(int(hh), int(mm))
-
-
-def within_calling_hours(campaign: Campaign, contact_tz: str | None, now: datetime) -> bool:
-    """True when `now` (aware) is inside the campaign's hours in the contact's zone."""
-    zone = zoneinfo.ZoneInfo(contact_tz or campaign.timezone)
-    local = now.astimezone(zone).time()
-    return _hhmm(campaign.calling_hours_start) <= local < _hhmm(campaign.calling_hours_end)
-
-
-def next_calling_window(campaign: Campaign, contact_tz: str | None, after: datetime) -> datetime:
-    """The first instant at or after `after` that is inside calling hours (UTC-aware)."""
-    if within_calling_hours(campaign, contact_tz, after):
-        return after
-    zone = zoneinfo.ZoneInfo(contact_tz or campaign.timezone)
-    local = after.astimezone(zone)
-    start = _hhmm(campaign.calling_hours_start)
-    candidate = datetime.combine(local.date(), start, tzinfo=zone)
-    if candidate <= local:
-        candidate = datetime.combine(local.date() + timedelta(days=1), start, tzinfo=zone)
-    return candidate.astimezone(after.tzinfo)
+ABANDONED = "abandoned"  # contact result: answered, but no agent within the grace time
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DialDecision:
-    allowed: bool
-    reason: str  # "ok", "do-not-call", "outside-calling-hours", "attempts-exhausted", "not-due"
+class DialerConfig:
+    # the customer leg; {number} is the E.164 number without "+"
+    channel: str = "Local/{number}@outbound"
+    context: str = "campaign-dial"  # dialplan context: queue the answered call (exten = queue)
+    ring_seconds: int = 30  # before "no answer"; never under MIN_RING_SECONDS
+    grace_seconds: float = ABANDON_GRACE_SECONDS
+    abandon_cap: float = 0.03
+    instance: str = "local"  # who claimed a contact (released after a crash)
 
 
-def may_dial(
-    campaign: Campaign,
-    contact: CampaignContact,
-    *,
-    now: datetime,
-    on_dnc: bool,
-) -> DialDecision:
-    """Checked right before each dial (DNC is re-read then, not trusted from load time)."""
-    if on_dnc:
-        return DialDecision(allowed=False, reason="do-not-call")
-    if contact.status in (ContactStatus.DONE,) or contact.attempts >= campaign.max_attempts:
-        return DialDecision(allowed=False, reason="attempts-exhausted")
-    if contact.next_attempt_at is not None and contact.next_attempt_at > now:
-        return DialDecision(allowed=False, reason="not-due")
-    if not within_calling_hours(campaign, contact.timezone, now):
-        return DialDecision(allowed=False, reason="outside-calling-hours")
-    return DialDecision(allowed=True, reason="ok")
+@dataclass(slots=True)
+class _Run:
+    """What the dialer knows about one campaign while it runs."""
+
+    pacer: PredictivePacer
+    dialing: set[int] = field(default_factory=set)  # contact ids being rung now
+    connecting: set[str] = field(default_factory=set)  # answered calls looking for an agent
+    placed: int = 0
+    answered: int = 0
+    reached: int = 0
+    abandoned: int = 0
+    # agent-seconds sampled each tick: (logged in, busy on any call)
+    samples: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=3600))
 
 
-def after_attempt(
-    campaign: Campaign, contact: CampaignContact, result: AttemptResult, now: datetime
-) -> tuple[ContactStatus, int, datetime | None]:
-    """(new status, attempts, next attempt time) after one attempt ended with `result`."""
-    attempts = contact.attempts + 1
-    if result is AttemptResult.ANSWERED:
-        return ContactStatus.DONE, attempts, None
-    if attempts >= campaign.max_attempts:
-        return ContactStatus.DONE, attempts, None
-    delay = {
-        AttemptResult.BUSY: campaign.retry_busy_minutes,
-        AttemptResult.NO_ANSWER: campaign.retry_no_answer_minutes,
-        AttemptResult.FAILED: campaign.retry_failed_minutes,
-    }[result]
-    due = next_calling_window(campaign, contact.timezone, now + timedelta(minutes=delay))
-    return ContactStatus.RETRY, attempts, due
+class CampaignDialer:
+    """Bus subscriber (`handle`) + the step that `SupervisedDialer` runs every tick."""
+
+    def __init__(
+        self,
+        *,
+        campaigns: CampaignRepository,
+        dnc: DncNumbers,
+        commands: TelephonyCommands,
+        clock: Clock,
+        config: DialerConfig | None = None,
+    ) -> None:
+        self.campaigns = campaigns
+        self.dnc = dnc
+        self.commands = commands
+        self.clock = clock
+        self.config = config or DialerConfig()
+        self._members: dict[tuple[str, str], AgentStatus] = {}  # (queue, interface) → status
+        self._runs: dict[int, _Run] = {}
+        self._ringing_agents: OrderedDict[str, None] = OrderedDict()  # call ids, bounded
+        self._waiters: dict[str, asyncio.Event] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._released: set[int] = set()
+        self._running_queues: set[str] = set()
+
+    # --- what Asterisk tells us -----------------------------------------------------------
+
+    def handle(self, event: DomainEvent) -> None:
+        if isinstance(event, AgentStateChanged) and event.queue:
+            self._members[(event.queue, event.interface)] = event.status
+        elif isinstance(event, AgentRingStarted):
+            self._ringing_agents[event.call_id] = None
+            while len(self._ringing_agents) > 5000:
+                self._ringing_agents.popitem(last=False)
+            if (waiter := self._waiters.get(event.call_id)) is not None:
+                waiter.set()
+        elif isinstance(event, CallEnded) and event.record.call_id in self._waiters:
+            self._waiters[event.record.call_id].set()
+
+    def free_agents(self, queue: str) -> int:
+        return sum(
+            1 for (q, _), s in self._members.items() if q == queue and s is AgentStatus.AVAILABLE
+        )
+
+    def _agents_in(self, queue: str) -> tuple[int, int]:
+        """(logged in, busy on a call) members of `queue`."""
+        states = [s for (q, _), s in self._members.items() if q == queue]
+        logged = [s for s in states if s is not AgentStatus.LOGGED_OUT]
+        busy = [s for s in logged if s in (AgentStatus.RINGING, AgentStatus.ON_CALL)]
+        return len(logged), len(busy)
+
+    async def agents_available(self) -> int:
+        """Free agents over the queues of the running campaigns (0: the loop dials nothing)."""
+        await self.refresh()  # a campaign started since the last tick counts at once
+        return sum(self.free_agents(q) for q in self._running_queues)
+
+    # --- the step -------------------------------------------------------------------------
+
+    async def step(self) -> int:
+        running = [
+            c
+            for c in await self.campaigns.list()
+            if c.status is CampaignStatus.RUNNING and c.mode is not DialMode.PREVIEW and c.queue
+        ]
+        self._running_queues = {c.queue for c in running if c.queue}
+        placed = 0
+        for campaign in running:
+            placed += await self._pace(campaign)
+        return placed
+
+    async def refresh(self) -> None:
+        """Learn which queues have running campaigns (before the first step)."""
+        self._running_queues = {
+            c.queue
+            for c in await self.campaigns.list()
+            if c.status is CampaignStatus.RUNNING and c.mode is not DialMode.PREVIEW and c.queue
+        }
+
+    def _run(self, campaign: Campaign) -> _Run:
+        run = self._runs.get(campaign.id)
+        if run is None:
+            run = self._runs[campaign.id] = _Run(pacer=PredictivePacer(cap=self.config.abandon_cap))
+        return run
+
+    async def _pace(self, campaign: Campaign) -> int:
+        assert campaign.queue is not None
+        run = self._run(campaign)
+        if campaign.id not in self._released:
+            # contacts a previous run of this instance left mid-dial go back to the list
+            self._released.add(campaign.id)
+            freed = await self.campaigns.release_dialing(campaign.id, by=self.config.instance)
+            if freed:
+                log.warning("campaign %s: %d contacts left mid-dial released", campaign.id, freed)
+        run.samples.append(self._agents_in(campaign.queue))
+        free = self.free_agents(campaign.queue)
+        if free <= 0:
+            return 0  # never dial into an empty room
+        state = PacingState(
+            free_agents=free,
+            agents_finishing_soon=0,
+            calls_ringing=len(run.dialing) + len(run.connecting),
+        )
+        want = calls_to_place(campaign.mode, state, run.pacer)
+        if want <= 0:
+            return 0
+        contacts = await pick_contacts(
+            campaign,
+            want=want,
+            now=self.clock.now(),
+            by=self.config.instance,
+            campaigns=self.campaigns,
+            dnc=self.dnc,
+        )
+        for contact in contacts:
+            run.dialing.add(contact.id)
+            run.placed += 1
+            task = asyncio.create_task(
+                self._dial(campaign, contact, run), name=f"dial:{contact.id}"
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(contacts)
+
+    async def _dial(self, campaign: Campaign, contact: CampaignContact, run: _Run) -> None:
+        number = contact.phone_e164.lstrip("+")
+        variables = {
+            "CC_CAMPAIGN_ID": str(campaign.id),
+            "CC_CONTACT_ID": str(contact.id),
+            "CC_QUEUE_TIMEOUT": f"{self.config.grace_seconds:g}",
+        }
+        if contact.customer_id is not None:
+            variables["CC_CUSTOMER_ID"] = str(contact.customer_id)
+        if campaign.amd_enabled:
+            variables["CC_AMD"] = "1"
+        request = OriginateRequest(
+            channel=self.config.channel.format(number=number),
+            context=self.config.context,
+            exten=campaign.queue,
+            caller_id=campaign.caller_id or None,
+            timeout_seconds=max(MIN_RING_SECONDS, self.config.ring_seconds),
+            variables=variables,
+            # one attempt, one originate: a retried step never rings the contact twice
+            request_id=f"cmp{campaign.id}-c{contact.id}-a{contact.attempts + 1}",
+        )
+        call_id: str | None = None
+        outcome = "failed"
+        try:
+            try:
+                result = await self.commands.originate(request)
+                call_id = result.call_id
+                attempt = AttemptResult.ANSWERED
+            except TelephonyError as exc:
+                attempt = classify_originate(exc.reason or 0)
+            run.pacer.record_attempt(attempt is AttemptResult.ANSWERED)
+            outcome = attempt.value
+            if attempt is AttemptResult.ANSWERED:
+                run.answered += 1
+                run.connecting.add(call_id or request.request_id or "")
+                reached = await self._reached_agent(call_id)
+                run.connecting.discard(call_id or request.request_id or "")
+                run.pacer.record_answer(reached)
+                if reached:
+                    run.reached += 1
+                else:
+                    run.abandoned += 1
+                    outcome = ABANDONED
+            booked = await record_attempt(
+                campaign,
+                contact,
+                attempt,
+                now=self.clock.now(),
+                campaigns=self.campaigns,
+                call_id=call_id,
+            )
+            if outcome == ABANDONED:
+                await self.campaigns.update_contact(booked.id, last_result=ABANDONED)
+            log.info(
+                "campaign %s contact %s: %s (attempt %d)",
+                campaign.id,
+                contact.id,
+                outcome,
+                booked.attempts,
+            )
+        except Exception:
+            log.exception(
+                "campaign %s contact %s: booking the attempt failed", campaign.id, contact.id
+            )
+        finally:
+            run.dialing.discard(contact.id)
+
+    async def _reached_agent(self, call_id: str | None) -> bool:
+        """Did the answered call reach an agent (ring started) before the grace ran out?
+
+        The dialplan enforces the grace; here we wait for its verdict: an agent's
+        phone ringing (reached) or the call ending without one (abandoned).
+        """
+        if call_id is None:
+            return False
+        if call_id in self._ringing_agents:
+            return True
+        waiter = self._waiters.setdefault(call_id, asyncio.Event())
+        try:
+            async with asyncio.timeout(self.config.grace_seconds + 30.0):
+                await waiter.wait()
+        except TimeoutError:
+            log.warning("call %s: neither an agent nor a hang-up 30 s after answer", call_id)
+        finally:
+            self._waiters.pop(call_id, None)
+        return call_id in self._ringing_agents
+
+    # --- figures ----------------------------------------------------------------------------
+
+    def stats(self, campaign_id: int) -> dict[str, Any] | None:
+        """Live figures of a campaign this dialer runs (None: not running here)."""
+        run = self._runs.get(campaign_id)
+        if run is None:
+            return None
+        logged = sum(n for n, _ in run.samples)
+        busy = sum(b for _, b in run.samples)
+        return {
+            "placed": run.placed,
+            "ringing": len(run.dialing),
+            "answered": run.answered,
+            "reached": run.reached,
+            "abandoned": run.abandoned,
+            "abandon_rate_rolling": round(run.pacer.abandon_rate(), 4),
+            "answer_rate": round(run.pacer.answer_rate(), 4),
+            "dial_ratio": round(run.pacer.ratio, 3),
+            "occupancy": round(busy / logged, 4) if logged else None,
+        }
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -97,6 +97,7 @@ class _Call:
         "channels",
         "customer_id",
         "dialed_number",
+        "dialer_abandoned",
         "hold_seconds",
         "hold_started",
         "inbound_ctx",
@@ -140,6 +141,7 @@ class _Call:
         self.recording: str | None = None
         self.customer_id: int | None = None
         self.campaign_id: int | None = None
+        self.dialer_abandoned = False  # a campaign call answered with no agent to take it
         self.ivr_path: list[IvrStep] = []
         self.originated = False
         self.originate_failure: int | None = None
@@ -639,6 +641,8 @@ class CallTracker:
             )
         elif var == "CC_CAMPAIGN_ID" and value.isascii() and value.isdigit():
             call.campaign_id = int(value)
+        elif var == "CC_DIALER_ABANDON" and value == "1":
+            call.dialer_abandoned = True
         elif var == "MIXMONITOR_FILENAME" and value:
             call.recording = value
             out.append(
@@ -806,6 +810,8 @@ class CallTracker:
         out.append(CallEnded(at=at, pbx=self.pbx, record=record))
 
     def _direction(self, call: _Call) -> Direction:
+        if call.campaign_id is not None:
+            return Direction.OUTBOUND  # a dialer call is queued like an inbound one
         if call.queued or call.inbound_ctx or call.ivr_path or call.customer_id is not None:
             return Direction.INBOUND
         if call.originated or call.originate_failure is not None or not call.up:
@@ -841,6 +847,8 @@ class CallTracker:
             if call.queued:
                 return CallOutcome.NO_ANSWER
             return CallOutcome.IVR_ONLY if call.up else CallOutcome.FAILED
+        if call.dialer_abandoned:
+            return CallOutcome.ABANDONED
         if call.answered_at is not None:
             return CallOutcome.ANSWERED
         statuses = [leg[1] for leg in call.legs.values()]

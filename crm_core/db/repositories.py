@@ -1379,6 +1379,92 @@ class CampaignRepo(_Repo):
             ).one()
         return _contact(row)
 
+    async def contact(self, contact_id: int) -> CampaignContact:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.campaign_contacts).where(t.campaign_contacts.c.id == contact_id)
+                )
+            ).one_or_none()
+        if row is None:
+            raise NotFound(f"no contact {contact_id}")
+        return _contact(row)
+
+    async def contact_by_phone(self, campaign_id: int, phone_e164: str) -> CampaignContact | None:
+        c = t.campaign_contacts.c
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.campaign_contacts).where(
+                        c.campaign_id == campaign_id, c.phone_e164 == phone_e164
+                    )
+                )
+            ).one_or_none()
+        return _contact(row) if row is not None else None
+
+    async def due_contacts(
+        self, campaign_id: int, now: datetime, *, limit: int
+    ) -> builtins.list[CampaignContact]:
+        """Contacts waiting for a first or a next attempt that is due; oldest first."""
+        c = t.campaign_contacts.c
+        stmt = (
+            select(t.campaign_contacts)
+            .where(
+                c.campaign_id == campaign_id,
+                c.status.in_((ContactStatus.PENDING.value, ContactStatus.RETRY.value)),
+                or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now),
+            )
+            .order_by(c.next_attempt_at.is_not(None), c.next_attempt_at, c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [_contact(r) for r in (await conn.execute(stmt)).all()]
+
+    async def claim_contact(self, contact_id: int, *, by: str) -> bool:
+        """Mark a waiting contact as being dialed; False when someone else got there first
+        (another instance's dialer, another agent's preview)."""
+        c = t.campaign_contacts.c
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(c.extra).where(c.id == contact_id))).one_or_none()
+            if row is None:
+                return False
+            extra = {**(row.extra or {}), "claimed_by": by}
+            result = await conn.execute(
+                update(t.campaign_contacts)
+                .where(
+                    c.id == contact_id,
+                    c.status.in_((ContactStatus.PENDING.value, ContactStatus.RETRY.value)),
+                )
+                .values(status=ContactStatus.DIALING.value, extra=extra)
+            )
+        return bool(result.rowcount)
+
+    async def release_dialing(self, campaign_id: int, *, by: str | None = None) -> int:
+        """Contacts left "dialing" by a crash or a restart go back to the waiting list."""
+        c = t.campaign_contacts.c
+        stmt = update(t.campaign_contacts).where(
+            c.campaign_id == campaign_id, c.status == ContactStatus.DIALING.value
+        )
+        async with self.engine.begin() as conn:
+            if by is not None:
+                ids = [
+                    r.id
+                    for r in (
+                        await conn.execute(
+                            select(c.id, c.extra).where(
+                                c.campaign_id == campaign_id,
+                                c.status == ContactStatus.DIALING.value,
+                            )
+                        )
+                    ).all()
+                    if (r.extra or {}).get("claimed_by") == by
+                ]
+                if not ids:
+                    return 0
+                stmt = stmt.where(c.id.in_(ids))
+            result = await conn.execute(stmt.values(status=ContactStatus.RETRY.value))
+        return int(result.rowcount or 0)
+
 
 __all__ = [
     "AuditRepo",

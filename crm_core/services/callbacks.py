@@ -126,6 +126,18 @@ class CallbackService(EventWorker):
         if phone is None:
             return None
         at = record.ended_at or event.at
+        if record.campaign_id is not None and record.outcome == CallOutcome.ABANDONED:
+            # the dialer reached the customer but had no agent for them: we owe the call
+            return await self.request_callback(
+                phone=phone,
+                reason=CallbackReason.DIALER_ABANDON,
+                at=at,
+                customer_id=record.customer_id,
+                queue=record.queue,
+                call_id=record.call_id,
+                owner_user_id=None,
+                question=f"campaign {record.campaign_id}: answered, no agent free",
+            )
         if record.outcome == CallOutcome.ANSWERED:
             return await self._satisfy(phone, at, record.call_id)
         if (

@@ -1,23 +1,34 @@
-"""Campaign service: load a contact list into a campaign, matched to CRM customers.
+"""Campaign service: load a contact list into a campaign, matched to CRM customers;
+pick the next contacts to dial and book each attempt's result.
 
-DNC is checked here at load time (one read of the whole list) and again by the dialer
-right before each dial (`telephony.dialer.may_dial`).
+DNC is checked here at load time (one read of the whole list) and again right before
+each dial (`pick_contacts`, through `dial_rules.may_dial`), by the automatic dialer
+and by an agent's preview alike.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from crm_core.domain.models import CampaignContact
+from crm_core.domain.models import Campaign, CampaignContact, ContactStatus
 from crm_core.ports.repositories import CampaignRepository, CustomerRepository
 from crm_core.services.contact_import import ImportReport, parse_contacts
+from crm_core.services.dial_rules import AttemptResult, after_attempt, may_dial, next_calling_window
 
 log = logging.getLogger(__name__)
 
 
 class DncNumbers(Protocol):
     async def all_numbers(self) -> set[str]: ...
+    async def contains(self, phone_e164: str) -> bool: ...
+    async def add(self, phone_e164: str, reason: str = "", at: datetime | None = None) -> None: ...
+
+
+# dispositions with a consequence for the contact (the rest are recorded as they are)
+DO_NOT_CALL = "do_not_call"
+CALL_BACK_LATER = "call_back_later"
 
 
 async def load_contacts(
@@ -61,3 +72,100 @@ async def load_contacts(
         report.merged,
     )
     return report
+
+
+async def pick_contacts(
+    campaign: Campaign,
+    *,
+    want: int,
+    now: datetime,
+    by: str,
+    campaigns: CampaignRepository,
+    dnc: DncNumbers,
+) -> list[CampaignContact]:
+    """Up to `want` due contacts that may be dialed now, each claimed for `by`.
+
+    The do-not-call list is read again here, right before the dial; a contact found on
+    it is closed as DNC. One outside its calling hours is moved to its next window.
+    """
+    picked: list[CampaignContact] = []
+    if want <= 0:
+        return picked
+    for contact in await campaigns.due_contacts(campaign.id, now, limit=max(want * 3, 20)):
+        if len(picked) >= want:
+            break
+        on_dnc = await dnc.contains(contact.phone_e164)
+        decision = may_dial(campaign, contact, now=now, on_dnc=on_dnc)
+        if decision.reason == "do-not-call":
+            await campaigns.update_contact(
+                contact.id, status=ContactStatus.DNC, last_result="do_not_call"
+            )
+        elif decision.reason == "attempts-exhausted":
+            await campaigns.update_contact(contact.id, status=ContactStatus.DONE)
+        elif decision.reason == "outside-calling-hours":
+            later = next_calling_window(campaign, contact.timezone, now)
+            await campaigns.update_contact(contact.id, next_attempt_at=later)
+        elif decision.allowed and await campaigns.claim_contact(contact.id, by=by):
+            picked.append(contact)
+    return picked
+
+
+async def record_attempt(
+    campaign: Campaign,
+    contact: CampaignContact,
+    result: AttemptResult,
+    *,
+    now: datetime,
+    campaigns: CampaignRepository,
+    call_id: str | None = None,
+) -> CampaignContact:
+    """Book one attempt: attempts + 1, and the retry time per result inside calling hours."""
+    status, attempts, due = after_attempt(campaign, contact, result, now)
+    extra = dict(contact.extra)
+    extra.pop("claimed_by", None)
+    if call_id:
+        extra["last_call_id"] = call_id
+    return await campaigns.update_contact(
+        contact.id,
+        status=status,
+        attempts=attempts,
+        next_attempt_at=due,
+        last_result=result.value,
+        extra=extra,
+    )
+
+
+async def release_contact(
+    contact: CampaignContact, *, reason: str, campaigns: CampaignRepository
+) -> CampaignContact:
+    """Give a claimed contact back undialed (a preview skipped "later", a failed claim)."""
+    extra = {k: v for k, v in contact.extra.items() if k != "claimed_by"}
+    return await campaigns.update_contact(
+        contact.id, status=ContactStatus.RETRY, disposition_reason=reason, extra=extra
+    )
+
+
+async def apply_disposition(
+    campaign: Campaign,
+    contact: CampaignContact,
+    disposition: str,
+    *,
+    reason: str = "",
+    now: datetime,
+    campaigns: CampaignRepository,
+    dnc: DncNumbers,
+) -> CampaignContact:
+    """The agent's disposition of a campaign call, with its consequence for the contact:
+    "do not call" puts the number on the DNC list; "call back later" books another try."""
+    fields: dict[str, object] = {"disposition": disposition, "disposition_reason": reason}
+    if disposition == DO_NOT_CALL:
+        await dnc.add(
+            contact.phone_e164, reason=f"campaign {campaign.id}: {reason}".strip(), at=now
+        )
+        fields["status"] = ContactStatus.DNC
+    elif disposition == CALL_BACK_LATER and contact.attempts < campaign.max_attempts:
+        later = now + timedelta(minutes=campaign.retry_no_answer_minutes)
+        fields["status"] = ContactStatus.RETRY
+        fields["next_attempt_at"] = next_calling_window(campaign, contact.timezone, later)
+    log.info("campaign %s contact %s: disposition %s", campaign.id, contact.id, disposition)
+    return await campaigns.update_contact(contact.id, **fields)

@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 DID = "4008001234"
+_QUEUE_TIMEOUT = "!queue-timeout"  # _queue's answer when Queue()'s own timeout ran out
+DIALER_SORRY_SECONDS = 3.0  # the apology an unconnected dialer call hears
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -830,6 +839,13 @@ class Simulator:
                 return call
         return None
 
+    def pause_member(self, queue: str, interface: str, paused: bool, reason: str = "") -> None:
+        """An agent pauses or resumes from their phone (not through our AMI session)."""
+        for m in self.queues[queue].members:
+            if m.interface == interface:
+                m.paused, m.reason = paused, reason if paused else ""
+                self.emit("QueueMemberPause", m.fields(), "agent,all")
+
     def _member_event(self, member: Member) -> None:
         self.emit("QueueMemberStatus", member.fields(), "agent,all")
 
@@ -997,6 +1013,9 @@ class Simulator:
         self.emit("MusicOnHoldStart", [*one.snapshot(), ("Class", "default")])
         tried: set[str] = set()
         deadline = (call.joined_at + call.abandon_after) if call.abandon_after is not None else None
+        # Queue()'s timeout argument, as the campaign-dial context passes CC_QUEUE_TIMEOUT
+        limit = _float_or_none(call.variables.get("CC_QUEUE_TIMEOUT"))
+        timeout_at = call.joined_at + limit if limit is not None else None
         try:
             while True:
                 now = self.clock.monotonic()
@@ -1004,8 +1023,13 @@ class Simulator:
                     self._abandon(call, q)
                     return None
                 members = self._pick(q, tried) if q.waiting and q.waiting[0] is call else []
+                if not members and timeout_at is not None and now >= timeout_at:
+                    self._leave(call, q)  # Queue(...,timeout) returns; the dialplan goes on
+                    return _QUEUE_TIMEOUT
                 if not members:
                     left = None if deadline is None else deadline - now
+                    if timeout_at is not None:
+                        left = min(left, timeout_at - now) if left is not None else timeout_at - now
                     if await self._wait(min(0.5, left) if left is not None else 0.5, call.hangup):
                         if call.redirect:
                             self._leave(call, q)
@@ -1028,6 +1052,12 @@ class Simulator:
         finally:
             if call in q.waiting:
                 q.waiting.remove(call)
+
+    async def _dialer_abandon(self, call: SimCall, one: Channel) -> None:
+        """The campaign-dial context after a queue timeout: mark, apologise, hang up."""
+        self.emit("VarSet", [*one.snapshot(), ("Variable", "CC_DIALER_ABANDON"), ("Value", "1")])
+        one.application, one.appdata = "Playback", "callcenter/dialer-sorry"
+        await self._wait(DIALER_SORRY_SECONDS, call.hangup)
 
     def _leave(self, call: SimCall, q: QueueConfig) -> None:
         one = call.caller
@@ -1306,11 +1336,15 @@ class Simulator:
         for ch in (one, two):
             self._set_cid(ch, cid_num or "<unknown>", cid_name or "<unknown>")
         self._local_bridge(one, two)
+        variables = dict(v.split("=", 1) for v in msg.getall("Variable") if "=" in v)
+        for key, value in variables.items():  # Originate's Variable → VarSet on the channel
+            self.emit("VarSet", [*one.snapshot(), ("Variable", key), ("Value", value)])
         self.emit("DialBegin", [*one.snapshot("Dest"), ("DialString", resource)])
         agent = self._is_agent(channel)
         call = SimCall(
             one.linkedid, cid_num, cid_name, None, 60.0, None, created_at=self.clock.monotonic()
         )
+        call.variables.update(variables)
         call.legs = [one, two]
         self.calls[call.linkedid] = call
 
@@ -1379,7 +1413,8 @@ class Simulator:
             elif exten in self.queues:
                 call.caller_number, call.caller_name = number, ""
                 one.context, one.exten = context, exten
-                await self._queue(call, exten)
+                if await self._queue(call, exten) == _QUEUE_TIMEOUT:
+                    await self._dialer_abandon(call, one)
             elif exten:
                 await self._dial_second_leg(call, one, exten, context)
             return True

@@ -1,0 +1,254 @@
+"""The live campaign dialer against the simulator over real AMI, a real bus and database:
+calls placed by Originate, answered calls bridged to an agent with a screen-pop event,
+results classified and retried, DNC re-read before each dial, no dialing into an empty
+room, and an answered call with no agent recorded abandoned and owed a callback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from callcenter.settings import Settings
+from crm_core.bus import InProcessBus
+from crm_core.clock import SystemClock
+from crm_core.db import Database, open_database
+from crm_core.domain.events import AgentRingStarted, CallEnded, DomainEvent
+from crm_core.domain.models import (
+    CallbackReason,
+    CallOutcome,
+    Campaign,
+    CampaignContact,
+    CampaignKind,
+    CampaignStatus,
+    ContactStatus,
+    DialMode,
+    Direction,
+)
+from crm_core.services.callbacks import CallbackService
+from telephony.ami.client import AmiClient, Endpoint
+from telephony.commands import AmiCommands
+from telephony.dialer import CampaignDialer, DialerConfig
+from telephony.dialer_task import SupervisedDialer
+from telephony.sim import Simulator, demo_simulator
+from telephony.sim.pbx import CustomerPhone
+from telephony.tracker import CallTracker
+
+SECRET = "dialer-secret"
+
+
+@dataclass
+class Stack:
+    sim: Simulator
+    db: Database
+    dialer: CampaignDialer
+    loop: SupervisedDialer
+    events: list[DomainEvent] = field(default_factory=list)
+
+    async def until(self, pred: object, timeout: float = 25.0) -> None:
+        assert callable(pred)
+        end = asyncio.get_running_loop().time() + timeout
+        while not pred():
+            assert asyncio.get_running_loop().time() < end, "condition not met in time"
+            await asyncio.sleep(0.05)
+
+    async def until_async(self, pred: object, timeout: float = 25.0) -> None:
+        assert callable(pred)
+        end = asyncio.get_running_loop().time() + timeout
+        while not await pred():
+            assert asyncio.get_running_loop().time() < end, "condition not met in time"
+            await asyncio.sleep(0.1)
+
+    def originates(self) -> list[str]:
+        return [a.get("Channel") for a in self.sim.actions if a.get("Action") == "Originate"]
+
+    async def campaign(self, numbers: list[str], *, queue: str = "sales") -> Campaign:
+        c = await self.db.campaigns.create(
+            Campaign(
+                id=0,
+                name="回访测试",
+                kind=CampaignKind.SALES,
+                mode=DialMode.PROGRESSIVE,
+                status=CampaignStatus.DRAFT,
+                queue=queue,
+                calling_hours_start="00:00",
+                calling_hours_end="23:59",
+                caller_id="4008001234",
+            )
+        )
+        await self.db.campaigns.add_contacts(
+            [CampaignContact(id=0, campaign_id=c.id, phone_e164=f"+86{n}") for n in numbers]
+        )
+        return c
+
+
+@pytest.fixture
+async def stack(database_url: str) -> AsyncIterator[Stack]:
+    sim = demo_simulator(ami_secret=SECRET, preload_members=True, answer_after=0.2)
+    for q in sim.queues.values():
+        q.member_timeout, q.retry = 2.0, 0.1
+    await sim.start()
+    db = await open_database(database_url)
+    bus = InProcessBus()
+    events: list[DomainEvent] = []
+    bus.subscribe(events.append)
+    settings = Settings()
+    clock = SystemClock()
+
+    async def publish(batch: list[DomainEvent]) -> None:
+        for event in batch:
+            await bus.publish(event)
+
+    client = AmiClient(
+        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
+        tracker=CallTracker(settings.ring_limit_seconds),
+        on_events=publish,
+        clock=clock,
+    )
+    callbacks = CallbackService(db=db, bus=bus, clock=clock, settings=settings)
+    bus.subscribe(callbacks.handle)
+    dialer = CampaignDialer(
+        campaigns=db.campaigns,
+        dnc=db.dnc,
+        commands=AmiCommands(client),
+        clock=clock,
+        config=DialerConfig(channel="Local/{number}@customers", instance="test"),
+    )
+    bus.subscribe(dialer.handle)  # before the connect: the resync tells it who is logged in
+    client.start()
+    await client.wait_connected(5)
+    loop = SupervisedDialer(dialer.step, dialer.agents_available, clock, tick_seconds=0.2)
+    yield Stack(sim, db, dialer, loop, events)
+    await loop.stop()
+    await dialer.close()
+    await callbacks.stop()
+    await asyncio.wait_for(client.stop(), 10)
+    await asyncio.wait_for(sim.stop(), 10)
+    await db.close()
+
+
+async def _start(stack: Stack, campaign: Campaign) -> None:
+    await stack.db.campaigns.update(campaign.id, status=CampaignStatus.RUNNING)
+    await stack.dialer.refresh()
+    stack.loop.start()
+
+
+async def test_progressive_dials_bridges_classifies_and_rereads_dnc(stack: Stack) -> None:
+    stack.sim.customers["8613900000001"] = CustomerPhone("answer", 0.3, 0.5)
+    stack.sim.customers["8613900000002"] = CustomerPhone("busy", 0.3, 0.5)
+    stack.sim.customers["8613900000003"] = CustomerPhone("answer", 0.3, 0.5)
+    campaign = await stack.campaign(["13900000001", "13900000002", "13900000003"])
+    await stack.db.dnc.add("+8613900000003", reason="asked after the list was loaded")
+    await stack.until(lambda: stack.dialer.free_agents("sales") > 0)
+    await _start(stack, campaign)
+
+    async def settled() -> bool:
+        contacts = await stack.db.campaigns.contacts(campaign.id)
+        return all(c.status is not ContactStatus.PENDING and c.last_result for c in contacts)
+
+    await stack.until_async(settled)
+    by_phone = {c.phone_e164: c for c in await stack.db.campaigns.contacts(campaign.id)}
+    reached = by_phone["+8613900000001"]
+    assert (reached.status, reached.attempts, reached.last_result) == (
+        ContactStatus.DONE,
+        1,
+        "answered",
+    )
+    busy = by_phone["+8613900000002"]
+    assert (busy.status, busy.attempts, busy.last_result) == (ContactStatus.RETRY, 1, "busy")
+    assert busy.next_attempt_at is not None
+    wait = busy.next_attempt_at - stack.dialer.clock.now()
+    assert timedelta(minutes=9) < wait <= timedelta(minutes=10)
+    # on the DNC list since the upload: never dialed, closed as DNC
+    assert by_phone["+8613900000003"].status is ContactStatus.DNC
+    assert not any("13900000003" in ch for ch in stack.originates())
+
+    # the answered call rang an agent with the campaign on the screen-pop event …
+    pops = [e for e in stack.events if isinstance(e, AgentRingStarted)]
+    assert any(p.campaign_id == campaign.id for p in pops)
+    # … and its record is an outbound campaign call, answered by that agent
+    await stack.until(lambda: any(isinstance(e, CallEnded) for e in stack.events))
+    await stack.until(
+        lambda: any(
+            isinstance(e, CallEnded) and e.record.outcome is CallOutcome.ANSWERED
+            for e in stack.events
+        )
+    )
+    record = next(
+        e.record
+        for e in stack.events
+        if isinstance(e, CallEnded) and e.record.outcome is CallOutcome.ANSWERED
+    )
+    assert record.direction is Direction.OUTBOUND
+    assert record.campaign_id == campaign.id
+    assert record.agent is not None
+    # one originate per attempt: no double dial of the same contact
+    assert sorted(stack.originates()) == sorted(set(stack.originates()))
+    assert len(stack.originates()) == 2
+    stats = stack.dialer.stats(campaign.id)
+    assert stats is not None
+    assert stats["placed"] == 2
+    assert stats["reached"] == 1
+
+
+async def test_no_call_is_placed_while_no_agent_of_the_campaign_is_free(stack: Stack) -> None:
+    stack.sim.customers["8613900000011"] = CustomerPhone("answer", 0.3, 0.5)
+    campaign = await stack.campaign(["13900000011"], queue="sales")
+    await stack.until(lambda: stack.dialer.free_agents("sales") > 0)
+    members = [m.interface for m in stack.sim.queues["sales"].members]
+    for iface in members:  # every agent of the campaign's queue pauses
+        stack.sim.pause_member("sales", iface, True, "break")
+    await stack.until(lambda: stack.dialer.free_agents("sales") == 0)
+    await _start(stack, campaign)
+    await asyncio.sleep(1.5)  # several ticks
+    assert stack.originates() == []
+    assert stack.loop.crashes == 0
+    stack.sim.pause_member("sales", members[0], False, "")
+    await stack.until(lambda: len(stack.originates()) == 1)
+
+
+async def test_answered_call_without_an_agent_is_abandoned_and_owed_a_callback(
+    stack: Stack,
+) -> None:
+    stack.sim.customers["8613900000021"] = CustomerPhone("answer", 1.0, 0.5)
+    campaign = await stack.campaign(["13900000021"], queue="sales")
+    await stack.until(lambda: stack.dialer.free_agents("sales") > 0)
+    await _start(stack, campaign)
+    await stack.until(lambda: len(stack.originates()) == 1)
+    stack.loop.start()  # idempotent
+    # while the customer's phone rings, the only agents are taken by another matter
+    for m in stack.sim.queues["sales"].members:
+        m.busy = True
+    await stack.until(
+        lambda: any(
+            isinstance(e, CallEnded) and e.record.campaign_id == campaign.id for e in stack.events
+        )
+    )
+    record = next(
+        e.record
+        for e in stack.events
+        if isinstance(e, CallEnded) and e.record.campaign_id == campaign.id
+    )
+    assert record.outcome is CallOutcome.ABANDONED
+    assert record.direction is Direction.OUTBOUND
+
+    async def owed() -> bool:
+        return await stack.db.callbacks.open_for_phone("+8613900000021") is not None
+
+    await stack.until_async(owed)
+    cb = await stack.db.callbacks.open_for_phone("+8613900000021")
+    assert cb is not None
+    assert cb.reason is CallbackReason.DIALER_ABANDON
+
+    async def booked() -> bool:
+        contacts = await stack.db.campaigns.contacts(campaign.id)
+        return contacts[0].last_result == "abandoned"
+
+    await stack.until_async(booked)
+    stats = stack.dialer.stats(campaign.id)
+    assert stats is not None
+    assert stats["abandoned"] == 1
+    assert not any(isinstance(e, AgentRingStarted) for e in stack.events)
