@@ -374,8 +374,28 @@ async def save_wrapup(request: web.Request) -> web.Response:
         f"call:{call_id}",
         detail=f"result={result} disposition={disposition}",
     )
+    if seats.wrapup_hooks:  # e.g. a campaign call: the disposition lands on the contact
+        context = dict(card) if card is not None else await _card_of_record(s, call_id)
+        reason = str(body.get("disposition_reason") or "")[:500]
+        for hook in seats.wrapup_hooks:
+            await hook(context, disposition, reason)
     seats.dismiss(user.username, call_id)
     return web.json_response(out, status=200 if saved else 202)
+
+
+async def _card_of_record(s: ConsoleServices, call_id: str) -> dict[str, Any]:
+    """The fields a wrap-up hook reads, from the stored record (the card is gone)."""
+    try:
+        record = await s.db.calls.get(call_id)
+    except NotFound:
+        return {"call_id": call_id}
+    number = record.dialed_number if record.direction.value == "outbound" else None
+    return {
+        "call_id": call_id,
+        "campaign_id": record.campaign_id,
+        "caller_number": number or record.caller_number,
+        "customer_id": record.customer_id,
+    }
 
 
 async def _save_wrapup_row(

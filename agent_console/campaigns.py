@@ -19,7 +19,7 @@ from aiohttp import web
 from agent_console.api import audit, json_body
 from agent_console.auth import require
 from agent_console.errors import ApiError
-from agent_console.keys import SERVICES_KEY
+from agent_console.keys import SEATS_KEY, SERVICES_KEY
 from crm_core.domain.models import (
     Campaign,
     CampaignContact,
@@ -30,7 +30,7 @@ from crm_core.domain.models import (
     Role,
 )
 from crm_core.ports.repositories import CampaignRepository, CustomerRepository
-from crm_core.services.campaigns import DncNumbers, load_contacts
+from crm_core.services.campaigns import DncNumbers, apply_disposition, load_contacts
 from crm_core.services.contact_import import ContactFileError
 
 OPERATORS = (Role.LEAD, Role.MANAGER, Role.ADMIN)
@@ -347,6 +347,72 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
+def campaign_seat_hooks(
+    app: web.Application, *, campaigns: CampaignRepository, dnc: DncNumbers
+) -> None:
+    """What the agent's console does with campaign calls: the card shows the campaign
+    (name, script, its disposition codes, the contact's attempts) and a saved wrap-up
+    books the disposition on the contact (do-not-call → DNC list)."""
+    seats = app[SEATS_KEY]
+    services = app[SERVICES_KEY]
+
+    async def contact_of(campaign_id: int, phone: str) -> CampaignContact | None:
+        digits = "".join(ch for ch in phone if ch in "0123456789")
+        candidates = [seats.normalize(phone), f"+{digits}"] if digits else []
+        for e164 in dict.fromkeys(candidates):
+            found = await campaigns.contact_by_phone(campaign_id, e164)
+            if found is not None:
+                return found
+        return None
+
+    async def card(campaign_id: int, phone: str) -> dict[str, Any] | None:
+        try:
+            campaign = await campaigns.get(campaign_id)
+        except LookupError:
+            return None
+        contact = await contact_of(campaign_id, phone)
+        return {
+            "id": campaign.id,
+            "name": campaign.name,
+            "script": campaign.script,
+            "dispositions": list(campaign.dispositions),
+            "contact": None
+            if contact is None
+            else {
+                "id": contact.id,
+                "name": contact.name,
+                "attempts": contact.attempts,
+                "last_result": contact.last_result,
+                "disposition": contact.disposition,
+                "extra": contact.extra.get("note", ""),
+            },
+        }
+
+    async def wrapup(call: dict[str, Any], disposition: str | None, reason: str) -> None:
+        campaign_id = call.get("campaign_id")
+        if campaign_id is None or not disposition:
+            return
+        try:
+            campaign = await campaigns.get(int(campaign_id))
+        except LookupError:
+            return
+        contact = await contact_of(campaign.id, str(call.get("caller_number") or ""))
+        if contact is None:
+            return
+        await apply_disposition(
+            campaign,
+            contact,
+            disposition,
+            reason=reason,
+            now=services.clock.now(),
+            campaigns=campaigns,
+            dnc=dnc,
+        )
+
+    seats.campaign_card = card
+    seats.wrapup_hooks.append(wrapup)
+
+
 def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | None = None) -> None:
     """`extra_setup` hook when the console's database is the full CRM `Database`."""
     db = app[SERVICES_KEY].db
@@ -357,3 +423,4 @@ def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | N
     campaign_routes(
         campaigns=repos[0], customers=repos[1], dnc=repos[2], dialer_stats=dialer_stats
     )(app)
+    campaign_seat_hooks(app, campaigns=repos[0], dnc=repos[2])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -88,6 +89,12 @@ def _base_interface(interface: str) -> str:
     return head.rsplit("-", 1)[0] if "/" in head else head
 
 
+# (campaign id, customer's number) → what the agent's card shows of the campaign
+CampaignCard = Callable[[int, str], Awaitable[dict[str, Any] | None]]
+# (the call's card, disposition, reason) after the agent saved the wrap-up
+WrapupHook = Callable[[dict[str, Any], str | None, str], Awaitable[None]]
+
+
 class SeatBoard:
     def __init__(self, services: ConsoleServices, hub: Hub) -> None:
         self._s = services
@@ -101,6 +108,10 @@ class SeatBoard:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sub: Subscription | None = None
         self.pops = 0
+        # set by the campaign routes: what a campaign call's card shows (name, script,
+        # dispositions, the contact's attempts), and what a saved wrap-up does to the contact
+        self.campaign_card: CampaignCard | None = None
+        self.wrapup_hooks: list[WrapupHook] = []
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -281,6 +292,9 @@ class SeatBoard:
             user, phone=phone, customer_id=customer_id, call_id=call_id
         )
         card = self.card(user.username, call_id)
+        campaign_id = (card or {}).get("campaign_id")
+        if campaign_id is not None and self.campaign_card is not None:
+            payload["campaign"] = await self.campaign_card(int(campaign_id), phone)
         if card is not None:
             card["customer"] = payload["customer"]
             card["customer_id"] = payload["customer"]["id"] if payload["customer"] else None

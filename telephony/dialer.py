@@ -71,6 +71,11 @@ __all__ = [
 ABANDONED = "abandoned"  # contact result: answered, but no agent within the grace time
 
 
+def _cid_name(name: str) -> str:
+    """A contact's name made safe inside an AMI CallerID header (no quotes, no breaks)."""
+    return "".join(ch for ch in name if ch not in '"<>\\\r\n' and ch.isprintable())[:60]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialerConfig:
     # the customer leg; {number} is the E.164 number without "+"
@@ -231,11 +236,14 @@ class CampaignDialer:
             variables["CC_CUSTOMER_ID"] = str(contact.customer_id)
         if campaign.amd_enabled:
             variables["CC_AMD"] = "1"
+        if campaign.caller_id:  # the number the customer sees ([outbound] reads it)
+            variables["_CC_CALLER_ID"] = campaign.caller_id
         request = OriginateRequest(
             channel=self.config.channel.format(number=number),
             context=self.config.context,
             exten=campaign.queue,
-            caller_id=campaign.caller_id or None,
+            # what the agent's phone and the screen pop show: the customer
+            caller_id=f'"{_cid_name(contact.name)}" <{contact.phone_e164}>',
             timeout_seconds=max(MIN_RING_SECONDS, self.config.ring_seconds),
             variables=variables,
             # one attempt, one originate: a retried step never rings the contact twice

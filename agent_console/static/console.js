@@ -145,6 +145,25 @@
       if (!items || !items.length) ul.append(el("li", { class: "muted", text: t(none) }));
       else for (const x of items) ul.append(el("li", { text: fmt(x) }));
     }
+    showCampaign(card, d.campaign);
+  }
+
+  // a campaign call: its name, script and the contact's attempts; its own disposition codes
+  function showCampaign(card, camp) {
+    const box = $(".script.campaign", card.node);
+    if (!camp || !box.hidden) return;
+    box.hidden = false;
+    $(".campaign-name", box).textContent = camp.name;
+    $(".script-text", box).textContent = camp.script || "";
+    if (camp.contact) {
+      const last = camp.contact.last_result ? t("result." + camp.contact.last_result) : "—";
+      $(".campaign-contact", box).textContent = t("campaign.contact", { n: camp.contact.attempts, last });
+    }
+    if (camp.dispositions && camp.dispositions.length) {
+      const dispo = $('select[name="disposition"]', card.node);
+      dispo.replaceChildren(...camp.dispositions.map((c) => el("option", { value: c, text: t("disp." + c) })));
+    }
+    $(".opt-campaign", card.node).hidden = false;
   }
 
   function fillForm(form, c, phone) {
@@ -235,6 +254,7 @@
       notes: form.elements.notes.value,
       result,
       customer_id: card && card.data.customer ? card.data.customer.id : null,
+      disposition_reason: form.elements.disposition_reason.value,
     };
     if (result === "callback") body.callback_at = new Date(form.elements.callback_at.value).toISOString();
     if (result === "escalate") { body.escalate_to = form.elements.escalate_to.value; body.department = form.elements.department.value; }

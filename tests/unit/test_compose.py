@@ -88,3 +88,22 @@ def test_proxy_config_routes_websocket_and_agi() -> None:
     assert "callcenter-1:8080" in text
     assert "callcenter-2:8080" in text
     assert "listen 4573" in text
+
+
+def _contexts(conf: str) -> dict[str, str]:
+    parts = re.split(r"^\[([\w-]+)\]\s*$", conf, flags=re.M)
+    return {name: body for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def test_dialplan_has_the_contexts_the_service_originates_into() -> None:
+    contexts = _contexts((DOCKER / "asterisk" / "extensions.conf").read_text())
+    s = Settings()
+    # click-to-dial and the dialer's customer leg
+    dial_context = s.dialer_channel.split("@", 1)[1]
+    assert dial_context in contexts
+    assert "Dial(PJSIP/${EXTEN}@carrier" in contexts[dial_context]
+    # an answered campaign call: queue with the dialer's grace, then mark the abandon
+    campaign = contexts[s.dialer_context]
+    assert "Queue(${EXTEN},t,,,${CC_QUEUE_TIMEOUT})" in campaign
+    assert "Set(CC_DIALER_ABANDON=1)" in campaign
+    assert campaign.index("QUEUESTATUS") < campaign.index("CC_DIALER_ABANDON")
