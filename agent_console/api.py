@@ -376,9 +376,9 @@ async def save_wrapup(request: web.Request) -> web.Response:
     )
     if seats.wrapup_hooks:  # e.g. a campaign call: the disposition lands on the contact
         context = dict(card) if card is not None else await _card_of_record(s, call_id)
-        reason = str(body.get("disposition_reason") or "")[:500]
+        context.setdefault("call_id", call_id)
         for hook in seats.wrapup_hooks:
-            await hook(context, disposition, reason)
+            await hook(context, body, user)
     seats.dismiss(user.username, call_id)
     return web.json_response(out, status=200 if saved else 202)
 

@@ -12,11 +12,12 @@ import re
 import zoneinfo
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from agent_console.api import audit, json_body
+from agent_console.api import audit, json_body, parse_time
 from agent_console.auth import require
 from agent_console.errors import ApiError
 from agent_console.keys import SEATS_KEY, SERVICES_KEY
@@ -28,9 +29,22 @@ from crm_core.domain.models import (
     ContactStatus,
     DialMode,
     Role,
+    Satisfaction,
+    User,
 )
-from crm_core.ports.repositories import CampaignRepository, CustomerRepository
-from crm_core.services.campaigns import DncNumbers, apply_disposition, load_contacts
+from crm_core.ports.repositories import (
+    CampaignRepository,
+    CaseRepository,
+    CustomerRepository,
+    SurveyRepository,
+)
+from crm_core.services.campaigns import (
+    DncNumbers,
+    apply_disposition,
+    create_followup_campaign,
+    load_contacts,
+    record_satisfaction,
+)
 from crm_core.services.contact_import import ContactFileError
 
 OPERATORS = (Role.LEAD, Role.MANAGER, Role.ADMIN)
@@ -182,6 +196,7 @@ def campaign_routes(
     campaigns: CampaignRepository,
     customers: CustomerRepository,
     dnc: DncNumbers,
+    cases: CaseRepository | None = None,
     dialer_stats: DialerStats | None = None,
 ) -> Callable[[web.Application], None]:
     async def create(request: web.Request) -> web.Response:
@@ -283,7 +298,35 @@ def campaign_routes(
         live = dialer_stats(campaign.id) if dialer_stats is not None else None
         return web.json_response(campaign_results(campaign, contacts, live))
 
+    async def followups(request: web.Request) -> web.Response:
+        """Generate a follow-up (回访) campaign of the customers due a visit in a window."""
+        require(request, *OPERATORS)
+        if cases is None:
+            raise ApiError(501, "no-cases", "this deployment has no case records")
+        body = await json_body(request)
+        queue = body.get("queue")
+        if not isinstance(queue, str) or not queue:
+            raise ApiError(400, "bad-campaign", "queue: expected the queue of the visiting agents")
+        now = request.app[SERVICES_KEY].clock.now()
+        start = parse_time(body.get("start"), "start") or now
+        end = parse_time(body.get("end"), "end") or start + timedelta(days=30)
+        if end <= start or end - start > timedelta(days=366):
+            raise ApiError(400, "bad-window", "end: expected after start, within a year")
+        campaign, added = await create_followup_campaign(
+            name=str(body.get("name") or f"回访 {start.date().isoformat()}")[:200],
+            queue=queue,
+            start=start,
+            end=end,
+            campaigns=campaigns,
+            cases=cases,
+            customers=customers,
+            script=str(body.get("script") or "")[:10_000],
+        )
+        await _audit(request, "campaign.followups", campaign.id, f"{added} customers due")
+        return web.json_response({**campaign_json(campaign), "contacts": added}, status=201)
+
     def setup(app: web.Application) -> None:
+        app.router.add_post("/api/campaigns/followups", followups)
         app.router.add_get("/api/campaigns", list_all)
         app.router.add_post("/api/campaigns", create)
         app.router.add_get("/api/campaigns/{id}", get_one)
@@ -348,7 +391,11 @@ def _cell(text: str) -> str:
 
 
 def campaign_seat_hooks(
-    app: web.Application, *, campaigns: CampaignRepository, dnc: DncNumbers
+    app: web.Application,
+    *,
+    campaigns: CampaignRepository,
+    dnc: DncNumbers,
+    surveys: SurveyRepository,
 ) -> None:
     """What the agent's console does with campaign calls: the card shows the campaign
     (name, script, its disposition codes, the contact's attempts) and a saved wrap-up
@@ -374,6 +421,7 @@ def campaign_seat_hooks(
         return {
             "id": campaign.id,
             "name": campaign.name,
+            "kind": campaign.kind.value,
             "script": campaign.script,
             "dispositions": list(campaign.dispositions),
             "contact": None
@@ -388,9 +436,9 @@ def campaign_seat_hooks(
             },
         }
 
-    async def wrapup(call: dict[str, Any], disposition: str | None, reason: str) -> None:
+    async def wrapup(call: dict[str, Any], body: dict[str, Any], user: User) -> None:
         campaign_id = call.get("campaign_id")
-        if campaign_id is None or not disposition:
+        if campaign_id is None:
             return
         try:
             campaign = await campaigns.get(int(campaign_id))
@@ -399,15 +447,32 @@ def campaign_seat_hooks(
         contact = await contact_of(campaign.id, str(call.get("caller_number") or ""))
         if contact is None:
             return
-        await apply_disposition(
-            campaign,
-            contact,
-            disposition,
-            reason=reason,
-            now=services.clock.now(),
-            campaigns=campaigns,
-            dnc=dnc,
-        )
+        now = services.clock.now()
+        score = body.get("satisfaction")
+        if campaign.kind is CampaignKind.FOLLOW_UP and score is not None:
+            if not isinstance(score, int) or not 1 <= score <= 5:
+                raise ApiError(400, "bad-satisfaction", "satisfaction: expected 1 to 5")
+            await record_satisfaction(
+                campaign,
+                contact,
+                Satisfaction(score),
+                now=now,
+                surveys=surveys,
+                call_id=str(call.get("call_id") or "") or None,
+                agent=user.member_name or user.username,
+                comment=str(body.get("notes") or ""),
+            )
+        disposition = body.get("disposition")
+        if isinstance(disposition, str) and disposition:
+            await apply_disposition(
+                campaign,
+                contact,
+                disposition,
+                reason=str(body.get("disposition_reason") or "")[:500],
+                now=now,
+                campaigns=campaigns,
+                dnc=dnc,
+            )
 
     seats.campaign_card = card
     seats.wrapup_hooks.append(wrapup)
@@ -417,10 +482,14 @@ def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | N
     """`extra_setup` hook when the console's database is the full CRM `Database`."""
     db = app[SERVICES_KEY].db
     try:
-        repos = (db.campaigns, db.customers, db.dnc)  # type: ignore[attr-defined]
+        repos = (db.campaigns, db.customers, db.dnc, db.surveys, db.cases)  # type: ignore[attr-defined]
     except AttributeError as exc:
         raise RuntimeError("campaign routes need a database with campaigns and dnc") from exc
     campaign_routes(
-        campaigns=repos[0], customers=repos[1], dnc=repos[2], dialer_stats=dialer_stats
+        campaigns=repos[0],
+        customers=repos[1],
+        dnc=repos[2],
+        cases=repos[4],
+        dialer_stats=dialer_stats,
     )(app)
-    campaign_seat_hooks(app, campaigns=repos[0], dnc=repos[2])
+    campaign_seat_hooks(app, campaigns=repos[0], dnc=repos[2], surveys=repos[3])

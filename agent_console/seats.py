@@ -91,8 +91,8 @@ def _base_interface(interface: str) -> str:
 
 # (campaign id, customer's number) → what the agent's card shows of the campaign
 CampaignCard = Callable[[int, str], Awaitable[dict[str, Any] | None]]
-# (the call's card, disposition, reason) after the agent saved the wrap-up
-WrapupHook = Callable[[dict[str, Any], str | None, str], Awaitable[None]]
+# (the call's card, the wrap-up request body, the agent) after the wrap-up was saved
+WrapupHook = Callable[[dict[str, Any], dict[str, Any], User], Awaitable[None]]
 
 
 class SeatBoard:

@@ -164,6 +164,7 @@
       dispo.replaceChildren(...camp.dispositions.map((c) => el("option", { value: c, text: t("disp." + c) })));
     }
     $(".opt-campaign", card.node).hidden = false;
+    $(".opt-satisfaction", card.node).hidden = camp.kind !== "follow_up";
   }
 
   function fillForm(form, c, phone) {
@@ -256,6 +257,7 @@
       customer_id: card && card.data.customer ? card.data.customer.id : null,
       disposition_reason: form.elements.disposition_reason.value,
     };
+    if (form.elements.satisfaction.value) body.satisfaction = Number(form.elements.satisfaction.value);
     if (result === "callback") body.callback_at = new Date(form.elements.callback_at.value).toISOString();
     if (result === "escalate") { body.escalate_to = form.elements.escalate_to.value; body.department = form.elements.department.value; }
     try {

@@ -917,6 +917,20 @@ class CaseRepo(_Repo):
             for r in rows
         ]
 
+    async def closed_matters(
+        self, *, until: datetime, limit: int = 100_000
+    ) -> builtins.list[tuple[int, int, datetime]]:
+        """(customer id, case id, closed at) of every closed case of a known customer."""
+        c = t.cases.c
+        stmt = (
+            select(c.customer_id, c.id, c.closed_at)
+            .where(c.closed_at.is_not(None), c.closed_at < until, c.customer_id.is_not(None))
+            .order_by(c.closed_at)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [(r.customer_id, r.id, r.closed_at) for r in (await conn.execute(stmt)).all()]
+
     async def create(
         self,
         *,

@@ -163,6 +163,9 @@ class CallbackRepository(Protocol):
 
 
 class CaseRepository(Protocol):
+    async def closed_matters(
+        self, *, until: datetime, limit: int = 100_000
+    ) -> builtins.list[tuple[int, int, datetime]]: ...
     async def create(
         self,
         *,

@@ -12,10 +12,25 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from crm_core.domain.models import Campaign, CampaignContact, ContactStatus
-from crm_core.ports.repositories import CampaignRepository, CustomerRepository
+from crm_core.domain.models import (
+    Campaign,
+    CampaignContact,
+    CampaignKind,
+    CampaignStatus,
+    ContactStatus,
+    DialMode,
+    Satisfaction,
+    SurveyAnswer,
+)
+from crm_core.ports.repositories import (
+    CampaignRepository,
+    CaseRepository,
+    CustomerRepository,
+    SurveyRepository,
+)
 from crm_core.services.contact_import import ImportReport, parse_contacts
 from crm_core.services.dial_rules import AttemptResult, after_attempt, may_dial, next_calling_window
+from crm_core.services.followups import ClosedMatter, due_between
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +184,91 @@ async def apply_disposition(
         fields["next_attempt_at"] = next_calling_window(campaign, contact.timezone, later)
     log.info("campaign %s contact %s: disposition %s", campaign.id, contact.id, disposition)
     return await campaigns.update_contact(contact.id, **fields)
+
+
+FOLLOW_UP_DISPOSITIONS = ("surveyed", "call_back_later", "complaint", "wrong_number", "do_not_call")
+
+
+async def create_followup_campaign(
+    *,
+    name: str,
+    queue: str,
+    start: datetime,
+    end: datetime,
+    campaigns: CampaignRepository,
+    cases: CaseRepository,
+    customers: CustomerRepository,
+    mode: DialMode = DialMode.PROGRESSIVE,
+    script: str = "",
+) -> tuple[Campaign, int]:
+    """A follow-up (回访) campaign of the customers due a visit in [start, end): monthly
+    in the first year after a case was closed, quarterly after (`followups.due_between`).
+
+    One contact per customer (their first number); the case and the visit number ride
+    along in the contact's extra fields. The campaign starts as a draft.
+    """
+    matters = [
+        ClosedMatter(customer_id=customer_id, kind="case", ref=str(case_id), closed_at=closed)
+        for customer_id, case_id, closed in await cases.closed_matters(until=end)
+    ]
+    due = due_between(matters, start, end)
+    campaign = await campaigns.create(
+        Campaign(
+            id=0,
+            name=name,
+            kind=CampaignKind.FOLLOW_UP,
+            mode=mode,
+            status=CampaignStatus.DRAFT,
+            queue=queue,
+            script=script,
+            dispositions=FOLLOW_UP_DISPOSITIONS,
+        )
+    )
+    contacts: list[CampaignContact] = []
+    for visit in due:
+        customer = await customers.get(visit.customer_id)
+        if not customer.phones:
+            continue
+        contacts.append(
+            CampaignContact(
+                id=0,
+                campaign_id=campaign.id,
+                phone_e164=customer.phones[0].e164,
+                name=customer.name,
+                customer_id=customer.id,
+                extra={
+                    "case": visit.ref,
+                    "visit": str(visit.visit_number),
+                    "due": visit.due_at.isoformat(),
+                },
+            )
+        )
+    stored = await campaigns.add_contacts(contacts)
+    log.info("follow-up campaign %s: %d customers due a visit", campaign.id, stored)
+    return campaign, stored
+
+
+async def record_satisfaction(
+    campaign: Campaign,
+    contact: CampaignContact,
+    score: Satisfaction,
+    *,
+    now: datetime,
+    surveys: SurveyRepository,
+    call_id: str | None,
+    agent: str | None,
+    comment: str = "",
+) -> SurveyAnswer:
+    """The follow-up's answer on the five-step scale, stored with the call and campaign."""
+    return await surveys.add(
+        SurveyAnswer(
+            id=None,
+            call_id=call_id,
+            customer_id=contact.customer_id,
+            score=score,
+            at=now,
+            campaign_id=campaign.id,
+            agent=agent,
+            comment=comment[:500],
+        )
+    )
