@@ -482,8 +482,9 @@ async def dial(request: web.Request) -> web.Response:
     s = svc(request)
     request_id = uuid.uuid4().hex
     variables = {"CC_AGENT": user.username}
-    if isinstance(body.get("customer_id"), int):
-        variables["CC_CUSTOMER_ID"] = str(body["customer_id"])
+    variables_customer = body["customer_id"] if isinstance(body.get("customer_id"), int) else None
+    if variables_customer is not None:
+        variables["CC_CUSTOMER_ID"] = str(variables_customer)
         await audit(request, "customer.dial", f"customer:{body['customer_id']}", detail=number)
     req = OriginateRequest(
         channel=user.interface,
@@ -498,6 +499,10 @@ async def dial(request: web.Request) -> web.Response:
     async def place() -> None:
         try:
             res = await s.commands.originate(req)
+            if res.call_id:
+                request.app[SEATS_KEY].pop_outbound(
+                    user, res.call_id, number, customer_id=variables_customer
+                )
             msg = {
                 "type": "dial_result",
                 "request_id": request_id,

@@ -20,7 +20,7 @@ from aiohttp import web
 from agent_console.api import audit, json_body, parse_time
 from agent_console.auth import require
 from agent_console.errors import ApiError
-from agent_console.keys import SEATS_KEY, SERVICES_KEY
+from agent_console.keys import SERVICES_KEY
 from crm_core.domain.models import (
     Campaign,
     CampaignContact,
@@ -29,21 +29,16 @@ from crm_core.domain.models import (
     ContactStatus,
     DialMode,
     Role,
-    Satisfaction,
-    User,
 )
 from crm_core.ports.repositories import (
     CampaignRepository,
     CaseRepository,
     CustomerRepository,
-    SurveyRepository,
 )
 from crm_core.services.campaigns import (
     DncNumbers,
-    apply_disposition,
     create_followup_campaign,
     load_contacts,
-    record_satisfaction,
 )
 from crm_core.services.contact_import import ContactFileError
 
@@ -212,7 +207,7 @@ def campaign_routes(
         campaign = await campaigns.create(draft)
         if fields:
             campaign = await campaigns.update(campaign.id, **fields)
-        await _audit(request, "campaign.create", campaign.id, campaign.name)
+        await audit_campaign(request, "campaign.create", campaign.id, campaign.name)
         return web.json_response(campaign_json(campaign), status=201)
 
     async def list_all(request: web.Request) -> web.Response:
@@ -241,7 +236,7 @@ def campaign_routes(
             raise ApiError(400, "bad-campaign", "calling_hours_end: expected a time after start")
         if fields:
             campaign = await campaigns.update(campaign.id, **fields)
-            await _audit(request, "campaign.update", campaign.id, ",".join(sorted(fields)))
+            await audit_campaign(request, "campaign.update", campaign.id, ",".join(sorted(fields)))
         return web.json_response(campaign_json(campaign))
 
     async def upload(request: web.Request) -> web.Response:
@@ -256,7 +251,9 @@ def campaign_routes(
             )
         except ContactFileError as exc:
             raise ApiError(400, exc.error_id, str(exc)) from exc
-        await _audit(request, "campaign.contacts", campaign.id, f"{len(report.accepted)} rows")
+        await audit_campaign(
+            request, "campaign.contacts", campaign.id, f"{len(report.accepted)} rows"
+        )
         return web.json_response(report.as_dict())
 
     _MOVES = {
@@ -283,7 +280,9 @@ def campaign_routes(
                 if status is CampaignStatus.RUNNING and not campaign.queue:
                     raise ApiError(409, "no-queue", "give the campaign a queue of agents first")
                 campaign = await campaigns.update(campaign.id, status=status)
-                await _audit(request, f"campaign.{status.value}", campaign.id, campaign.name)
+                await audit_campaign(
+                    request, f"campaign.{status.value}", campaign.id, campaign.name
+                )
             return web.json_response(campaign_json(campaign))
 
         return handler
@@ -293,7 +292,9 @@ def campaign_routes(
         campaign = await _campaign(request)
         contacts = await campaigns.contacts(campaign.id, limit=1_000_000)
         if request.query.get("format") == "csv":
-            await _audit(request, "campaign.export", campaign.id, f"{len(contacts)} contacts")
+            await audit_campaign(
+                request, "campaign.export", campaign.id, f"{len(contacts)} contacts"
+            )
             return _csv(campaign, contacts)
         live = dialer_stats(campaign.id) if dialer_stats is not None else None
         return web.json_response(campaign_results(campaign, contacts, live))
@@ -322,7 +323,7 @@ def campaign_routes(
             customers=customers,
             script=str(body.get("script") or "")[:10_000],
         )
-        await _audit(request, "campaign.followups", campaign.id, f"{added} customers due")
+        await audit_campaign(request, "campaign.followups", campaign.id, f"{added} customers due")
         return web.json_response({**campaign_json(campaign), "contacts": added}, status=201)
 
     def setup(app: web.Application) -> None:
@@ -340,7 +341,7 @@ def campaign_routes(
     return setup
 
 
-async def _audit(request: web.Request, action: str, campaign_id: int, detail: str) -> None:
+async def audit_campaign(request: web.Request, action: str, campaign_id: int, detail: str) -> None:
     await audit(request, action, f"campaign:{campaign_id}", detail=detail)
 
 
@@ -390,94 +391,6 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def campaign_seat_hooks(
-    app: web.Application,
-    *,
-    campaigns: CampaignRepository,
-    dnc: DncNumbers,
-    surveys: SurveyRepository,
-) -> None:
-    """What the agent's console does with campaign calls: the card shows the campaign
-    (name, script, its disposition codes, the contact's attempts) and a saved wrap-up
-    books the disposition on the contact (do-not-call → DNC list)."""
-    seats = app[SEATS_KEY]
-    services = app[SERVICES_KEY]
-
-    async def contact_of(campaign_id: int, phone: str) -> CampaignContact | None:
-        digits = "".join(ch for ch in phone if ch in "0123456789")
-        candidates = [seats.normalize(phone), f"+{digits}"] if digits else []
-        for e164 in dict.fromkeys(candidates):
-            found = await campaigns.contact_by_phone(campaign_id, e164)
-            if found is not None:
-                return found
-        return None
-
-    async def card(campaign_id: int, phone: str) -> dict[str, Any] | None:
-        try:
-            campaign = await campaigns.get(campaign_id)
-        except LookupError:
-            return None
-        contact = await contact_of(campaign_id, phone)
-        return {
-            "id": campaign.id,
-            "name": campaign.name,
-            "kind": campaign.kind.value,
-            "script": campaign.script,
-            "dispositions": list(campaign.dispositions),
-            "contact": None
-            if contact is None
-            else {
-                "id": contact.id,
-                "name": contact.name,
-                "attempts": contact.attempts,
-                "last_result": contact.last_result,
-                "disposition": contact.disposition,
-                "extra": contact.extra.get("note", ""),
-            },
-        }
-
-    async def wrapup(call: dict[str, Any], body: dict[str, Any], user: User) -> None:
-        campaign_id = call.get("campaign_id")
-        if campaign_id is None:
-            return
-        try:
-            campaign = await campaigns.get(int(campaign_id))
-        except LookupError:
-            return
-        contact = await contact_of(campaign.id, str(call.get("caller_number") or ""))
-        if contact is None:
-            return
-        now = services.clock.now()
-        score = body.get("satisfaction")
-        if campaign.kind is CampaignKind.FOLLOW_UP and score is not None:
-            if not isinstance(score, int) or not 1 <= score <= 5:
-                raise ApiError(400, "bad-satisfaction", "satisfaction: expected 1 to 5")
-            await record_satisfaction(
-                campaign,
-                contact,
-                Satisfaction(score),
-                now=now,
-                surveys=surveys,
-                call_id=str(call.get("call_id") or "") or None,
-                agent=user.member_name or user.username,
-                comment=str(body.get("notes") or ""),
-            )
-        disposition = body.get("disposition")
-        if isinstance(disposition, str) and disposition:
-            await apply_disposition(
-                campaign,
-                contact,
-                disposition,
-                reason=str(body.get("disposition_reason") or "")[:500],
-                now=now,
-                campaigns=campaigns,
-                dnc=dnc,
-            )
-
-    seats.campaign_card = card
-    seats.wrapup_hooks.append(wrapup)
-
-
 def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | None = None) -> None:
     """`extra_setup` hook when the console's database is the full CRM `Database`."""
     db = app[SERVICES_KEY].db
@@ -492,4 +405,6 @@ def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | N
         cases=repos[4],
         dialer_stats=dialer_stats,
     )(app)
+    from agent_console.campaign_calls import campaign_seat_hooks  # it builds on this module
+
     campaign_seat_hooks(app, campaigns=repos[0], dnc=repos[2], surveys=repos[3])

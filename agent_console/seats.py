@@ -244,8 +244,40 @@ class SeatBoard:
         elif isinstance(event, CallbackReminderDue):
             self._callback_reminder(event)
 
-    def _ring_started(self, event: AgentRingStarted) -> None:
-        username = self.username_for(event.agent, event.interface)
+    def pop_outbound(
+        self,
+        user: User,
+        call_id: str,
+        number: str,
+        *,
+        customer_id: int | None = None,
+        campaign_id: int | None = None,
+    ) -> None:
+        """The card of a call the agent placed (click-to-dial, a callback, a preview
+        contact): their phone is up and the customer is being rung, so there is no queue
+        offer to pop on; the card opens when Asterisk confirms the agent's leg."""
+        if user.username not in self._seats:
+            return
+        self._ring_started(
+            AgentRingStarted(
+                at=self._s.clock.now(),
+                call_id=call_id,
+                queue=None,
+                agent=user.member_name,
+                interface=user.interface or "",
+                caller_number=number,
+                caller_name="",
+                customer_id=customer_id,
+                campaign_id=campaign_id,
+            ),
+            username=user.username,
+            state="talking",
+        )
+
+    def _ring_started(
+        self, event: AgentRingStarted, *, username: str | None = None, state: str = "ringing"
+    ) -> None:
+        username = username or self.username_for(event.agent, event.interface)
         if username is None:
             log.debug("ring for %s/%s: no console user", event.agent, event.interface)
             return
@@ -259,9 +291,10 @@ class SeatBoard:
             "campaign_id": event.campaign_id,
             "customer_id": event.customer_id or (known.id if known else None),
             "customer": customer_json(known) if known else None,
-            "state": "ringing",
+            "state": state,
+            "direction": "outbound" if state != "ringing" else "inbound",
             "ring_started_at": iso(event.at),
-            "answered_at": None,
+            "answered_at": iso(event.at) if state == "talking" else None,
             "waiting": any(
                 c["state"] in ("ringing", "talking", "held") for c in seat.cards.values()
             ),

@@ -153,6 +153,7 @@
     const box = $(".script.campaign", card.node);
     if (!camp || !box.hidden) return;
     box.hidden = false;
+    $(".script.greeting", card.node).hidden = true; // the campaign's script opens this call
     $(".campaign-name", box).textContent = camp.name;
     $(".script-text", box).textContent = camp.script || "";
     if (camp.contact) {
@@ -295,6 +296,54 @@
   }
   $("#dial-form").addEventListener("submit", (e) => { e.preventDefault(); const v = $("#dial-number").value.trim(); if (v) dial(v); });
 
+  // --- preview dialing: read the next contact's card, then dial or skip --------------------
+  let previewing = null;
+  async function previewNext() {
+    try {
+      const res = await api("POST", "/api/campaigns/preview/next");
+      previewing = res.contact ? res : null;
+      renderPreview();
+      $("#preview-status").textContent = res.contact ? "" : t("preview.none");
+    } catch (err) { fail(err); }
+  }
+  function renderPreview() {
+    const box = $("#preview-card");
+    box.hidden = !previewing;
+    if (!previewing) return;
+    const { campaign, contact, card } = previewing;
+    $(".preview-campaign", box).textContent = campaign ? campaign.name : "";
+    $(".preview-name", box).textContent = (card.customer && card.customer.name) || contact.name || "—";
+    $(".preview-phone", box).textContent = contact.phone;
+    const last = contact.last_result ? t("result." + contact.last_result) : "—";
+    $(".preview-meta", box).textContent = t("campaign.contact", { n: contact.attempts, last });
+    $(".preview-script", box).textContent = campaign ? campaign.script || "" : "";
+    const ul = $(".preview-history", box);
+    ul.replaceChildren(...(card.recent_calls || []).slice(0, 3).map((x) =>
+      el("li", { text: [fmtTime(x.started_at), t("outcome." + x.outcome), x.disposition ? t("disp." + x.disposition) : ""].filter(Boolean).join(" · ") })));
+  }
+  function previewPath(action) {
+    return `/api/campaigns/${previewing.campaign.id}/contacts/${previewing.contact.id}/${action}`;
+  }
+  $("#btn-preview-next").addEventListener("click", previewNext);
+  $("#btn-preview-dial").addEventListener("click", async () => {
+    if (!previewing) return;
+    try {
+      await api("POST", previewPath("dial"), {});
+      $("#preview-status").textContent = t("dial.placing") + " " + previewing.contact.phone;
+      previewing = null;
+      renderPreview();
+    } catch (err) { fail(err); }
+  });
+  $("#btn-preview-skip").addEventListener("click", async () => {
+    if (!previewing) return;
+    try {
+      await api("POST", previewPath("skip"), { reason: $("#preview-skip-reason").value });
+      previewing = null;
+      renderPreview();
+      toast(t("preview.skipped"));
+    } catch (err) { fail(err); }
+  });
+
   // --- callbacks and history ----------------------------------------------------------------
   let callbacks = [];
   const attention = new Set(); // callbacks a reminder asked the agent to act on now
@@ -416,6 +465,7 @@
         break;
       case "dial_result":
         $("#dial-status").textContent = msg.success ? "" : t("dial.failed");
+        $("#preview-status").textContent = msg.success ? "" : t("dial.failed");
         break;
       case "error": toast(msg.message, true); break;
       default: document.dispatchEvent(new CustomEvent("console:" + msg.type, { detail: msg }));

@@ -193,3 +193,83 @@ async def test_follow_up_campaign_from_closed_cases_stores_the_satisfaction(
         assert [(a.score, a.campaign_id, a.customer_id) for a in answers] == [(4, cid, due.id)]
         assert (await db.campaigns.contacts(cid))[0].disposition == "surveyed"
         await ws.close()
+
+
+async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runtime) -> None:
+    sim = runtime.objects["sim"]
+    db = runtime.objects["db"]
+    sim.customers["8613500135002"] = CustomerPhone("answer", 0.3, 0.5)
+    url = runtime.url.rstrip("/")
+    async with aiohttp.ClientSession() as s:
+        lead, agent = await _login(s, url, "lead1"), await _login(s, url, "agent2")
+        async with s.post(
+            f"{url}/api/campaigns",
+            json={
+                "name": "预览外呼",
+                "queue": "sales",
+                "mode": "preview",
+                "calling_hours_start": "00:00",
+                "calling_hours_end": "23:59",
+            },
+            headers=lead,
+        ) as r:
+            cid = (await r.json())["id"]
+        body = "姓名,电话\n钱一,13500135001\n钱二,13500135002\n".encode()
+        async with s.post(f"{url}/api/campaigns/{cid}/contacts", data=body, headers=lead) as r:
+            assert (await r.json())["accepted"] == 2
+        async with s.post(f"{url}/api/campaigns/preview/next", headers=agent) as r:
+            assert (await r.json())["contact"] is None  # not started yet
+        async with s.post(f"{url}/api/campaigns/{cid}/start", headers=lead) as r:
+            assert r.status == 200
+        await asyncio.sleep(1.5)  # the automatic dialer leaves preview campaigns alone
+        assert not [a for a in sim.actions if a.get("Action") == "Originate"]
+
+        async with s.post(f"{url}/api/campaigns/preview/next", headers=agent) as r:
+            first = await r.json()
+        assert first["contact"]["name"] == "钱一"
+        assert first["campaign"]["name"] == "预览外呼"
+        async with s.post(f"{url}/api/campaigns/preview/next", headers=agent) as r:
+            assert (await r.json())["contact"]["id"] == first["contact"]["id"]  # still mine
+        one = first["contact"]["id"]
+        async with s.post(
+            f"{url}/api/campaigns/{cid}/contacts/{one}/skip", json={"reason": "?"}, headers=agent
+        ) as r:
+            assert r.status == 400
+        async with s.post(
+            f"{url}/api/campaigns/{cid}/contacts/{one}/dial", json={}, headers=lead
+        ) as r:
+            assert r.status == 409  # someone else's contact
+        async with s.post(
+            f"{url}/api/campaigns/{cid}/contacts/{one}/skip",
+            json={"reason": "wrong_number", "note": "空号"},
+            headers=agent,
+        ) as r:
+            assert (await r.json())["status"] == "done"
+
+        async with s.post(f"{url}/api/campaigns/preview/next", headers=agent) as r:
+            second = await r.json()
+        two = second["contact"]["id"]
+        assert second["contact"]["name"] == "钱二"
+        async with s.post(
+            f"{url}/api/campaigns/{cid}/contacts/{two}/dial", json={}, headers=agent
+        ) as r:
+            assert r.status == 202, await r.text()
+
+        async def booked() -> bool:
+            c = await db.campaigns.contact(two)
+            return c.last_result is not None
+
+        async with asyncio.timeout(30):
+            while not await booked():
+                await asyncio.sleep(0.1)
+        done = await db.campaigns.contact(two)
+        assert (done.status, done.attempts, done.last_result) == (
+            ContactStatus.DONE,
+            1,
+            "answered",
+        )
+        skipped = await db.campaigns.contact(one)
+        assert (skipped.disposition, skipped.disposition_reason) == ("wrong_number", "空号")
+        originates = [a for a in sim.actions if a.get("Action") == "Originate"]
+        assert [a.get("Exten") for a in originates] == ["8613500135002"]
+        assert originates[0].get("Channel") == "Local/1002@agents/n"  # the agent first

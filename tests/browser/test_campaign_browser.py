@@ -1,0 +1,103 @@
+"""Campaign work in headless Chromium on the demo runtime (simulator, dialer, console):
+an agent previews a contact, reads the card, dials it; the call pops with the campaign."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from callcenter.commands.demo import demo_settings
+from callcenter.settings import load_settings
+from callcenter.wiring import DemoOptions, Runtime
+from crm_core.domain.models import Campaign, CampaignContact, CampaignKind, CampaignStatus, DialMode
+from telephony.sim.pbx import CustomerPhone
+
+pytestmark = pytest.mark.browser
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
+    database = tmp_path / "demo.db"
+    settings = dataclasses.replace(
+        demo_settings(load_settings(environ={}), database),
+        agi_port=0,
+        outbox_path=str(tmp_path / "outbox.db"),
+    )
+    runtime = Runtime(
+        settings=settings,
+        demo=DemoOptions(database_file=database, calls_per_minute=0, answer_after_seconds=1.0),
+        host="127.0.0.1",
+        port=0,
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def test_preview_contact_dial_and_campaign_pop(runtime: Runtime, browser: Browser) -> None:
+    sim, db = runtime.objects["sim"], runtime.objects["db"]
+    sim.customers["8613500135077"] = CustomerPhone("answer", 0.5, 20.0)
+    customer = await db.customers.create(
+        name="吴<b>十</b>", phones=["13500135077"], company="杭州云帆科技", vip_level=1
+    )
+    campaign = await db.campaigns.create(
+        Campaign(
+            id=0,
+            name="老客户回访",
+            kind=CampaignKind.SALES,
+            mode=DialMode.PREVIEW,
+            status=CampaignStatus.RUNNING,
+            queue="sales",
+            script="您好，我是示例科技的客户经理，想了解您最近的使用体验。",
+            calling_hours_start="00:00",
+            calling_hours_end="23:59",
+            dispositions=("sale", "not_interested", "call_back_later", "do_not_call"),
+        )
+    )
+    await db.campaigns.add_contacts(
+        [
+            CampaignContact(
+                id=0,
+                campaign_id=campaign.id,
+                phone_e164="+8613500135077",
+                name="吴十",
+                customer_id=customer.id,
+            )
+        ]
+    )
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{runtime.url}login")
+    await page.fill("input[name=username]", "agent2")
+    await page.fill("input[name=password]", "demo")
+    await page.click("button[type=submit]")
+    await expect(page.locator("#conn")).to_have_attribute("data-online", "1")
+
+    await page.click("#btn-preview-next")
+    card = page.locator("#preview-card")
+    await expect(card).to_be_visible()
+    # a hostile name is shown as text, never as markup
+    await expect(card.locator(".preview-name")).to_have_text("吴<b>十</b>")
+    await expect(card.locator(".preview-campaign")).to_have_text("老客户回访")
+    await expect(card.locator(".preview-script")).to_contain_text("使用体验")
+
+    await page.click("#btn-preview-dial")
+    await expect(card).to_be_hidden()
+    # the agent's phone rings first, then the customer: the call pops with the campaign
+    pop = page.locator(".card").first
+    await expect(pop.locator(".script.campaign")).to_be_visible(timeout=15_000)
+    await expect(pop.locator(".campaign-name")).to_have_text("老客户回访")
+    options = pop.locator('select[name="disposition"] option')
+    await expect(options).to_have_count(4)
+    await expect(options.nth(3)).to_have_text("勿扰（不再拨打）")
+    if os.environ.get("CALLCENTER_SCREENSHOT") == "1":
+        await page.screenshot(path=str(DOCS / "screenshot-campaign-call.png"), full_page=True)
+    await context.close()
