@@ -18,9 +18,10 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.api import audit, json_body, parse_time
-from agent_console.auth import require
+from agent_console.auth import CLAIMS_KEY, SIGNER_KEY, require
 from agent_console.errors import ApiError
 from agent_console.keys import SERVICES_KEY
+from agent_console.pages import render
 from crm_core.domain.models import (
     Campaign,
     CampaignContact,
@@ -326,7 +327,24 @@ def campaign_routes(
         await audit_campaign(request, "campaign.followups", campaign.id, f"{added} customers due")
         return web.json_response({**campaign_json(campaign), "contacts": added}, status=201)
 
+    async def page(request: web.Request) -> web.Response:
+        """The operator's campaign page (its data comes from the API above)."""
+        require(request, *OPERATORS)
+        users = await request.app[SERVICES_KEY].db.users.list()
+        queues = sorted(
+            {q for u in users for q in u.queues}
+            | {c.queue for c in await campaigns.list() if c.queue}
+        )
+        return render(
+            request,
+            "lead/campaigns.html",
+            csrf_token=request.app[SIGNER_KEY].csrf_token(request[CLAIMS_KEY].session_id),
+            queues=queues,
+            timezone="Asia/Shanghai",
+        )
+
     def setup(app: web.Application) -> None:
+        app.router.add_get("/lead/campaigns", page)
         app.router.add_post("/api/campaigns/followups", followups)
         app.router.add_get("/api/campaigns", list_all)
         app.router.add_post("/api/campaigns", create)

@@ -101,3 +101,51 @@ async def test_preview_contact_dial_and_campaign_pop(runtime: Runtime, browser: 
     if os.environ.get("CALLCENTER_SCREENSHOT") == "1":
         await page.screenshot(path=str(DOCS / "screenshot-campaign-call.png"), full_page=True)
     await context.close()
+
+
+async def test_operator_creates_loads_and_starts_a_campaign(
+    runtime: Runtime, browser: Browser, tmp_path: Path
+) -> None:
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{runtime.url}login")
+    await page.fill("input[name=username]", "lead1")
+    await page.fill("input[name=password]", "demo")
+    await page.click("button[type=submit]")
+    await page.goto(f"{runtime.url}lead/campaigns")
+    await expect(page.locator("#cp-empty")).to_be_visible()
+
+    form = page.locator("#cp-form")
+    await form.locator("input[name=name]").fill("双十一回访")
+    await form.locator("select[name=queue]").select_option("sales")
+    await form.locator("select[name=mode]").select_option("predictive")
+    await form.locator("textarea[name=script]").fill("您好，感谢您在双十一期间的购买。")
+    await form.locator("button[type=submit]").click()
+    row = page.locator("#cp-table tbody tr").first
+    await expect(row.locator("td").first).to_have_text("双十一回访")
+    await expect(row).to_have_attribute("data-status", "draft")
+
+    contacts = tmp_path / "名单.csv"
+    contacts.write_bytes(
+        "姓名,电话\n张一,13800138001\n李二,12345\n张一,13800138001\n".encode("gbk")
+    )
+    async with page.expect_file_chooser() as chooser:
+        await row.locator("button[data-action=upload]").click()
+    await (await chooser.value).set_files(str(contacts))
+    report = page.locator("#cp-report")
+    await expect(report).to_be_visible()
+    await expect(report.locator(".cp-report-summary")).to_contain_text("已导入 1 个联系人")
+    # every row not loaded is listed with its reason: never silently dropped
+    rejected = report.locator(".cp-rejected tbody tr")
+    await expect(rejected).to_have_count(2)
+    await expect(rejected.nth(0).locator("td").nth(1)).to_have_text("号码无效")
+    await expect(rejected.nth(1).locator("td").nth(1)).to_have_text("重复")
+    await expect(row.locator("td").nth(4)).to_have_text("1")
+
+    await row.locator("button[data-action=start]").click()
+    await expect(page.locator("#cp-table tbody tr").first).to_have_attribute(
+        "data-status", "running"
+    )
+    if os.environ.get("CALLCENTER_SCREENSHOT") == "1":
+        await page.screenshot(path=str(DOCS / "screenshot-campaigns.png"), full_page=True)
+    await context.close()
