@@ -167,8 +167,21 @@
       }
     }
 
+    // a component down (the CRM database, Redis, the PBX link): said plainly at the top,
+    // with what it means for the records (buffered, written when it is back)
+    function renderOutages(b) {
+      const banner = document.getElementById("wb-banner");
+      const outages = b.outages || [];
+      banner.hidden = outages.length === 0;
+      banner.replaceChildren(...outages.map((o) => el("p", {},
+        t("lead.outage." + o.component, t("lead.outage.other", "", { name: o.component }), {
+          since: new Date(o.since).toLocaleTimeString(), detail: o.detail,
+        }))));
+    }
+
     function render() {
       if (!state.board) return;
+      renderOutages(state.board);
       renderQueues(state.board);
       renderAgents(state.board);
       renderAlerts();

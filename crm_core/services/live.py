@@ -26,6 +26,8 @@ from crm_core.domain.events import (
     AgentRingStarted,
     AgentStateChanged,
     AlertRaised,
+    AmiConnected,
+    AmiDisconnected,
     CallAbandoned,
     CallAnswered,
     CallbackClosed,
@@ -34,6 +36,7 @@ from crm_core.domain.events import (
     CallEnded,
     CallOffered,
     DomainEvent,
+    ServiceHealthChanged,
 )
 from crm_core.domain.models import (
     AgentStatus,
@@ -162,6 +165,9 @@ class LiveBoard:
         self._ended: set[str] = set()
         self._long_wait_alerted: set[str] = set()
         self._callback_queue: dict[int, str] = {}
+        # components reported unhealthy (database, redis, ami): shown as a banner on the
+        # wall until they report back, so leads know records are being buffered
+        self.outages: dict[str, tuple[datetime, str]] = {}
         self.version = 0  # bumps on every change; the pusher sends when it moved
 
     # --- time ----------------------------------------------------------------------------
@@ -288,6 +294,18 @@ class LiveBoard:
                 for q in self.queues.values() if name is None else [self._queue(name)]:
                     q.callbacks_open.discard(event.callback_id)
                     q.callbacks_overdue.discard(event.callback_id)
+            case ServiceHealthChanged():
+                self._health(event, out)
+            case AmiDisconnected():
+                detail = f"{event.host}:{event.port} {event.reason}".strip()
+                self._health(
+                    ServiceHealthChanged(
+                        at=event.at, component="ami", healthy=False, detail=detail
+                    ),
+                    out,
+                )
+            case AmiConnected():
+                self._health(ServiceHealthChanged(at=event.at, component="ami", healthy=True), out)
             case AlertRaised():
                 # rules' own alerts of kinds the board does not derive itself
                 if event.kind not in {"missed_ring", "late_answer", "callback_overdue"}:
@@ -307,6 +325,23 @@ class LiveBoard:
         if handled:
             self.version += 1
         return out
+
+    def _health(self, event: ServiceHealthChanged, out: list[Alert]) -> None:
+        was_down = event.component in self.outages
+        if event.healthy:
+            self.outages.pop(event.component, None)
+        elif not was_down:
+            self.outages[event.component] = (event.at, event.detail)
+        if event.healthy == was_down:  # a change, not a repeat
+            self._alert(
+                Alert(
+                    kind="service_back" if event.healthy else "service_down",
+                    at=event.at,
+                    message=f"{event.component}: "
+                    + ("back" if event.healthy else event.detail or "unavailable"),
+                ),
+                out,
+            )
 
     def _offered(self, event: CallOffered) -> None:
         call = self._calls.setdefault(event.call_id, CallLive())
@@ -556,6 +591,10 @@ class LiveBoard:
             "queues": [self.queue_figures(q, now) for _, q in sorted(self.queues.items())],
             "agents": [self.agent_figures(a, now) for a in agents],
             "alerts": alerts[-50:],
+            "outages": [
+                {"component": name, "since": since.isoformat(), "detail": detail}
+                for name, (since, detail) in sorted(self.outages.items())
+            ],
         }
 
 

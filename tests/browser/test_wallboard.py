@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from crm_core.domain.events import (
     CallEnded,
     CallOffered,
     DomainEvent,
+    ServiceHealthChanged,
 )
 from crm_core.domain.models import AgentStatus, CallOutcome, CallRecord, Direction
 from crm_core.services.live import LiveBoard
@@ -189,6 +190,21 @@ async def test_wallboard_live_in_the_browser(sqlite_url: str, browser: Browser) 
         await expect(page.locator("#wallboard.flash")).to_have_count(0)  # alert flash over
         SCREENSHOT.parent.mkdir(exist_ok=True)
         await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        # the CRM database goes away: leads are told plainly, and told when it is back
+        await stack.bus.publish(
+            ServiceHealthChanged(
+                at=datetime.now(UTC), component="database", healthy=False, detail="refused"
+            )
+        )
+        banner = page.locator("#wb-banner")
+        await expect(banner).to_contain_text("CRM 数据库")
+        await expect(banner).to_contain_text("不会丢失")
+        await stack.bus.publish(
+            ServiceHealthChanged(at=datetime.now(UTC), component="database", healthy=True)
+        )
+        await expect(banner).to_be_hidden()
+        await expect(page.locator("li.al-service_back")).to_have_count(1)
 
         # an action from the wall reaches the PBX
         await row.locator('button[data-path="resume"]').click()

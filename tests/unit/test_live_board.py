@@ -371,3 +371,24 @@ def test_new_day_resets_counters() -> None:
     board.tick(tomorrow)
     q = support(board, tomorrow)
     assert (q["offered"], q["answered"], q["service_level"]) == (0, 0, None)
+
+
+def test_outages_show_until_the_component_is_back_and_alert_once() -> None:
+    from crm_core.domain.events import AmiConnected, AmiDisconnected, ServiceHealthChanged
+
+    board = LiveBoard(LiveBoardConfig())
+    t0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+    down = ServiceHealthChanged(at=t0, component="database", healthy=False, detail="refused")
+    alerts = board.apply(down)
+    assert [a.kind for a in alerts] == ["service_down"]
+    assert board.apply(down) == []  # the writer repeats itself while it retries: one alert
+    board.apply(AmiDisconnected(at=t0, host="pbx1", port=5038, reason="reset"))
+    snap = board.snapshot(t0)
+    assert [(o["component"], o["detail"]) for o in snap["outages"]] == [
+        ("ami", "pbx1:5038 reset"),
+        ("database", "refused"),
+    ]
+    back = board.apply(ServiceHealthChanged(at=t0, component="database", healthy=True))
+    assert [a.kind for a in back] == ["service_back"]
+    board.apply(AmiConnected(at=t0, host="pbx1", port=5038))
+    assert board.snapshot(t0)["outages"] == []
