@@ -35,6 +35,8 @@ class AmiEndpoint:
     port: int
     username: str
     secret: str
+    # interface prefixes of the agents whose phones are on this PBX (routing commands)
+    agents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,13 +119,29 @@ class Settings:
 
 
 def _parse_endpoint(spec: str) -> AmiEndpoint:
-    form = "name=user:secret@host:port"
+    form = "name=user:secret@host:port[;agents=PJSIP/2|Local/2]"
     try:
+        spec, _, options = spec.partition(";")
         name, rest = spec.split("=", 1)
         creds, address = rest.rsplit("@", 1)
         user, secret = creds.split(":", 1)
         host, port = address.rsplit(":", 1)
-        return AmiEndpoint(name=name, host=host, port=int(port), username=user, secret=secret)
+        agents: tuple[str, ...] = ()
+        if options:
+            key, value = options.split("=", 1)
+            if key.strip() != "agents" or not value.strip():
+                raise ValueError(options)
+            agents = tuple(p.strip() for p in value.split("|") if p.strip())
+        if not name.strip():
+            raise ValueError(spec)
+        return AmiEndpoint(
+            name=name.strip(),
+            host=host,
+            port=int(port),
+            username=user,
+            secret=secret,
+            agents=agents,
+        )
     except ValueError as exc:
         raise SettingsError(
             f"{ENV_PREFIX}AMI_ENDPOINTS: entry {spec!r} is not of the form {form}"
@@ -224,7 +242,9 @@ def _validate(s: Settings) -> None:
             __import__("datetime").date.fromisoformat(day)
         except ValueError as exc:
             raise bad("holidays", "ISO dates like 2026-10-01", day) from exc
-    s.ami_endpoint_list()
+    names = [e.name for e in s.ami_endpoint_list()]
+    if len(set(names)) != len(names):
+        raise bad("ami_endpoints", "one entry per PBX name", ",".join(names))
 
 
 def _check_hours(text: str) -> None:

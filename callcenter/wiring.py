@@ -166,46 +166,66 @@ class Runtime:
         self.objects["ami_endpoint"] = ("127.0.0.1", port, sim.username, secret)
 
     async def _ami(self, bus: EventBus, db: Any) -> Any:
+        """One AMI client and tracker per PBX; commands routed by PBX (ADR 0038)."""
+        from callcenter.settings import AmiEndpoint
         from telephony.ami.client import AmiClient, Endpoint
         from telephony.commands import AmiCommands
+        from telephony.pbx_router import Pbx, PbxRouter
         from telephony.tracker import CallTracker
 
         s = self.settings
-        host, port, user, secret = self.objects.get(
-            "ami_endpoint", (s.ami_host, s.ami_port, s.ami_username, s.ami_secret)
-        )
-        tracker = CallTracker(
-            s.ring_limit_seconds,
-            abandon_threshold_seconds=s.abandon_threshold_seconds,
-            callback_window=timedelta(minutes=s.callback_window_minutes),
-        )
+        endpoints = s.ami_endpoint_list()
+        if "ami_endpoint" in self.objects:  # the demo's own simulator
+            host, port, user, secret = self.objects["ami_endpoint"]
+            endpoints = [
+                AmiEndpoint(name="default", host=host, port=port, username=user, secret=secret)
+            ]
 
         async def publish(events: list[DomainEvent]) -> None:
             for event in events:
                 await bus.publish(event)
 
-        client = AmiClient(
-            Endpoint(host, port, user, secret),
-            tracker=tracker,
-            on_events=publish,
-            events=not s.redis_url,  # with several instances the lease decides who reads
-            clock=self.objects["clock"],
-            action_timeout=s.ami_action_timeout_seconds,
-            ping_interval=s.ami_ping_interval_seconds,
-            watchdog=s.ami_watchdog_seconds,
-        )
-        commands = AmiCommands(client)
+        pbxs: list[Pbx] = []
+        clients: list[Any] = []
+        for ep in endpoints:
+            tracker = CallTracker(
+                s.ring_limit_seconds,
+                abandon_threshold_seconds=s.abandon_threshold_seconds,
+                callback_window=timedelta(minutes=s.callback_window_minutes),
+                pbx=ep.name,
+            )
+            client = AmiClient(
+                Endpoint(ep.host, ep.port, ep.username, ep.secret, name=ep.name),
+                tracker=tracker,
+                on_events=publish,
+                events=not s.redis_url,  # with several instances the lease decides who reads
+                clock=self.objects["clock"],
+                action_timeout=s.ami_action_timeout_seconds,
+                ping_interval=s.ami_ping_interval_seconds,
+                watchdog=s.ami_watchdog_seconds,
+            )
+            clients.append(client)
+            pbxs.append(Pbx(ep.name, AmiCommands(client), tracker, ep.agents))
+        commands: Any = pbxs[0].commands if len(pbxs) == 1 else PbxRouter(pbxs)
         # the dialer hears the resync after the connect: it learns who is logged in
         self._dialer(bus, db, commands)
-        client.start()
-        self._own("ami client", client.stop)
+        for client in clients:
+            client.start()
+            self._own(f"ami client {client.endpoint.name}", client.stop)
         if s.redis_url:
-            await self._ami_lease(client)
+            for n, client in enumerate(clients):
+                await self._ami_lease(client, runs_dialer=n == 0)
         else:
             self.objects["dialer_loop"].start()
         if self.demo is not None:
-            await client.wait_connected(timeout=10.0)
-        self.objects.update(ami=client, tracker=tracker, commands=commands)
+            await clients[0].wait_connected(timeout=10.0)
+        self.objects.update(
+            ami=clients[0],
+            ami_clients=clients,
+            tracker=pbxs[0].tracker,
+            trackers={p.name: p.tracker for p in pbxs},
+            commands=commands,
+        )
         return commands
 
     def _dialer(self, bus: EventBus, db: Any, commands: Any) -> None:
@@ -287,7 +307,7 @@ class Runtime:
             ),
         )
 
-    async def _ami_lease(self, client: Any) -> None:
+    async def _ami_lease(self, client: Any, *, runs_dialer: bool) -> None:
         """One active AMI reader per PBX across instances (docs/adr/0028)."""
         import os
 
@@ -297,22 +317,24 @@ class Runtime:
         instance = s.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
         async def acquired(token: int) -> None:
-            self.objects["ami_role"] = f"active (lease token {token})"
+            roles[name] = f"active (lease token {token})"
             await client.set_events(True)
-            self.objects["dialer_loop"].start()
+            if runs_dialer:  # the first PBX's reader also paces the campaigns
+                self.objects["dialer_loop"].start()
 
         async def lost(token: int) -> None:
-            self.objects["ami_role"] = "standby"
+            roles[name] = "standby"
             await client.set_events(False)
-            await self.objects["dialer_loop"].stop()
+            if runs_dialer:
+                await self.objects["dialer_loop"].stop()
 
-        self.objects["ami_role"] = "standby"
-        lease = RedisLease(
-            s.redis_url, f"ami:{client.endpoint.name}", instance, on_acquired=acquired, on_lost=lost
-        )
+        name = client.endpoint.name
+        roles: dict[str, str] = self.objects.setdefault("ami_roles", {})  # per PBX, for operators
+        roles[name] = "standby"
+        lease = RedisLease(s.redis_url, f"ami:{name}", instance, on_acquired=acquired, on_lost=lost)
         lease.start()
-        self._own("ami lease", lease.stop)
-        self.objects["lease"] = lease
+        self._own(f"ami lease {name}", lease.stop)
+        self.objects.setdefault("leases", {})[name] = lease
 
     async def _call_log(self, bus: EventBus, db: Any) -> None:
         from crm_core.services.call_log import CallLogWriter

@@ -12,7 +12,13 @@ import asyncio
 import contextlib
 from datetime import timedelta
 
-from crm_core.domain.models import CallbackReason, CaseStatus, Satisfaction, SurveyAnswer
+from crm_core.domain.models import (
+    CallbackReason,
+    CaseStatus,
+    Satisfaction,
+    SurveyAnswer,
+    pbx_call_id,
+)
 from crm_core.phones import try_normalize
 from crm_core.ports.agi import AgiChannel
 from ivr_scripts.context import IvrContext
@@ -27,7 +33,9 @@ async def call_id_of(channel: AgiChannel) -> str:
     The AGI channel is not always the call's first one (a transferred caller, a survey
     reached through a Local channel), so its own uniqueid is only the fallback.
     """
-    return (await channel.get_variable("CHANNEL(linkedid)")) or channel.uniqueid
+    linkedid = (await channel.get_variable("CHANNEL(linkedid)")) or channel.uniqueid
+    # a deployment with several PBXs names each in its dialplan globals (CC_PBX)
+    return pbx_call_id(await channel.get_variable("CC_PBX") or "", linkedid)
 
 
 async def step(channel: AgiChannel, flow: str, name: str, given: str | None = None) -> None:

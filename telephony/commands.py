@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from crm_core.domain.models import pbx_call_id
 from crm_core.ports.telephony import (
     OriginateRequest,
     OriginateResult,
@@ -91,7 +92,9 @@ class AmiCommands:
             request_id=request_id,
             success=event.get("Response") == "Success",
             reason=reason,
-            call_id=uniqueid if uniqueid and uniqueid != "<unknown>" else None,
+            call_id=pbx_call_id(self.client.endpoint.name, uniqueid)
+            if uniqueid and uniqueid != "<unknown>"
+            else None,
             channel=event.get("Channel"),
         )
         if not result.success:

@@ -44,6 +44,7 @@ from crm_core.domain.models import (
     IvrStep,
     Offer,
     OfferResult,
+    pbx_call_id,
 )
 from telephony import translate
 from telephony.ami.framing import AmiMessage
@@ -90,6 +91,7 @@ class _Call:
         "agent",
         "agent_interface",
         "answered_at",
+        "call_id",
         "caller_channel",
         "caller_name",
         "caller_number",
@@ -118,8 +120,9 @@ class _Call:
         "wait_seconds",
     )
 
-    def __init__(self, linkedid: str, at: datetime) -> None:
+    def __init__(self, linkedid: str, at: datetime, call_id: str) -> None:
         self.linkedid = linkedid
+        self.call_id = call_id  # the record's id (pbx_call_id)
         self.started_at = at
         self.channels: dict[str, str] = {}  # uniqueid -> channel name
         self.caller_channel: str | None = None
@@ -220,13 +223,23 @@ class CallTracker:
         handler(msg, at, out)
         return out
 
+    def knows_channel(self, channel: str) -> bool:
+        """Is `channel` (a name) part of a call this tracker follows? (PBX routing)"""
+        return any(
+            channel == call.caller_channel
+            or channel in call.legs
+            or channel in call.channels.values()
+            or any(o.channel == channel for o in call.offers)
+            for call in self.calls.values()
+        )
+
     def live_calls(self) -> list[dict[str, object]]:
         result: list[dict[str, object]] = []
         for call in self.calls.values():
             ringing = [o.agent for o in call.offers if o.ended is None]
             result.append(
                 {
-                    "call_id": call.linkedid,
+                    "call_id": call.call_id,
                     "caller_number": call.caller_number,
                     "caller_name": call.caller_name,
                     "queue": call.queue,
@@ -303,7 +316,7 @@ class CallTracker:
                 if hms.count(":") == 2:
                     hh, mm, ss = hms.split(":")
                     age = int(hh) * 3600 + int(mm) * 60 + int(ss)
-                call = _Call(linkedid, at - timedelta(seconds=age))
+                call = _Call(linkedid, at - timedelta(seconds=age), pbx_call_id(self.pbx, linkedid))
                 self.calls[linkedid] = call
                 number = h.get("CallerIDNum", "")
                 if number not in _UNKNOWN:
@@ -349,7 +362,7 @@ class CallTracker:
             return
         call = self.calls.get(linkedid)
         if call is None:
-            call = _Call(linkedid, at)
+            call = _Call(linkedid, at, pbx_call_id(self.pbx, linkedid))
             self.calls[linkedid] = call
             call.caller_channel = h.get("Channel")
         call.channels[uniqueid] = h.get("Channel", "")
@@ -364,7 +377,7 @@ class CallTracker:
                 CallStarted(
                     at=at,
                     pbx=self.pbx,
-                    call_id=linkedid,
+                    call_id=call.call_id,
                     direction=Direction.INBOUND,
                     caller_number=call.caller_number,
                     caller_name=call.caller_name,
@@ -405,7 +418,7 @@ class CallTracker:
                 CallTransferred(
                     at=at,
                     pbx=self.pbx,
-                    call_id=call.linkedid,
+                    call_id=call.call_id,
                     from_agent=call.agent,
                     target=queue,
                     kind="redirect",
@@ -428,7 +441,7 @@ class CallTracker:
             CallOffered(
                 at=at,
                 pbx=self.pbx,
-                call_id=call.linkedid,
+                call_id=call.call_id,
                 queue=queue,
                 position=position,
                 caller_number=call.caller_number,
@@ -451,7 +464,7 @@ class CallTracker:
             AgentRingStarted(
                 at=at,
                 pbx=self.pbx,
-                call_id=call.linkedid,
+                call_id=call.call_id,
                 queue=h.get("Queue"),
                 agent=member,
                 interface=interface,
@@ -488,7 +501,7 @@ class CallTracker:
                 CallAnswered(
                     at=at,
                     pbx=self.pbx,
-                    call_id=call.linkedid,
+                    call_id=call.call_id,
                     queue=h.get("Queue"),
                     agent=call.agent,
                     interface=call.agent_interface,
@@ -517,7 +530,7 @@ class CallTracker:
             AgentMissedCall(
                 at=at,
                 pbx=self.pbx,
-                call_id=call.linkedid,
+                call_id=call.call_id,
                 queue=offer.queue,
                 agent=offer.agent,
                 interface=offer.interface,
@@ -531,7 +544,7 @@ class CallTracker:
             AgentRingEnded(
                 at=offer.ended,
                 pbx=self.pbx,
-                call_id=call.linkedid,
+                call_id=call.call_id,
                 queue=offer.queue,
                 agent=offer.agent,
                 interface=offer.interface,
@@ -556,7 +569,7 @@ class CallTracker:
             CallAbandoned(
                 at=at,
                 pbx=self.pbx,
-                call_id=call.linkedid,
+                call_id=call.call_id,
                 queue=msg.get("Queue") or call.queue,
                 caller_number=call.caller_number,
                 wait_seconds=round(call.wait_seconds, 3),
@@ -622,7 +635,7 @@ class CallTracker:
             call.customer_id = int(value) if value.isascii() and value.isdigit() else None
             out.append(
                 CallerIdentified(
-                    at=at, pbx=self.pbx, call_id=call.linkedid, customer_id=call.customer_id
+                    at=at, pbx=self.pbx, call_id=call.call_id, customer_id=call.customer_id
                 )
             )
         elif var == "CC_IVR_STEP" and value:
@@ -633,7 +646,7 @@ class CallTracker:
                 IvrStepTaken(
                     at=at,
                     pbx=self.pbx,
-                    call_id=call.linkedid,
+                    call_id=call.call_id,
                     flow=flow,
                     step=step or flow,
                     input=given or None,
@@ -649,7 +662,7 @@ class CallTracker:
                 RecordingStarted(
                     at=at,
                     pbx=self.pbx,
-                    call_id=call.linkedid,
+                    call_id=call.call_id,
                     channel=h.get("Channel", ""),
                     filename=value,
                 )
@@ -660,7 +673,7 @@ class CallTracker:
         if call is None or call.answered_at is None or call.hold_started is not None:
             return
         call.hold_started = at
-        out.append(CallHeld(at=at, pbx=self.pbx, call_id=call.linkedid))
+        out.append(CallHeld(at=at, pbx=self.pbx, call_id=call.call_id))
 
     def _hold_stop(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -669,7 +682,7 @@ class CallTracker:
         held = (at - call.hold_started).total_seconds()
         call.hold_seconds += held
         call.hold_started = None
-        out.append(CallResumed(at=at, pbx=self.pbx, call_id=call.linkedid, held_seconds=held))
+        out.append(CallResumed(at=at, pbx=self.pbx, call_id=call.call_id, held_seconds=held))
 
     def _blind_transfer(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
@@ -711,7 +724,7 @@ class CallTracker:
             CallTransferred(
                 at=at,
                 pbx=self.pbx,
-                call_id=call.linkedid,
+                call_id=call.call_id,
                 from_agent=call.agent,
                 target=target,
                 kind=kind,
@@ -782,7 +795,7 @@ class CallTracker:
             callback_due = at + self.callback_window
         caller_number = call.caller_number
         record = CallRecord(
-            call_id=call.linkedid,
+            call_id=call.call_id,
             pbx=self.pbx,
             direction=direction,
             caller_number=caller_number,

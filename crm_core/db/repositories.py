@@ -8,7 +8,19 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -579,7 +591,7 @@ class CallRepo(_Repo):
             conds.append(c.customer_id == flt.customer_id)
         stmt = (
             select(t.calls)
-            .where(and_(*conds))
+            .where(and_(true(), *conds))
             .order_by(c.started_at.desc(), c.id.desc())
             .limit(flt.limit)
             .offset(flt.offset)

@@ -410,3 +410,9 @@ class AuditEntry:
     subject: str  # e.g. "customer:42", "call:1700000000.41"
     remote: str = ""
     detail: str = ""
+
+
+def pbx_call_id(pbx: str, linkedid: str) -> str:
+    """The call record's id: Asterisk's linkedid, prefixed by the PBX's name when the
+    deployment serves several (linkedids of two PBXs can collide)."""
+    return linkedid if pbx in ("", "default") else f"{pbx}:{linkedid}"

@@ -1,0 +1,116 @@
+"""Several PBXs in one deployment: one AMI client and tracker per PBX, and one
+`TelephonyCommands` for the rest of the service that sends each command to the PBX
+that owns what it acts on (ADR 0038).
+
+- An interface (an agent's phone, a queue member) belongs to the PBX whose `agents`
+  prefixes match it (settings `ami_endpoints`: `name=user:secret@host:port;agents=PJSIP/2`);
+  without a match, to the first PBX.
+- A channel belongs to the PBX whose tracker has seen it (a live call); otherwise it
+  is routed like an interface (channel names start with the technology/resource).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm_core.ports.telephony import (
+    OriginateRequest,
+    OriginateResult,
+    SpyMode,
+    TelephonyCommands,
+)
+from telephony.tracker import CallTracker
+
+
+@dataclass(frozen=True, slots=True)
+class Pbx:
+    name: str
+    commands: TelephonyCommands
+    tracker: CallTracker
+    agent_prefixes: tuple[str, ...] = ()
+
+
+class PbxRouter:
+    def __init__(self, pbxs: list[Pbx]) -> None:
+        if not pbxs:
+            raise ValueError("at least one PBX")
+        self.pbxs = pbxs
+
+    def for_interface(self, interface: str) -> Pbx:
+        for pbx in self.pbxs:
+            if any(interface.startswith(p) for p in pbx.agent_prefixes):
+                return pbx
+        return self.pbxs[0]
+
+    def for_channel(self, channel: str) -> Pbx:
+        for pbx in self.pbxs:
+            if pbx.tracker.knows_channel(channel):
+                return pbx
+        return self.for_interface(channel)
+
+    # --- TelephonyCommands ------------------------------------------------------------------
+
+    async def originate(self, request: OriginateRequest) -> OriginateResult:
+        return await self.for_interface(request.channel).commands.originate(request)
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        await self.for_channel(channel).commands.hangup(channel, cause)
+
+    async def redirect(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        priority: int = 1,
+        extra_channel: str | None = None,
+    ) -> None:
+        await self.for_channel(channel).commands.redirect(
+            channel, context, exten, priority, extra_channel
+        )
+
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
+        await self.for_channel(channel).commands.blind_transfer(channel, context, exten)
+
+    async def attended_transfer(self, channel: str, exten: str) -> None:
+        await self.for_channel(channel).commands.attended_transfer(channel, exten)
+
+    async def queue_add(
+        self,
+        queue: str,
+        interface: str,
+        member_name: str,
+        state_interface: str | None = None,
+        penalty: int = 0,
+        paused: bool = False,
+    ) -> None:
+        await self.for_interface(interface).commands.queue_add(
+            queue, interface, member_name, state_interface, penalty, paused
+        )
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        await self.for_interface(interface).commands.queue_remove(queue, interface)
+
+    async def queue_pause(
+        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
+    ) -> None:
+        await self.for_interface(interface).commands.queue_pause(interface, paused, reason, queue)
+
+    async def spy(
+        self, spyer_channel: str, target_interface: str, mode: SpyMode
+    ) -> OriginateResult:
+        # ChanSpy runs where the agent's call is; the lead's phone must reach that PBX
+        pbx = self.for_interface(target_interface)
+        return await pbx.commands.spy(spyer_channel, target_interface, mode)
+
+    async def start_recording(self, channel: str, filename: str) -> None:
+        await self.for_channel(channel).commands.start_recording(channel, filename)
+
+    async def stop_recording(self, channel: str) -> None:
+        await self.for_channel(channel).commands.stop_recording(channel)
+
+    async def hold(self, channel: str, hold: bool) -> None:
+        await self.for_channel(channel).commands.hold(channel, hold)
+
+
+def _is_commands(router: PbxRouter) -> TelephonyCommands:
+    return router  # mypy: the router is a full TelephonyCommands
