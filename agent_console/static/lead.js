@@ -162,7 +162,7 @@
         const li = el("li", { class: `alert al-${al.kind}` });
         li.appendChild(el("time", {}, new Date(al.at).toLocaleTimeString()));
         li.appendChild(el("span", { class: "al-kind" }, t("lead.alert." + al.kind, al.kind.replace(/_/g, " "))));
-        li.appendChild(el("span", {}, al.message));
+        li.appendChild(el("span", {}, t("lead.alertmsg." + al.kind, al.message, al.values)));
         list.appendChild(li);
       }
     }

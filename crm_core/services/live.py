@@ -71,12 +71,15 @@ class Alert:
     agent: str | None = None
     queue: str | None = None
     call_id: str | None = None
+    # the message's figures, so a console can say it in the viewer's language
+    values: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "at": self.at.isoformat(),
             "message": self.message,
+            "values": self.values,
             "agent": self.agent,
             "queue": self.queue,
             "call_id": self.call_id,
@@ -254,6 +257,10 @@ class LiveBoard:
                         call_id=event.call_id,
                         message=f"{event.agent or event.interface} let a call ring "
                         f"{event.ring_seconds:.0f} s without answering",
+                        values={
+                            "agent": event.agent or event.interface,
+                            "seconds": f"{event.ring_seconds:.0f}",
+                        },
                     ),
                     out,
                 )
@@ -286,6 +293,10 @@ class LiveBoard:
                         queue=event.queue,
                         message=f"callback #{event.callback_id} is overdue "
                         f"(due {event.due_at.astimezone(self._tz):%H:%M})",
+                        values={
+                            "id": str(event.callback_id),
+                            "due": f"{event.due_at.astimezone(self._tz):%H:%M}",
+                        },
                     ),
                     out,
                 )
@@ -339,6 +350,7 @@ class LiveBoard:
                     at=event.at,
                     message=f"{event.component}: "
                     + ("back" if event.healthy else event.detail or "unavailable"),
+                    values={"component": event.component, "detail": event.detail},
                 ),
                 out,
             )
@@ -381,6 +393,11 @@ class LiveBoard:
                     message=f"{event.agent or 'an agent'} answered after "
                     f"{event.ring_seconds:.0f} s of ringing "
                     f"(limit {self.config.ring_limit_seconds:.0f} s)",
+                    values={
+                        "agent": event.agent or "",
+                        "seconds": f"{event.ring_seconds:.0f}",
+                        "limit": f"{self.config.ring_limit_seconds:.0f}",
+                    },
                 ),
                 out,
             )
@@ -472,6 +489,7 @@ class LiveBoard:
                             queue=q.name,
                             call_id=call_id,
                             message=f"a caller has waited {waited:.0f} s in {q.name}",
+                            values={"seconds": f"{waited:.0f}", "queue": q.name},
                         ),
                         out,
                     )
@@ -487,6 +505,10 @@ class LiveBoard:
                             agent=a.name,
                             message=f"{a.display_name or a.name} has been in after-call "
                             f"work for {spent / 60:.0f} min",
+                            values={
+                                "agent": a.display_name or a.name,
+                                "minutes": f"{spent / 60:.0f}",
+                            },
                         ),
                         out,
                     )

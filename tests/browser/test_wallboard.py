@@ -178,6 +178,7 @@ async def test_wallboard_live_in_the_browser(sqlite_url: str, browser: Browser) 
         alert = page.locator("#wb-alerts .al-missed_ring")
         await expect(alert).to_have_count(1)
         await expect(alert).to_contain_text("Agent 1001")
+        await expect(alert).to_contain_text("未接听")  # the alert itself in the lead's language
         await expect(support.locator(".tile").first.locator(".tile-value")).to_have_text("1")
         row = page.locator('#wb-agents tr[data-agent="Agent 1002"]')
         await expect(row).to_contain_text("小休")  # paused, with its reason, in Chinese
