@@ -69,6 +69,8 @@ __all__ = [
 ]
 
 ABANDONED = "abandoned"  # contact result: answered, but no agent within the grace time
+# waits between tries to store an attempt's result while the database is away (~15 min)
+BOOKING_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, *([60.0] * 14))
 
 
 def _cid_name(name: str) -> str:
@@ -271,16 +273,44 @@ class CampaignDialer:
                 else:
                     run.abandoned += 1
                     outcome = ABANDONED
-            booked = await record_attempt(
-                campaign,
-                contact,
-                attempt,
-                now=self.clock.now(),
-                campaigns=self.campaigns,
-                call_id=call_id,
-            )
-            if outcome == ABANDONED:
-                await self.campaigns.update_contact(booked.id, last_result=ABANDONED)
+            await self._book(campaign, contact, attempt, outcome, call_id)
+        except Exception:
+            log.exception("campaign %s contact %s: dial failed", campaign.id, contact.id)
+        finally:
+            run.dialing.discard(contact.id)
+
+    async def _book(
+        self,
+        campaign: Campaign,
+        contact: CampaignContact,
+        attempt: AttemptResult,
+        outcome: str,
+        call_id: str | None,
+    ) -> None:
+        """Store the attempt's result; while the database is away, keep trying (the call
+        happened: forgetting it would let the contact be dialed again as if it had not)."""
+        for n, delay in enumerate(BOOKING_RETRY_SECONDS):
+            try:
+                booked = await record_attempt(
+                    campaign,
+                    contact,
+                    attempt,
+                    now=self.clock.now(),
+                    campaigns=self.campaigns,
+                    call_id=call_id,
+                    last_result=outcome,
+                )
+            except Exception as exc:
+                if n == 0:
+                    log.error(
+                        "campaign %s contact %s: cannot store the result %s (%s); retrying",
+                        campaign.id,
+                        contact.id,
+                        outcome,
+                        exc,
+                    )
+                await self.clock.sleep(delay)
+                continue
             log.info(
                 "campaign %s contact %s: %s (attempt %d)",
                 campaign.id,
@@ -288,12 +318,16 @@ class CampaignDialer:
                 outcome,
                 booked.attempts,
             )
-        except Exception:
-            log.exception(
-                "campaign %s contact %s: booking the attempt failed", campaign.id, contact.id
-            )
-        finally:
-            run.dialing.discard(contact.id)
+            return
+        log.error(
+            "campaign %s contact %s: result %s (call %s) not stored after %.0f s; "
+            "the contact stays claimed until the dialer restarts",
+            campaign.id,
+            contact.id,
+            outcome,
+            call_id,
+            sum(BOOKING_RETRY_SECONDS),
+        )
 
     async def _reached_agent(self, call_id: str | None) -> bool:
         """Did the answered call reach an agent (ring started) before the grace ran out?

@@ -133,8 +133,11 @@ async def record_attempt(
     now: datetime,
     campaigns: CampaignRepository,
     call_id: str | None = None,
+    last_result: str | None = None,
 ) -> CampaignContact:
-    """Book one attempt: attempts + 1, and the retry time per result inside calling hours."""
+    """Book one attempt: attempts + 1, and the retry time per result inside calling hours.
+    `last_result` overrides the stored result word (e.g. "abandoned" for an answer that
+    found no agent)."""
     status, attempts, due = after_attempt(campaign, contact, result, now)
     extra = dict(contact.extra)
     extra.pop("claimed_by", None)
@@ -145,7 +148,7 @@ async def record_attempt(
         status=status,
         attempts=attempts,
         next_attempt_at=due,
-        last_result=result.value,
+        last_result=last_result or result.value,
         extra=extra,
     )
 

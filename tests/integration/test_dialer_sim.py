@@ -9,8 +9,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from callcenter.settings import Settings
 from crm_core.bus import InProcessBus
@@ -252,3 +254,44 @@ async def test_answered_call_without_an_agent_is_abandoned_and_owed_a_callback(
     assert stats is not None
     assert stats["abandoned"] == 1
     assert not any(isinstance(e, AgentRingStarted) for e in stack.events)
+
+
+class _FlakyCampaigns:
+    """The real repository, with the database "away" for the first result writes."""
+
+    def __init__(self, real: Any, failures: int) -> None:
+        self._real = real
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def update_contact(self, contact_id: int, **fields: object) -> CampaignContact:
+        if "attempts" in fields and self.failures > 0:
+            self.failures -= 1
+            raise OperationalError("UPDATE campaign_contacts", {}, ConnectionError("db away"))
+        result: CampaignContact = await self._real.update_contact(contact_id, **fields)
+        return result
+
+
+async def test_an_attempt_result_is_stored_once_the_database_is_back(stack: Stack) -> None:
+    flaky = _FlakyCampaigns(stack.db.campaigns, failures=2)
+    stack.dialer.campaigns = flaky  # type: ignore[assignment]
+    stack.sim.customers["8613900000031"] = CustomerPhone("busy", 0.3, 0.5)
+    campaign = await stack.campaign(["13900000031"])
+    await stack.until(lambda: stack.dialer.free_agents("sales") > 0)
+    await _start(stack, campaign)
+
+    async def stored() -> bool:
+        contacts = await stack.db.campaigns.contacts(campaign.id)
+        return contacts[0].last_result is not None
+
+    await stack.until_async(stored, timeout=30)
+    contact = (await stack.db.campaigns.contacts(campaign.id))[0]
+    assert (contact.status, contact.attempts, contact.last_result) == (
+        ContactStatus.RETRY,
+        1,
+        "busy",
+    )
+    assert flaky.failures == 0  # it did fail twice before the write went through
+    assert len(stack.originates()) == 1  # and the contact was not dialed again meanwhile
