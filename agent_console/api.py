@@ -427,6 +427,10 @@ async def hold_call(request: web.Request) -> web.Response:
     seats = request.app[SEATS_KEY]
     if seats.card(user.username, call_id) is None:
         raise ApiError(404, "no-such-call", "no such call on your console")
+    if not svc(request).config.console_hold:
+        raise ApiError(
+            409, "hold-from-phone", "this PBX holds calls from the agent's phone, not the console"
+        )
     channel = seats.channel_of(call_id, user.username) or seats.channel_of(call_id, "caller")
     if channel is None:
         raise ApiError(409, "no-such-channel", "the PBX has not told us this call's channel")
