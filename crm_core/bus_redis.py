@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from crm_core.domain.events import (
     DomainEvent,
@@ -83,10 +83,9 @@ class RedisBus:
         self._redis = aioredis.from_url(self.url, socket_timeout=5, socket_connect_timeout=2)
         try:
             # start reading from "now" so a fresh instance does not replay history
-            info = await self._redis.xinfo_stream(self.stream)
-            self._last_id = info["last-generated-id"].decode()
-        except RedisError:
-            self._last_id = "0-0"
+            self._last_id = await self._stream_end() or "0-0"
+        except (RedisError, OSError):
+            self._last_id = ""  # Redis is away: "now" is decided when it answers
         self._tasks = [
             asyncio.create_task(self._writer(), name="redis-bus-writer"),
             asyncio.create_task(self._reader(), name="redis-bus-reader"),
@@ -185,7 +184,7 @@ class RedisBus:
         recovering = False
         while True:
             try:
-                if recovering:
+                if recovering or not self._last_id:
                     await self._check_stream_reset()
                     recovering = False
                 resp: Any = await self._redis.xread(
@@ -203,16 +202,25 @@ class RedisBus:
                     self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                     await self._handle_entry(fields)
 
-    async def _check_stream_reset(self) -> None:
-        """A Redis that restarted without persistence starts ids again from zero:
-        read the new stream from its beginning rather than wait for old ids."""
+    async def _stream_end(self) -> str | None:
+        """The stream's last id, None when there is no stream. Connection errors raise:
+        not reaching Redis says nothing about its stream."""
         assert self._redis is not None
         try:
             info = await self._redis.xinfo_stream(self.stream)
-            last = info["last-generated-id"].decode()
-        except RedisError:
-            last = "0-0"
-        if _id_tuple(last) < _id_tuple(self._last_id):
+        except ResponseError:  # no such key
+            return None
+        return str(info["last-generated-id"].decode())
+
+    async def _check_stream_reset(self) -> None:
+        """After an outage: a Redis that restarted without persistence starts ids again
+        from zero, so read the new stream from its beginning rather than wait for old
+        ids. A Redis that kept its data (AOF, or only the network was gone) keeps our
+        place: reading it from the start again would replay every event it holds."""
+        end = await self._stream_end()
+        if not self._last_id:  # started while Redis was away
+            self._last_id = end or "0-0"
+        elif end is None or _id_tuple(end) < _id_tuple(self._last_id):
             log.warning("redis bus: stream %s was reset; reading it from the start", self.stream)
             self._last_id = "0-0"
 

@@ -7,6 +7,12 @@ A standby retries every second, so it takes over within `ttl + 1` seconds of the
 holder dying. While Redis itself is unreachable the holder keeps its role (no
 other instance can take it then) and says so in the log; call records are
 idempotent by call id, so a short overlap after a partition writes nothing twice.
+
+When Redis comes back (restarted empty, the key gone), the holder takes its key
+back at its next renewal, and a standby that lost Redis too waits one TTL before
+competing: the reader does not change hands because of a Redis restart (a hand-over
+drops the events between one reader's `Events: off` and the other's resync, and
+doubles those of an overlap: screen pops lost or shown twice).
 """
 
 from __future__ import annotations
@@ -30,11 +36,21 @@ end
 return 0
 """
 
+# 1: renewed; 2: the key was gone (Redis restarted empty, or it expired and nobody
+# took it) and the holder took it back, keeping the fence at least at its token;
+# 0: someone else holds it.
 _RENEW = """
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
+end
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[2], ARGV[3])
+  end
+  return 2
 end
 return 0
 """
@@ -72,6 +88,8 @@ class RedisLease:
         self._on_lost = on_lost
         self.token = 0
         self._task: asyncio.Task[None] | None = None
+        self._redis_was_away = False  # a standby waits for the holder after an outage
+        self._compete_after = 0.0
 
     @property
     def held(self) -> bool:
@@ -100,34 +118,33 @@ class RedisLease:
             await asyncio.wait_for(self._redis.aclose(), 3.0)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if not self.held:
-                    token = int(
-                        await self._redis.eval(
-                            _ACQUIRE, 2, self._key, self._fence, self.instance_id, self.ttl_ms
-                        )
-                    )
-                    if token:
-                        self.token = token
-                        log.warning(
-                            "lease %s acquired by %s (fencing token %d)",
-                            self.name,
-                            self.instance_id,
-                            token,
-                        )
-                        await self._on_acquired(token)
+                    await self._try_acquire(loop.time())
                 else:
                     kept = int(
-                        await self._redis.eval(_RENEW, 1, self._key, self._value, self.ttl_ms)
+                        await self._redis.eval(
+                            _RENEW, 2, self._key, self._fence, self._value, self.ttl_ms, self.token
+                        )
                     )
-                    if not kept:
+                    if kept == 2:
+                        log.warning(
+                            "lease %s: the key was gone (Redis restarted?); %s took it back "
+                            "(token %d)",
+                            self.name,
+                            self.instance_id,
+                            self.token,
+                        )
+                    elif not kept:
                         token, self.token = self.token, 0
                         log.error(
                             "lease %s lost by %s (token %d)", self.name, self.instance_id, token
                         )
                         await self._on_lost(token)
             except (RedisError, OSError) as exc:
+                self._redis_was_away = self._redis_was_away or not self.held
                 log.error(
                     "lease %s: Redis unreachable (%s); %s",
                     self.name,
@@ -135,6 +152,33 @@ class RedisLease:
                     "keeping the role meanwhile" if self.held else "standing by",
                 )
             await asyncio.sleep(self.ttl_ms / 3000 if self.held else self.retry)
+
+    async def _try_acquire(self, now: float) -> None:
+        if self._redis_was_away:
+            # Redis answers again: the holder, if alive, renews within a third of the
+            # TTL; give it the whole TTL before competing for a key a restart removed
+            await self._redis.ping()
+            self._redis_was_away = False
+            self._compete_after = now + self.ttl_ms / 1000
+            log.warning(
+                "lease %s: Redis is back; %s stands by %.0f s for the holder to renew",
+                self.name,
+                self.instance_id,
+                self.ttl_ms / 1000,
+            )
+        if now < self._compete_after:
+            return
+        token = int(
+            await self._redis.eval(
+                _ACQUIRE, 2, self._key, self._fence, self.instance_id, self.ttl_ms
+            )
+        )
+        if token:
+            self.token = token
+            log.warning(
+                "lease %s acquired by %s (fencing token %d)", self.name, self.instance_id, token
+            )
+            await self._on_acquired(token)
 
 
 class LocalLease:

@@ -122,6 +122,11 @@ class AmiClient:
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
+    @property
+    def backlog(self) -> int:
+        """Events read from the socket that the tracker has not handled yet (reader lag)."""
+        return self._queue.qsize()
+
     # --- actions ------------------------------------------------------------------------------
     def _next_id(self) -> str:
         return f"cc-{self.endpoint.name}-{next(self._ids)}"

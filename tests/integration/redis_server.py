@@ -20,9 +20,13 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    """`persistent=True` keeps data across a restart with an append-only file, as the
+    production compose runs it; the default restarts empty."""
+
+    def __init__(self, workdir: Path, port: int | None = None, *, persistent: bool = False) -> None:
         self.port = port or free_port()
         self.workdir = workdir
+        self.persistent = persistent
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -42,7 +46,9 @@ class PrivateRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.workdir),
             ],

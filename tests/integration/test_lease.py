@@ -76,3 +76,39 @@ async def test_clean_release_hands_over_at_once(private_redis: PrivateRedis) -> 
     took = await _until(lambda: b.held, 3)
     assert took < 2.0
     await b.stop()
+
+
+async def test_redis_restart_keeps_the_reader_and_the_fence(private_redis: PrivateRedis) -> None:
+    """Redis restarts empty: the lease key and the fence counter are gone. The holder
+    takes its key back; the standby, though it polls ten times as often, does not
+    snatch it (a hand-over would lose or double the events around it); and the next
+    real takeover still gets a larger fencing token."""
+    ra, rb = Role(), Role()
+    a = RedisLease(private_redis.url, "pbx3", "a", on_acquired=ra.acquired, on_lost=ra.lost_it)
+    b = RedisLease(
+        private_redis.url,
+        "pbx3",
+        "b",
+        retry_seconds=0.1,
+        on_acquired=rb.acquired,
+        on_lost=rb.lost_it,
+    )
+    a.start()
+    await _until(lambda: a.held, 5)
+    b.start()
+    await asyncio.sleep(0.5)
+
+    private_redis.stop()
+    await asyncio.sleep(1.5)  # both fail to reach it meanwhile
+    private_redis.start()
+    await asyncio.sleep(5.0)
+    assert a.held
+    assert ra.lost == []
+    assert rb.active_tokens == []
+
+    assert a._task is not None
+    a._task.cancel()  # now the holder really dies
+    await _until(lambda: b.held, 8)
+    assert rb.active_tokens[0] > ra.active_tokens[0]
+    await b.stop()
+    await a.stop(release=False)

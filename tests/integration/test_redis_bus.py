@@ -114,3 +114,68 @@ async def test_redis_restart_loses_nothing(private_redis: PrivateRedis) -> None:
     finally:
         await asyncio.wait_for(a.stop(), 15)
         await asyncio.wait_for(b.stop(), 15)
+
+
+async def test_redis_restart_with_its_data_replays_nothing(tmp_path: Path) -> None:
+    """Redis with an append-only file (as in docker/compose.yaml) restarts with the
+    stream it had: each reader goes on from its place. Reading from the start again
+    would hand every console every pop the stream still holds, a second time."""
+    server = PrivateRedis(tmp_path, persistent=True)
+    server.start()
+    a = RedisBus(server.url, instance_id="a", block_ms=100)
+    b = RedisBus(server.url, instance_id="b", block_ms=100)
+    await a.start()
+    await b.start()
+    try:
+        received: list[str] = []
+        b.subscribe(
+            lambda e: received.append(e.call_id) if isinstance(e, AgentRingStarted) else None
+        )
+        for n in range(10):
+            await a.publish(_pop(n))
+        await _wait_for(lambda: len(received) == 10)
+
+        server.stop()
+        await asyncio.sleep(1.0)  # both readers fail a few times meanwhile
+        for n in range(10, 20):
+            await a.publish(_pop(n))
+        server.start()
+
+        await _wait_for(lambda: len(received) >= 20, timeout=20)
+        await asyncio.sleep(0.5)  # a replay of the first ten would arrive now
+        assert received == [f"1700000000.{n}" for n in range(20)]
+    finally:
+        await asyncio.wait_for(a.stop(), 15)
+        await asyncio.wait_for(b.stop(), 15)
+        server.stop()
+
+
+async def test_instance_started_while_redis_is_away_does_not_replay_history(
+    tmp_path: Path,
+) -> None:
+    server = PrivateRedis(tmp_path, persistent=True)
+    server.start()
+    a = RedisBus(server.url, instance_id="a", block_ms=100)
+    await a.start()
+    b = RedisBus(server.url, instance_id="b", block_ms=100)
+    try:
+        for n in range(10):  # yesterday's calls, still in the stream
+            await a.publish(_pop(n))
+        await _wait_for(lambda: a.backlog == 0)
+        server.stop()
+        await b.start()  # Redis is away while this instance starts
+        received: list[str] = []
+        b.subscribe(
+            lambda e: received.append(e.call_id) if isinstance(e, AgentRingStarted) else None
+        )
+        server.start()
+        await _wait_for(lambda: bool(b._last_id), timeout=10)  # it found its place
+        for n in range(10, 15):
+            await a.publish(_pop(n))
+        await _wait_for(lambda: len(received) >= 5, timeout=20)
+        await asyncio.sleep(0.5)
+        assert received == [f"1700000000.{n}" for n in range(10, 15)]
+    finally:
+        await asyncio.wait_for(a.stop(), 15)
+        await asyncio.wait_for(b.stop(), 15)
+        server.stop()
