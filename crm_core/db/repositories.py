@@ -21,6 +21,8 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -473,19 +475,24 @@ class CallRepo(_Repo):
             for record in records:
                 values = self._row_values(record)
                 old = existing.get(record.call_id)
-                if old is None:
-                    pk = (
-                        await conn.execute(insert(t.calls).values(**values).returning(t.calls.c.id))
-                    ).scalar_one()
-                else:
+                pk = None if old is not None else await self._insert_new(conn, values)
+                if pk is None:
+                    # The row exists: read above, or inserted since by another writer (every
+                    # instance writes the calls it hears of) or earlier in this batch.
                     for key in self._KEEP:
                         # CRM-side fields set by people win. Decided inside the UPDATE, not
                         # from the row read above: an agent's wrap-up may commit in between.
                         new = values.pop(key, None)
                         if new is not None:
                             values[key] = func.coalesce(t.calls.c[key], new)
-                    pk = old.id
-                    await conn.execute(update(t.calls).where(t.calls.c.id == pk).values(**values))
+                    pk = (
+                        await conn.execute(
+                            update(t.calls)
+                            .where(t.calls.c.call_id == record.call_id)
+                            .values(**values)
+                            .returning(t.calls.c.id)
+                        )
+                    ).scalar_one()
                     await conn.execute(delete(t.call_offers).where(t.call_offers.c.call_pk == pk))
                 if record.offers:
                     await conn.execute(
@@ -506,6 +513,21 @@ class CallRepo(_Repo):
                         ],
                     )
         return len(records)
+
+    @staticmethod
+    async def _insert_new(conn: AsyncConnection, values: dict[str, Any]) -> int | None:
+        """INSERT the call unless its call_id is already there (committed meanwhile by
+        another writer): the new row's id, or None. ON CONFLICT DO NOTHING instead of a
+        failing INSERT, so one duplicate never rolls back the rest of the batch."""
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            dialect_insert(t.calls)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[t.calls.c.call_id])
+            .returning(t.calls.c.id)
+        )
+        pk: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+        return pk
 
     async def _records(
         self, conn: AsyncConnection, rows: Sequence[Row[Any]]

@@ -236,12 +236,13 @@ class AmiClient:
         self.connected = True  # the socket is up; login decides whether we keep it
         reader_task = asyncio.create_task(self._read(reader, parser), name=f"ami-read-{ep.name}")
         try:
+            asked = self.events_enabled
             login = await self.send_action(
                 {
                     "Action": "Login",
                     "Username": ep.username,
                     "Secret": ep.secret,
-                    "Events": "on" if self.events_enabled else "off",
+                    "Events": "on" if asked else "off",
                 }
             )
             if login.get("Response") != "Success":
@@ -255,6 +256,12 @@ class AmiClient:
                 [AmiConnected(at=self.clock.now(), pbx=ep.name, host=ep.host, port=ep.port)]
             )
             self._up = True
+            if self.events_enabled != asked:
+                # set_events() ran while the login was unanswered (a lease won or lost at
+                # that moment): the login asked for the old state, so ask for the new one
+                await self.send_action(
+                    {"Action": "Events", "EventMask": "on" if self.events_enabled else "off"}
+                )
             if self.events_enabled:
                 await self._resync()
             self._ready.set()

@@ -266,3 +266,55 @@ async def test_queue_ringing_longer_than_three_rings_is_warned() -> None:
     finally:
         await harness.client.stop()
         await sim.stop()
+
+
+async def test_becoming_the_reader_while_the_login_is_unanswered_still_reads_events() -> None:
+    """With several instances every AMI client logs in with events off until it holds the
+    lease. When the lease arrives while the login is still unanswered (start-up, or a
+    reconnect during a failover), the login has already asked for no events: the client
+    must ask again once it is up, or the one reader of the PBX reads nothing."""
+    sim = demo_simulator(ami_secret=SECRET, preload_members=True, answer_after=0.1)
+    await sim.start()
+    release = asyncio.Event()
+
+    async def held_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", sim.port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, hold: bool) -> None:
+            if hold:
+                await release.wait()  # the PBX's answers wait here
+            while data := await src.read(65536):
+                dst.write(data)
+            dst.close()
+
+        await asyncio.gather(
+            pipe(reader, up_writer, False), pipe(up_reader, writer, True), return_exceptions=True
+        )
+
+    proxy = await asyncio.start_server(held_proxy, "127.0.0.1", 0)
+    events: list[DomainEvent] = []
+
+    async def sink(batch: list[DomainEvent]) -> None:
+        events.extend(batch)
+
+    client = AmiClient(
+        Endpoint("127.0.0.1", proxy.sockets[0].getsockname()[1], "callcenter", SECRET),
+        tracker=CallTracker(15.0),
+        on_events=sink,
+        clock=SystemClock(),
+        events=False,  # a standby
+    )
+    client.start()
+    h = Harness(sim, client, AmiCommands(client), events)
+    try:
+        await h.until(lambda: any(a.get("Action") == "Login" for a in sim.actions))
+        await client.set_events(True)  # the lease: the login is on the wire, unanswered
+        release.set()
+        await client.wait_connected(5)
+        sim.place_call("13800138007", "lease race", "support", talk_seconds=0.1)
+        await h.until(lambda: h.records(), timeout=5)
+        assert h.records()[0].caller_number == "13800138007"
+    finally:
+        await client.stop()
+        await sim.stop()  # ends the proxy's pipes
+        proxy.close()

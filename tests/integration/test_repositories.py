@@ -183,6 +183,27 @@ async def test_wrapup_racing_a_late_record_write_is_never_lost(db: Database) -> 
         assert (got.disposition, got.wrapup_notes) == ("sale", f"n{n}")
 
 
+async def test_two_writers_inserting_the_same_new_call_both_succeed(db: Database) -> None:
+    """Every instance's call-log writer writes each `CallEnded` it hears (its own and,
+    over Redis, the reader's), so two writers often insert the same new call at once.
+    The second must turn into an update, not fail its whole batch with a duplicate key
+    (which rolled the batch back and flagged the CRM as unreachable)."""
+    for n in range(30):
+        batch = [_call(f"1700000200.{n}"), _call(f"1700000201.{n}")]
+        await asyncio.gather(db.calls.save_many(batch), db.calls.save_many(batch))
+    assert await db.calls.count() == 60
+    got = await db.calls.get("1700000200.7")
+    assert got.offers == batch[0].offers
+
+
+async def test_the_same_call_twice_in_one_batch_keeps_the_later_record(db: Database) -> None:
+    first = _call("1700000300.1", talk_seconds=10.0)
+    later = _call("1700000300.1", talk_seconds=42.0)
+    assert await db.calls.save_many([first, later]) == 2
+    assert await db.calls.count() == 1
+    assert (await db.calls.get("1700000300.1")).talk_seconds == 42.0
+
+
 async def test_callbacks_attempts_and_claim_once(db: Database) -> None:
     cb = await db.callbacks.create(
         phone_e164="+8613800138000",
