@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     p.add_argument("--database-url", help="PostgreSQL URL for database benchmarks")
+    # bench cluster's own sizes, for tests and experiments (not part of the contract)
+    p.add_argument("--consoles", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--calls-per-second", type=float, help=argparse.SUPPRESS)
     return parser
 
 
