@@ -35,6 +35,8 @@ def demo_settings(settings: Settings, database: Path) -> Settings:
 
 
 def banner(runtime: Runtime) -> str:
+    if runtime.demo is None:  # `serve`: its users come from `callcenter user add`
+        return f"callcenter serving at {runtime.url} (SIGTERM or Ctrl-C stops it)"
     logins = ", ".join(f"agent{n}" for n in range(1, DEMO_AGENTS + 1))
     return "\n".join(
         [
