@@ -236,12 +236,13 @@ class AmiClient:
         self.connected = True  # the socket is up; login decides whether we keep it
         reader_task = asyncio.create_task(self._read(reader, parser), name=f"ami-read-{ep.name}")
         try:
+            asked = self.events_enabled
             login = await self.send_action(
                 {
                     "Action": "Login",
                     "Username": ep.username,
                     "Secret": ep.secret,
-                    "Events": "on" if self.events_enabled else "off",
+                    "Events": "on" if asked else "off",
                 }
             )
             if login.get("Response") != "Success":
@@ -255,6 +256,12 @@ class AmiClient:
                 [AmiConnected(at=self.clock.now(), pbx=ep.name, host=ep.host, port=ep.port)]
             )
             self._up = True
+            if self.events_enabled != asked:
+                # the role changed while we logged in (set_events found us not up yet and
+                # left it to the login): without this the lease holder reads no events
+                await self.send_action(
+                    {"Action": "Events", "EventMask": "on" if self.events_enabled else "off"}
+                )
             if self.events_enabled:
                 await self._resync()
             self._ready.set()

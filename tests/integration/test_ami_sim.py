@@ -266,3 +266,56 @@ async def test_queue_ringing_longer_than_three_rings_is_warned() -> None:
     finally:
         await harness.client.stop()
         await sim.stop()
+
+
+async def test_lease_won_while_logging_in_still_switches_events_on() -> None:
+    """The standby logs in with `Events: off`; if it becomes the reader (wins the
+    lease) while that Login is on the wire, the PBX must still be told to send
+    events: otherwise the lease holder reads nothing and no call is seen at all."""
+    actions: list[dict[str, str]] = []
+    login_seen = asyncio.Event()
+    answer_login = asyncio.Event()
+
+    async def pbx(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        buf = b""
+        while data := await reader.read(4096):
+            buf += data
+            *frames, buf = buf.split(b"\r\n\r\n")
+            for frame in frames:
+                action = dict(line.split(": ", 1) for line in frame.decode().split("\r\n"))
+                actions.append(action)
+                aid = action.get("ActionID", "")
+                name = action.get("Action", "")
+                if name == "Login":
+                    login_seen.set()
+                    await answer_login.wait()
+                reply = f"Response: Success\r\nActionID: {aid}\r\n\r\n"
+                if name in ("CoreShowChannels", "QueueStatus"):
+                    reply += (
+                        f"Event: ListComplete\r\nActionID: {aid}\r\nEventList: Complete\r\n\r\n"
+                    )
+                writer.write(reply.encode())
+
+    server = await asyncio.start_server(pbx, "127.0.0.1", 0)
+    client = AmiClient(
+        Endpoint("127.0.0.1", server.sockets[0].getsockname()[1], "callcenter", SECRET),
+        tracker=CallTracker(15.0),
+        on_events=lambda batch: asyncio.sleep(0),
+        clock=SystemClock(),
+        events=False,  # a standby
+    )
+    client.start()
+    try:
+        await asyncio.wait_for(login_seen.wait(), 5)
+        await client.set_events(True)  # the lease is won now, the Login still unanswered
+        answer_login.set()
+        await client.wait_connected(5)
+        assert actions[0]["Events"] == "off"
+        asked = [a.get("EventMask") for a in actions if a.get("Action") == "Events"]
+        assert asked == ["on"]
+        assert any(a.get("Action") == "CoreShowChannels" for a in actions)  # and resynced
+    finally:
+        await client.stop()
+        server.close()
+        await server.wait_closed()
