@@ -139,3 +139,78 @@ async def test_redis_restart_mid_traffic_no_pop_lost_or_duplicated(
                 await console.ws.close()
         await tap.stop()
         await cluster.stop()
+
+
+@pytest.mark.timeout(150)
+async def test_console_failing_over_to_the_other_instance_gets_a_snapshot(tmp_path: Path) -> None:
+    """The proxy sends a reconnecting console to the other instance (its first one
+    went away): the `?after=` it brings is a seq of the first instance's stream. It
+    must get a snapshot with the calls that rang meanwhile, and every pop after
+    that, none taken for one it already had."""
+    cluster = Cluster(tmp_path)
+    tap = AmiTap(cluster.ami_port)
+    consoles: list[Console] = []
+    try:
+        await cluster.start()
+        await tap.start()
+        for n in range(1, AGENTS + 1):
+            await cluster.sim("PUT", f"/agents/Agent%20100{n}", {"answer_after": 0.2})
+        async with aiohttp.ClientSession() as session:
+            consoles = [Console(cluster, session, f"agent{n}") for n in range(1, AGENTS + 1)]
+            for console in consoles:
+                await console.connect(cluster.standby)
+            await _until(lambda: all(c.snapshots for c in consoles), 10, "the snapshots")
+            await _traffic(cluster, 3.0, every=0.2, talk=0.5)
+            await _until(lambda: all(c.pops for c in consoles), 10, "a pop on every console")
+            end = time.monotonic() + 20  # the first calls are over and popped
+            while time.monotonic() < end and (
+                await cluster.calls_in_progress() or not _all_popped(tap, consoles)
+            ):
+                await asyncio.sleep(0.2)
+
+            for console in consoles:
+                await console.drop()
+            # while they are away, every agent gets a call that is still on at the reconnect
+            rung = len(tap.rings)
+            away = [
+                await cluster.place_call(f"1390000000{n}", f"李{n}", talk_seconds=8.0)
+                for n in range(AGENTS)
+            ]
+            await _until(lambda: len(tap.rings) >= rung + len(away), 10, "the rings")
+            await asyncio.sleep(1.0)
+            before = {c.username: c.last_seq for c in consoles}
+            for console in consoles:
+                await console.connect(cluster.holder)  # the other instance
+            await _until(lambda: all(c.snapshots == 2 for c in consoles), 10, "new snapshots")
+            live = {call for c in consoles for call in c.cards}
+            assert set(away) <= live  # the calls that rang meanwhile are on the screens
+
+            await _traffic(cluster, 3.0, every=0.2, talk=0.5)
+            end = time.monotonic() + 20
+            while time.monotonic() < end and not _all_popped(tap, consoles, skip=set(away)):
+                await asyncio.sleep(0.2)
+            for console in consoles:
+                await console.drop()
+
+        for n, console in enumerate(consoles, start=1):
+            want = tap.rings_of(f"Agent 100{n}")
+            for call in away:
+                want.pop(call, None)  # these came with the snapshot
+            assert console.popped() == want, (console.username, before, console.gaps)
+            assert console.stale == 0  # nothing of the new instance taken for old
+    finally:
+        for console in consoles:
+            if console.ws is not None and not console.ws.closed:
+                await console.ws.close()
+        await tap.stop()
+        await cluster.stop()
+
+
+def _all_popped(tap: AmiTap, consoles: list[Console], skip: set[str] | None = None) -> bool:
+    for n, console in enumerate(consoles, start=1):
+        want = tap.rings_of(f"Agent 100{n}")
+        for call in skip or ():
+            want.pop(call, None)
+        if console.popped() != want:
+            return False
+    return True
