@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crm_core import metrics
 from crm_core.domain.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._queue.clear()
+        if code == CLOSE_TOO_SLOW:
+            metrics.WS_SLOW_CLOSED.inc()
         log.log(
             logging.WARNING if code == CLOSE_TOO_SLOW else logging.DEBUG,
             "closing console socket of %s with code %d",
@@ -255,10 +258,13 @@ class Hub:
         stream = self.stream_for(user)
         conn = Connection(self, stream, ws, transport, self._socket_queue)
         stream.connections.add(conn)
+        metrics.WS_CONNECTIONS.inc()
         return conn
 
     def disconnect(self, conn: Connection) -> None:
-        conn.stream.connections.discard(conn)
+        if conn in conn.stream.connections:
+            conn.stream.connections.discard(conn)
+            metrics.WS_CONNECTIONS.dec()
 
     def snapshot(self, conn: Connection, base: Message) -> None:
         """Queue a snapshot of the state as of the stream's current seq.
