@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crm_core import metrics
 from crm_core.domain.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,20 @@ HEARTBEAT_TURNS = 15  # a heartbeat round is spread over this many ticks
 
 def encode(message: Message) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def seq_origin() -> int:
+    """Where a new stream starts numbering: microseconds since the epoch.
+
+    A console keeps its last `seq` across reconnects, and the proxy may send it to
+    another instance, or to this one restarted; their streams for the same user
+    number differently. Starting each stream at the clock keeps the ranges apart
+    (a stream would need more messages than microseconds lived to reach the next
+    one's start), so a `seq` from elsewhere never looks like one of ours: it is
+    above our last or below our buffer, and the console gets a snapshot rather
+    than a resume that skips, or replays the wrong messages (docs/adr/0039).
+    Below 2**53 until the year 2255, so exact in JavaScript."""
+    return time.time_ns() // 1000
 
 
 @dataclass(slots=True)
@@ -111,6 +127,8 @@ class Connection:
         self.closed = True
         self.close_code = code
         self._queue.clear()
+        if code == CLOSE_TOO_SLOW:
+            metrics.WS_SLOW_CLOSED.inc()
         log.log(
             logging.WARNING if code == CLOSE_TOO_SLOW else logging.DEBUG,
             "closing console socket of %s with code %d",
@@ -154,8 +172,15 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, *, buffer_size: int = 500, socket_queue: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        buffer_size: int = 500,
+        socket_queue: int = 256,
+        origin: Callable[[], int] = seq_origin,
+    ) -> None:
         self._streams: dict[str, Stream] = {}
+        self._origin = origin
         self._buffer_size = buffer_size
         self._socket_queue = socket_queue
         self._snapshot_providers: list[SnapshotProvider] = []
@@ -181,7 +206,7 @@ class Hub:
     def stream_for(self, user: User) -> Stream:
         stream = self._streams.get(user.username)
         if stream is None:
-            stream = Stream(user=user, slot=len(self._streams))
+            stream = Stream(user=user, slot=len(self._streams), seq=self._origin())
             self._streams[user.username] = stream
         else:
             stream.user = user  # role or team may have changed since
@@ -235,10 +260,13 @@ class Hub:
         stream = self.stream_for(user)
         conn = Connection(self, stream, ws, transport, self._socket_queue)
         stream.connections.add(conn)
+        metrics.WS_CONNECTIONS.inc()
         return conn
 
     def disconnect(self, conn: Connection) -> None:
-        conn.stream.connections.discard(conn)
+        if conn in conn.stream.connections:
+            conn.stream.connections.discard(conn)
+            metrics.WS_CONNECTIONS.dec()
 
     def snapshot(self, conn: Connection, base: Message) -> None:
         """Queue a snapshot of the state as of the stream's current seq.
@@ -254,11 +282,13 @@ class Hub:
         conn.push_front([encode(message)])
 
     def resume(self, conn: Connection, after: int) -> bool:
-        """Replay everything after `after`; False when the buffer no longer has it."""
+        """Replay everything after `after`; False (send a snapshot) when the buffer no
+        longer has it, or when `after` is not a seq of this stream at all: one we never
+        reached came from another instance's or an earlier process's stream."""
         stream = conn.stream
-        if after >= stream.seq:
+        if after == stream.seq:
             return True
-        if after + 1 < stream.oldest():
+        if after > stream.seq or after + 1 < stream.oldest():
             return False
         # Live messages with seq > start_seq are already queued; replay up to there.
         upto = max(conn.start_seq, after)

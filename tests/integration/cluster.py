@@ -1,0 +1,367 @@
+"""Two real `callcenter serve` processes, the PBX simulator, a private Redis and a
+PostgreSQL schema of their own; plus the clients the cluster fault tests drive:
+consoles that behave like console.js, and a tap on the simulator's AMI that
+records every ring the PBX makes (the truth the pops are checked against).
+
+Shared by the `test_cluster_*` modules (this module holds no tests itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+
+from crm_core.db import open_database
+from crm_core.db.migrate import upgrade_async
+from crm_core.domain.models import Role
+from crm_core.passwords import hash_password
+from tests.conftest import PG_URL
+from tests.integration.redis_server import PrivateRedis, free_port
+
+CLI = [sys.executable, "-m", "callcenter.cli"]
+PLAIN = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+PASSWORD = "cluster-pass-1"
+AMI_SECRET = "cluster-secret"
+AGENTS = 6
+
+
+class Cluster:
+    """`await cluster.start()` … `await cluster.stop()` (always, in a finally)."""
+
+    def __init__(self, workdir: Path, *, persistent_redis: bool = False) -> None:
+        self.workdir = workdir
+        self.schema = f"t_cluster_{uuid.uuid4().hex[:8]}"
+        self.db_url = f"{PG_URL}?search_path={self.schema}"
+        self.redis = PrivateRedis(workdir, persistent=persistent_redis)
+        self.ami_port = free_port()
+        self.control_port = free_port()
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.ports: dict[str, int] = {}
+        self._logs: list[Any] = []
+        self.holder = ""
+        self.standby = ""
+        self.customers: dict[str, int] = {}
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self, *, customers: dict[str, str] | None = None) -> None:
+        """Schema, users (agent1..6 = Agent 1001..1006, lead1), customers {phone: notes},
+        Redis, the simulator, then cc1 and cc2; returns once one of them holds the lease."""
+        await upgrade_async(self.db_url)
+        db = await open_database(self.db_url)
+        try:
+            hashed = hash_password(PASSWORD)
+            team = await db.users.get_or_create_team("Team A")
+            for n in range(1, AGENTS + 1):
+                await db.users.create(
+                    username=f"agent{n}",
+                    display_name=f"Agent 100{n}",
+                    role=Role.AGENT,
+                    password_hash=hashed,
+                    team_id=team.id,
+                    member_name=f"Agent 100{n}",
+                    interface=f"Local/100{n}@agents/n",
+                    queues=("support", "sales"),
+                )
+            lead = await db.users.create(
+                username="lead1",
+                display_name="Lead 1",
+                role=Role.LEAD,
+                password_hash=hashed,
+                team_id=team.id,
+            )
+            await db.users.set_team_lead(team.id, lead.id)
+            for phone, notes in (customers or {}).items():
+                customer = await db.customers.create(
+                    name=f"客户 {phone[-4:]}", phones=[phone], company="星河贸易", notes=notes
+                )
+                self.customers[phone] = customer.id
+        finally:
+            await db.close()
+        self.redis.start()
+        env = self._env()
+        self.procs["sim"] = subprocess.Popen(
+            [
+                *CLI,
+                "sim",
+                "--ami-port",
+                str(self.ami_port),
+                "--control-port",
+                str(self.control_port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log("sim"),
+        )
+        await _wait_http(f"{self.sim_url}/state")
+        for name in ("cc1", "cc2"):
+            self.ports[name] = free_port()
+            self.procs[name] = subprocess.Popen(
+                [*CLI, "serve"],
+                env={
+                    **env,
+                    "CALLCENTER_HTTP_PORT": str(self.ports[name]),
+                    "CALLCENTER_AGI_PORT": str(free_port()),
+                    "CALLCENTER_INSTANCE_ID": name,
+                    "CALLCENTER_OUTBOX_PATH": str(self.workdir / f"{name}-outbox.db"),
+                },
+                stdout=subprocess.DEVNULL,
+                stderr=self._log(name),
+            )
+        for name in ("cc1", "cc2"):
+            await _wait_http(f"{self.url(name)}/healthz")
+        self.holder = await self.lease_holder(timeout=15)
+        self.standby = "cc2" if self.holder == "cc1" else "cc1"
+
+    async def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                await asyncio.to_thread(proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
+        self.redis.stop()
+        for fh in self._logs:
+            fh.close()
+        conn = await asyncpg.connect(PLAIN)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CALLCENTER_AMI_SECRET": AMI_SECRET,
+            "CALLCENTER_AMI_PORT": str(self.ami_port),
+            "CALLCENTER_DATABASE_URL": self.db_url,
+            "CALLCENTER_REDIS_URL": self.redis.url,
+            "CALLCENTER_SECRET_KEY": "a-cluster-test-secret-of-enough-length",
+            "CALLCENTER_AMI_PING_INTERVAL_SECONDS": "1",
+            "CALLCENTER_AMI_WATCHDOG_SECONDS": "3",
+        }
+
+    def _log(self, name: str) -> Any:
+        fh = (self.workdir / f"{name}.log").open("wb")
+        self._logs.append(fh)
+        return fh
+
+    def log_tail(self, name: str, chars: int = 4000) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")[-chars:]
+
+    # --- looking in ---------------------------------------------------------------------
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_port}/sim"
+
+    async def lease_holder(self, timeout: float = 10.0) -> str:
+        client = aioredis.from_url(self.redis.url)
+        try:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                with contextlib.suppress(OSError, aioredis.RedisError):
+                    value = await client.get("cc:lease:ami:default")
+                    if value:
+                        return str(value.decode().split(":")[0])
+                await asyncio.sleep(0.1)
+        finally:
+            await client.aclose()
+        raise AssertionError("no instance took the AMI lease")
+
+    def rss_kb(self, name: str) -> int:
+        status = Path(f"/proc/{self.procs[name].pid}/status").read_text()
+        return int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        )
+
+    async def metric(self, name: str, metric: str) -> float:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url(name)}/metrics") as res,
+        ):
+            text = await res.text()
+        for line in text.splitlines():
+            if line.startswith(metric + " ") or line.startswith(metric + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    # --- driving ------------------------------------------------------------------------
+
+    async def token(self, session: aiohttp.ClientSession, name: str, username: str) -> str:
+        async with session.post(
+            f"{self.url(name)}/api/login", json={"username": username, "password": PASSWORD}
+        ) as res:
+            assert res.status == 200, await res.text()
+            return str((await res.json())["token"])
+
+    async def sim(self, method: str, path: str, body: object | None = None) -> Any:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(method, f"{self.sim_url}{path}", json=body) as res,
+        ):
+            assert res.status < 300, await res.text()
+            return await res.json()
+
+    async def place_call(self, number: str, name: str, *, talk_seconds: float) -> str:
+        body = {"from": number, "name": name, "queue": "support", "talk_seconds": talk_seconds}
+        return str((await self.sim("POST", "/calls", body))["call_id"])
+
+    async def calls_in_progress(self) -> int:
+        return len((await self.sim("GET", "/state"))["calls"])
+
+
+async def _wait_http(url: str, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < end:
+            try:
+                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as res:
+                    await res.read()
+                    return
+            except (aiohttp.ClientError, TimeoutError):
+                await asyncio.sleep(0.2)
+    raise AssertionError(f"{url} did not come up")
+
+
+class AmiTap:
+    """A plain AMI listener on the simulator: every `AgentCalled` (one ring, so one
+    pop owed to that agent's console), independent of our service and of Redis."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.rings: list[tuple[str, str]] = []  # (MemberName, Linkedid)
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ids = 0
+
+    async def start(self) -> None:
+        reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+        await reader.readline()  # banner
+        self.action(
+            {"Action": "Login", "Username": "callcenter", "Secret": AMI_SECRET, "Events": "on"}
+        )
+        self._task = asyncio.create_task(self._read(reader))
+
+    def action(self, headers: dict[str, str]) -> None:
+        assert self._writer is not None
+        self._ids += 1
+        lines = [f"{k}: {v}" for k, v in {**headers, "ActionID": f"tap-{self._ids}"}.items()]
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        buf = b""
+        while data := await reader.read(65536):
+            buf += data
+            *frames, buf = buf.split(b"\r\n\r\n")
+            for frame in frames:
+                if frame.startswith(b"Event: AgentCalled\r\n"):
+                    headers = dict(
+                        line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line
+                    )
+                    self.rings.append((headers["MemberName"], headers["Linkedid"]))
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await self._task
+
+    def rings_of(self, member: str) -> Counter[str]:
+        return Counter(call for who, call in self.rings if who == member)
+
+
+@dataclass
+class Console:
+    """A console as console.js runs it: keeps the last `seq`, ignores what it already
+    applied, resets on a snapshot, asks to resume when a heartbeat shows a gap, and
+    reconnects with `?after=<last seq>`."""
+
+    cluster: Cluster
+    session: aiohttp.ClientSession
+    username: str
+    token: str = ""
+    last_seq: int = -1
+    pops: list[tuple[str, float, float]] = field(default_factory=list)  # call, rang, shown
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    snapshots: int = 0
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    stale: int = 0  # messages dropped as already applied
+    closes: list[int | None] = field(default_factory=list)
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def connect(self, instance: str) -> None:
+        if not self.token:
+            self.token = await self.cluster.token(self.session, instance, self.username)
+        query = f"?token={self.token}" + (f"&after={self.last_seq}" if self.last_seq >= 0 else "")
+        self.ws = await self.session.ws_connect(f"{self.cluster.url(instance)}/ws{query}")
+        self._task = asyncio.create_task(self._run(self.ws))
+
+    async def drop(self) -> None:
+        """The network blips: the socket goes away (the console will reconnect)."""
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for frame in ws:
+            if frame.type is not aiohttp.WSMsgType.TEXT:
+                break
+            data = json.loads(frame.data)
+            for message in data if isinstance(data, list) else [data]:
+                await self._handle(ws, message)
+        self.closes.append(ws.close_code)
+
+    async def _handle(self, ws: aiohttp.ClientWebSocketResponse, msg: dict[str, Any]) -> None:
+        kind, seq = msg["type"], msg.get("seq")
+        if kind == "snapshot":
+            self.snapshots += 1
+            self.last_seq = seq
+            self.cards = {card["call_id"]: card for card in msg.get("calls", [])}
+            return
+        if kind == "heartbeat":
+            if seq > self.last_seq >= 0:
+                await ws.send_json({"type": "resume", "after": self.last_seq})
+            return
+        if isinstance(seq, int) and kind not in ("pong", "error"):
+            if seq <= self.last_seq:
+                self.stale += 1
+                return
+            if self.last_seq >= 0 and seq != self.last_seq + 1:
+                self.gaps.append((self.last_seq, seq))
+            self.last_seq = seq
+        if kind == "screen_pop":
+            rang = datetime.fromisoformat(msg["ring_started_at"]).timestamp()
+            self.pops.append((msg["call_id"], rang, time.time()))
+            self.cards[msg["call_id"]] = msg
+
+    def popped(self) -> Counter[str]:
+        return Counter(call for call, _, _ in self.pops)
+
+    def latencies(self) -> list[float]:
+        return sorted(shown - rang for _, rang, shown in self.pops)
