@@ -26,7 +26,7 @@ from agent_console.errors import ApiError
 from agent_console.forwarded import client_ip
 from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY
 from agent_console.openapi import register_operation
-from agent_console.services import ConsoleServices
+from agent_console.services import ConsoleConfig, ConsoleServices
 from agent_console.views import (
     call_json,
     callback_json,
@@ -475,6 +475,27 @@ async def dismiss_call(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+def agent_first_call(
+    user: User,
+    number: str,
+    config: ConsoleConfig,
+    *,
+    request_id: str,
+    variables: dict[str, str],
+) -> OriginateRequest:
+    """Ring the agent's own phone, then dial `number` from it (click-to-dial, callbacks,
+    preview contacts)."""
+    assert user.interface is not None
+    return OriginateRequest(
+        channel=user.interface,
+        context=config.dial_context,
+        exten=number.lstrip("+"),
+        caller_id=user.member_name,
+        request_id=request_id,
+        variables=variables,
+    )
+
+
 async def dial(request: web.Request) -> web.Response:
     user = current_user(request)
     if not user.interface:
@@ -490,14 +511,7 @@ async def dial(request: web.Request) -> web.Response:
     if variables_customer is not None:
         variables["CC_CUSTOMER_ID"] = str(variables_customer)
         await audit(request, "customer.dial", f"customer:{body['customer_id']}", detail=number)
-    req = OriginateRequest(
-        channel=user.interface,
-        context=s.config.dial_context,
-        exten=number.lstrip("+"),
-        caller_id=user.member_name,
-        request_id=request_id,
-        variables=variables,
-    )
+    req = agent_first_call(user, number, s.config, request_id=request_id, variables=variables)
     hub = request.app[HUB_KEY]
 
     async def place() -> None:

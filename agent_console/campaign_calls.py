@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agent_console.api import json_body
+from agent_console.api import agent_first_call, json_body
 from agent_console.auth import require
 from agent_console.campaigns import OPERATORS, audit_campaign
 from agent_console.errors import ApiError
@@ -31,7 +31,7 @@ from crm_core.ports.repositories import (
     CampaignRepository,
     SurveyRepository,
 )
-from crm_core.ports.telephony import OriginateRequest, TelephonyError
+from crm_core.ports.telephony import TelephonyError
 from crm_core.services.campaigns import (
     DncNumbers,
     apply_disposition,
@@ -237,11 +237,10 @@ def preview_routes(
             variables["CC_CUSTOMER_ID"] = str(contact.customer_id)
         if campaign.caller_id:
             variables["_CC_CALLER_ID"] = campaign.caller_id
-        req = OriginateRequest(
-            channel=user.interface,
-            context=services.config.dial_context,
-            exten=contact.phone_e164.lstrip("+"),
-            caller_id=user.member_name,
+        req = agent_first_call(
+            user,
+            contact.phone_e164,
+            services.config,
             request_id=request_id,
             variables=variables,
         )
