@@ -42,6 +42,7 @@ from crm_core.services.campaigns import (
     load_contacts,
 )
 from crm_core.services.contact_import import ContactFileError
+from crm_core.spreadsheet import safe_cell
 
 OPERATORS = (Role.LEAD, Role.MANAGER, Role.ADMIN)
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
@@ -384,7 +385,7 @@ def _csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
         writer.writerow(
             [
                 c.phone_e164,
-                _cell(c.name),
+                safe_cell(c.name),
                 c.customer_id or "",
                 c.status.value,
                 c.attempts,
@@ -392,7 +393,7 @@ def _csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
                 c.next_attempt_at.isoformat() if c.next_attempt_at else "",
                 c.last_result or "",
                 c.disposition or "",
-                _cell(c.disposition_reason or ""),
+                safe_cell(c.disposition_reason or ""),
             ]
         )
     filename = f"campaign-{campaign.id}-results.csv"
@@ -402,11 +403,6 @@ def _csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-def _cell(text: str) -> str:
-    """No formula injection when the export is opened in a spreadsheet program."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | None = None) -> None:
