@@ -544,6 +544,8 @@ async def create_demo_users(db: Any) -> None:
         role=Role.LEAD,
         password_hash=hashed,
         team_id=team.id,
+        # the lead's own phone, so listen / whisper / barge can be tried in the demo
+        interface="Local/9001@phone-sim/n",
     )
     await users.set_team_lead(team.id, lead.id)
     await users.create(
