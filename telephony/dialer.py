@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,10 +82,17 @@ def _cid_name(name: str) -> str:
     return "".join(ch for ch in name if ch not in '"<>\\\r\n' and ch.isprintable())[:60]
 
 
+def e164_digits(e164: str) -> str:
+    """'+8613900139001' → '8613900139001': the country code stays, so the dialplan (or a
+    `dial_number` given to the dialer) can rewrite it to the carrier's national form."""
+    return e164.lstrip("+")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialerConfig:
-    # the customer leg; {number} is the E.164 number without "+"
+    # the customer leg; {number} is `dial_number(contact.phone_e164)`
     channel: str = "Local/{number}@outbound"
+    dial_number: Callable[[str], str] = e164_digits
     context: str = "campaign-dial"  # dialplan context: queue the answered call (exten = queue)
     ring_seconds: int = 30  # before "no answer"; never under MIN_RING_SECONDS
     grace_seconds: float = ABANDON_GRACE_SECONDS
@@ -286,7 +294,7 @@ class CampaignDialer:
         return len(contacts)
 
     async def _dial(self, campaign: Campaign, contact: CampaignContact, run: _Run) -> None:
-        number = contact.phone_e164.lstrip("+")
+        number = self.config.dial_number(contact.phone_e164)
         variables = {
             "CC_CAMPAIGN_ID": str(campaign.id),
             "CC_CONTACT_ID": str(contact.id),
