@@ -206,7 +206,7 @@ async def test_no_call_is_placed_while_no_agent_of_the_campaign_is_free(stack: S
         stack.sim.pause_member("sales", iface, True, "break")
     await stack.until(lambda: stack.dialer.free_agents("sales") == 0)
     await _start(stack, campaign)
-    await asyncio.sleep(1.5)  # several ticks
+    await stack.until(lambda: stack.loop.ticks >= 5)  # several turns with nobody free
     assert stack.originates() == []
     assert stack.loop.crashes == 0
     stack.sim.pause_member("sales", members[0], False, "")
