@@ -400,8 +400,13 @@ class Runtime:
                 setup = getattr(importlib.import_module(module), func)
                 if module == "agent_console.lead":
                     setup = functools.partial(setup, config=self._lead_config())
-                elif "dialer" in self.objects:
-                    setup = functools.partial(setup, dialer_stats=self.objects["dialer"].stats)
+                else:
+                    dialer = self.objects.get("dialer")
+                    setup = functools.partial(
+                        setup,
+                        dialer_stats=dialer.stats if dialer is not None else None,
+                        phone_region=s.phone_region,
+                    )
                 extra.append(setup)
             except (ImportError, AttributeError) as exc:
                 log.warning("%s not available (%s); the console runs without it", module, exc)
