@@ -18,6 +18,7 @@ from pathlib import Path
 
 from crm_core.domain.events import CallEnded, decode, encode
 from crm_core.domain.models import CallRecord
+from crm_core.private_files import ensure_private
 
 
 class Outbox:
@@ -25,6 +26,7 @@ class Outbox:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_private(self.path)  # finished calls: phone numbers, names
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
