@@ -25,6 +25,11 @@ class ComponentHealth:
     since: datetime | None
 
 
+# components whose trouble the operator must see but that do not make the instance
+# unready: a record set aside does not stop the next one from being written
+DEGRADING = frozenset({"call-log"})
+
+
 class HealthRegistry:
     def __init__(self, components: tuple[str, ...] = ("ami", "database")) -> None:
         self._components = {
@@ -58,7 +63,12 @@ class HealthRegistry:
 
     @property
     def ready(self) -> bool:
-        return all(c.healthy for c in self._components.values())
+        return all(c.healthy for c in self._components.values() if c.name not in DEGRADING)
+
+    @property
+    def degraded(self) -> list[str]:
+        """Components in trouble that do not take the instance out of service."""
+        return [c.name for c in self._components.values() if c.name in DEGRADING and not c.healthy]
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         return {
