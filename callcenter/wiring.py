@@ -408,9 +408,12 @@ class Runtime:
         components = ("ami", "database", "redis") if s.redis_url else ("ami", "database")
         health = HealthRegistry(components)
         bus.subscribe(health.handle)
-        ami = self.objects.get("ami")
-        if ami is not None and ami.connected:  # it connected before the registry listened
-            health.set("ami", True, f"connected to {ami.endpoint.host}:{ami.endpoint.port}")
+        for ami in self.objects.get("ami_clients", []):
+            # it (dis)connected, or had its login refused, before the registry listened
+            name = ami.endpoint.name
+            healthy, detail = ami.health()
+            if healthy or ami.refused:
+                health.set("ami" if name == "default" else f"ami:{name}", healthy, detail)
         if s.redis_url:
             health.set("redis", True, "event bus started")
         self.objects["health"] = health

@@ -48,6 +48,15 @@ class Endpoint:
     name: str = "default"
 
 
+class _LoginRefused(Exception):
+    """Asterisk answered the Login with an error (wrong user or secret, ACL)."""
+
+    def __init__(self, username: str, message: str) -> None:
+        self.username = username
+        self.message = message
+        super().__init__(f"AMI login refused for user {username} ({message or 'no reason'})")
+
+
 class _ListCollector:
     __slots__ = ("done", "items")
 
@@ -69,6 +78,8 @@ class AmiClient:
         watchdog: float = 15.0,
         backoff_min: float = 0.2,
         backoff_max: float = 30.0,
+        fast_retry_max: float = 1.0,
+        fast_retry_window: float = 60.0,
         events: bool = True,
     ) -> None:
         self.endpoint = endpoint
@@ -80,6 +91,8 @@ class AmiClient:
         self.watchdog = watchdog
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
+        self.fast_retry_max = fast_retry_max
+        self.fast_retry_window = fast_retry_window
         # a hot standby keeps its connection for actions but reads no events (the lease
         # holder does): see set_events and docs/adr/0028-ami-reader-lease.md
         self.events_enabled = events
@@ -95,6 +108,9 @@ class AmiClient:
         self.ring_timeout_warnings: list[str] = []
         self._up = False  # logged in and announced
         self.last_error = ""
+        self.refused = False  # the last login was refused by Asterisk
+        self._logged_in = False  # this connection attempt logged in
+        self._failure_state = ""  # the failure last logged (logged once per change)
         self.events_read = 0
         self.connects = 0
         self.bad_frames = 0
@@ -207,26 +223,59 @@ class AmiClient:
 
     # --- connection loop --------------------------------------------------------------------------
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = self.backoff_min
+        last_up = -1e9  # loop time the link was last logged in
         while True:
+            self._logged_in = False
+            refused = False
             try:
                 await self._connect_and_read()
-                backoff = self.backoff_min  # it was up: start over gently
+            except _LoginRefused as exc:
+                refused = True
+                self.last_error = str(exc)
+                await self._note_failure(f"refused:{exc}", str(exc), backoff, refused=True)
             except (OSError, TimeoutError, TelephonyError, ConnectionError) as exc:
                 self.last_error = str(exc) or type(exc).__name__
-                if self.connected:
-                    await self._drop(self.last_error)
-                else:
-                    log.warning(
-                        "AMI %s:%d: cannot connect (%s); retrying in %.1f s",
-                        self.endpoint.host,
-                        self.endpoint.port,
-                        self.last_error,
+                if not self._up:  # the link never came up: name why, once per cause
+                    await self._note_failure(
+                        f"connect:{type(exc).__name__}",
+                        f"AMI {self.endpoint.host}:{self.endpoint.port}: cannot connect "
+                        f"({self.last_error})",
                         backoff,
                     )
+            if self._logged_in:
+                # it was up: start over gently (issue 12 #6: this line was unreachable
+                # when it followed only a normal return, which never happens)
+                backoff = self.backoff_min
+                last_up = loop.time()
             await self._drop(self.last_error or "connection closed")
             await asyncio.sleep(backoff * (0.5 + random.random()))  # jitter spreads reconnects
-            backoff = min(backoff * 2, self.backoff_max)
+            # soon after a loss (a kick, a PBX restart) retry about every second; a link
+            # down longer, or a login Asterisk refuses, backs off to backoff_max
+            recent = loop.time() - last_up < self.fast_retry_window and not refused
+            ceiling = min(self.fast_retry_max, self.backoff_max) if recent else self.backoff_max
+            backoff = min(backoff * 2, ceiling)
+
+    async def _note_failure(
+        self, state: str, message: str, backoff: float, *, refused: bool = False
+    ) -> None:
+        """Log a failure to (re)connect once per state change, without a traceback."""
+        if state == self._failure_state:
+            log.debug("%s; retrying in about %.1f s", message, backoff)
+            return
+        self._failure_state = state
+        log.warning("%s; retrying in about %.1f s", message, backoff)
+        if refused:
+            self.refused = True
+            ep = self.endpoint
+            await self._emit(
+                [
+                    AmiDisconnected(
+                        at=self.clock.now(), pbx=ep.name, host=ep.host, port=ep.port, reason=message
+                    )
+                ]
+            )
 
     async def _connect_and_read(self) -> None:
         ep = self.endpoint
@@ -246,9 +295,10 @@ class AmiClient:
                 }
             )
             if login.get("Response") != "Success":
-                raise TelephonyError(
-                    "ami-login-failed", f"AMI login refused: {login.get('Message')}"
-                )
+                raise _LoginRefused(ep.username, login.get("Message"))
+            self._logged_in = True
+            self._failure_state = ""
+            self.refused = False
             self.connects += 1
             metrics.AMI_RECONNECTS.labels(ep.name).inc()
             log.warning("AMI %s:%d connected and logged in as %s", ep.host, ep.port, ep.username)
@@ -277,8 +327,21 @@ class AmiClient:
             if not reader_task.done():
                 reader_task.cancel()
                 await asyncio.wait([reader_task])
+            if not reader_task.cancelled() and reader_task.exception() is not None:
+                # retrieved here: the error that ends the session is the one raised above
+                # (a refused login closes the socket too: no "exception never retrieved")
+                log.debug("AMI %s: reader ended: %s", ep.name, reader_task.exception())
 
     async def _read(self, reader: asyncio.StreamReader, parser: AmiFrameParser) -> None:
+        try:
+            await self._read_frames(reader, parser)
+        except (OSError, ConnectionError) as exc:
+            # answers that cannot come any more fail now, not at their timeout (a login
+            # answered by a close waited action_timeout before)
+            self._fail_waiting(str(exc) or type(exc).__name__)
+            raise
+
+    async def _read_frames(self, reader: asyncio.StreamReader, parser: AmiFrameParser) -> None:
         pbx = self.endpoint.name
         while True:
             try:
@@ -368,16 +431,7 @@ class AmiClient:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
-        for futures in (self._pending, self._originates):
-            for future in futures.values():
-                if not future.done():
-                    future.set_exception(
-                        TelephonyError("ami-unavailable", f"AMI connection lost: {reason}")
-                    )
-            futures.clear()
-        for collector in self._lists.values():
-            if not collector.done.done():
-                collector.done.set_exception(TelephonyError("ami-unavailable", reason))
+        self._fail_waiting(reason)
         if was and announce:
             ep = self.endpoint
             log.error("AMI %s:%d disconnected: %s", ep.host, ep.port, reason)
@@ -392,6 +446,27 @@ class AmiClient:
                     )
                 ]
             )
+
+    def _fail_waiting(self, reason: str) -> None:
+        for futures in (self._pending, self._originates):
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(
+                        TelephonyError("ami-unavailable", f"AMI connection lost: {reason}")
+                    )
+            futures.clear()
+        for collector in self._lists.values():
+            if not collector.done.done():
+                collector.done.set_exception(TelephonyError("ami-unavailable", reason))
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, detail) for `/readyz` when the registry starts after the client."""
+        ep = self.endpoint
+        if self._up:
+            return True, f"connected to {ep.host}:{ep.port}"
+        if self.refused:
+            return False, f"{self.last_error} at {ep.host}:{ep.port}"
+        return False, self.last_error or "not connected yet"
 
     # --- ordered event consumer ------------
     async def _consume(self) -> None:
