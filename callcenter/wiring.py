@@ -168,6 +168,7 @@ class Runtime:
     async def _ami(self, bus: EventBus, db: Any) -> Any:
         """One AMI client and tracker per PBX; commands routed by PBX (ADR 0038)."""
         from callcenter.settings import AmiEndpoint
+        from crm_core.services.reconcile import pbx_legs
         from telephony.ami.client import AmiClient, Endpoint
         from telephony.commands import AmiCommands
         from telephony.pbx_router import Pbx, PbxRouter
@@ -203,6 +204,9 @@ class Runtime:
                 action_timeout=s.ami_action_timeout_seconds,
                 ping_interval=s.ami_ping_interval_seconds,
                 watchdog=s.ami_watchdog_seconds,
+                # calls that ended while the link was down are finished from Asterisk's
+                # CDRs, read at the reconnect (docs/adr/0043)
+                recover=functools.partial(pbx_legs, db),
             )
             clients.append(client)
             pbxs.append(Pbx(ep.name, AmiCommands(client), tracker, ep.agents))

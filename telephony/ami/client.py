@@ -21,13 +21,14 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_core import metrics
 from crm_core.domain.events import AmiConnected, AmiDisconnected, DomainEvent
+from crm_core.domain.models import PbxLeg
 from crm_core.ports.clock import Clock
 from crm_core.ports.telephony import TelephonyError
 from crm_core.services.rules import check_queue_ring_timeouts
@@ -37,6 +38,8 @@ from telephony.tracker import CallTracker
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[list[DomainEvent]], Awaitable[None]]
+# the PBX's own records (CDRs by Linkedid) of calls that ended while we were away
+GapRecovery = Callable[[list[str]], Awaitable[Mapping[str, list[PbxLeg]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class AmiClient:
         fast_retry_max: float = 1.0,
         fast_retry_window: float = 60.0,
         events: bool = True,
+        recover: GapRecovery | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.tracker = tracker
@@ -96,6 +100,7 @@ class AmiClient:
         # a hot standby keeps its connection for actions but reads no events (the lease
         # holder does): see set_events and docs/adr/0028-ami-reader-lease.md
         self.events_enabled = events
+        self.recover = recover
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[str, asyncio.Future[AmiMessage]] = {}
         self._lists: dict[str, _ListCollector] = {}
@@ -413,7 +418,8 @@ class AmiClient:
     async def _resync(self) -> None:
         channels = await self.send_list_action({"Action": "CoreShowChannels"})
         members = await self.send_list_action({"Action": "QueueStatus"})
-        self._queue.put_nowait(("resync", (channels, members), self.clock.now()))
+        answers = await self._answer_times(channels)
+        self._queue.put_nowait(("resync", (channels, members, answers), self.clock.now()))
         timeouts = {
             m.get("Queue"): float(m.get("Timeout"))
             for m in members
@@ -422,6 +428,43 @@ class AmiClient:
         self.ring_timeout_warnings = check_queue_ring_timeouts(timeouts, self.tracker.ring_limit)
         for warning in self.ring_timeout_warnings:
             log.warning("AMI %s: %s", self.endpoint.name, warning)
+
+    async def _answer_times(self, channels: list[AmiMessage]) -> dict[str, datetime]:
+        """When each bridged leg of a call not known as answered was answered.
+
+        CoreShowChannels tells who is bridged, not since when; the leg's CDR does
+        (`CDR(answer,u)`, epoch with microseconds), so a call answered while we were
+        away keeps its true answer time (docs/adr/0043).
+        """
+        wanted: list[AmiMessage] = []
+        for item in channels:
+            h = item.headers
+            lid, uid = h.get("Linkedid"), h.get("Uniqueid")
+            if not h.get("BridgeId") or not uid or uid == lid:
+                continue
+            call = self.tracker.calls.get(lid or "")
+            if call is None or call.answered_at is None:
+                wanted.append(item)
+        gate = asyncio.Semaphore(16)
+
+        async def one(item: AmiMessage) -> tuple[str, datetime | None]:
+            async with gate:
+                reply = await self.send_action(
+                    {
+                        "Action": "Getvar",
+                        "Channel": item.get("Channel"),
+                        "Variable": "CDR(answer,u)",
+                    }
+                )
+            try:
+                epoch = float(reply.get("Value") or 0)
+            except ValueError:
+                epoch = 0.0
+            when = datetime.fromtimestamp(epoch, UTC) if epoch > 0 else None
+            return item.get("Uniqueid"), when
+
+        results = await asyncio.gather(*(one(item) for item in wanted))
+        return {uid: when for uid, when in results if when is not None}
 
     async def _drop(self, reason: str, *, announce: bool = True) -> None:
         was = self._up
@@ -478,15 +521,33 @@ class AmiClient:
                     counter.inc()
                     events = self.tracker.handle(payload, at)
                 else:
-                    channels, members = payload
+                    channels, members, answers = payload
                     events = []
                     for item in members:  # members first: resync names agents by interface
                         events += self.tracker.handle(item, at)
-                    events += self.tracker.resync(channels, at)
+                    events += self.tracker.resync(channels, at, answers)
+                    if self.tracker.gap_ended:
+                        legs = await self._recover(list(self.tracker.gap_ended))
+                        events += self.tracker.finish_gap(legs, at)
                 if events:
                     await self._emit(events)
             except Exception:  # a bad event or handler must never stop the stream
                 log.exception("AMI %s: handling %s failed; continuing", self.endpoint.name, kind)
+
+    async def _recover(self, linkedids: list[str]) -> Mapping[str, list[PbxLeg]]:
+        """The PBX's CDRs of calls that ended in the gap ({} when there is no source)."""
+        if self.recover is None:
+            return {}
+        try:
+            return await asyncio.wait_for(self.recover(linkedids), self.action_timeout)
+        except Exception as exc:  # no CDRs: those calls end with what we saw, no callback
+            log.error(
+                "AMI %s: reading the PBX's records of %d calls that ended in the gap failed: %s",
+                self.endpoint.name,
+                len(linkedids),
+                exc,
+            )
+            return {}
 
     async def _emit(self, events: list[DomainEvent]) -> None:
         try:

@@ -38,6 +38,7 @@ load = bridge_softmix.so
 load = bridge_native_rtp.so
 load = bridge_holding.so
 load = func_global.so
+load = func_cdr.so
 load = func_logic.so
 load = func_callerid.so
 load = func_channel.so
