@@ -289,6 +289,7 @@ class CallTracker:
         channels: Iterable[AmiMessage],
         at: datetime,
         answers: Mapping[str, datetime] | None = None,
+        asked_at: datetime | None = None,
     ) -> list[DomainEvent]:
         """Reconcile with the PBX's live channels (CoreShowChannel list items).
 
@@ -298,7 +299,9 @@ class CallTracker:
         time) while we were away, and offers whose channels are gone stopped ringing.
         Calls whose channels are all gone ended while we were away: they wait in
         `gap_ended` for `finish_gap()` with the PBX's records. Unknown channels are
-        adopted.
+        adopted. Calls that started after `asked_at` (when CoreShowChannels was sent:
+        their events were read while the list was built) are not in the list and are
+        left alone.
         """
         out: list[DomainEvent] = []
         answers = answers or {}
@@ -340,6 +343,8 @@ class CallTracker:
                 if h.get("BridgeId"):  # bridged: talking (a queue caller stays in Queue())
                     call.answered_at = answers.get(uniqueid, at)
         for linkedid, call in list(self.calls.items()):
+            if asked_at is not None and call.started_at >= asked_at and linkedid not in live:
+                continue
             still = live.get(linkedid, {})
             for uniqueid in list(call.channels):
                 if uniqueid not in still:

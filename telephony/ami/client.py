@@ -416,10 +416,11 @@ class AmiClient:
                 return
 
     async def _resync(self) -> None:
+        asked_at = self.clock.now()
         channels = await self.send_list_action({"Action": "CoreShowChannels"})
         members = await self.send_list_action({"Action": "QueueStatus"})
         answers = await self._answer_times(channels)
-        self._queue.put_nowait(("resync", (channels, members, answers), self.clock.now()))
+        self._queue.put_nowait(("resync", (channels, members, answers, asked_at), self.clock.now()))
         timeouts = {
             m.get("Queue"): float(m.get("Timeout"))
             for m in members
@@ -521,11 +522,11 @@ class AmiClient:
                     counter.inc()
                     events = self.tracker.handle(payload, at)
                 else:
-                    channels, members, answers = payload
+                    channels, members, answers, asked_at = payload
                     events = []
                     for item in members:  # members first: resync names agents by interface
                         events += self.tracker.handle(item, at)
-                    events += self.tracker.resync(channels, at, answers)
+                    events += self.tracker.resync(channels, at, answers, asked_at)
                     if self.tracker.gap_ended:
                         legs = await self._recover(list(self.tracker.gap_ended))
                         events += self.tracker.finish_gap(legs, at)

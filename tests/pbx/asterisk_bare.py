@@ -139,6 +139,8 @@ write = all
     async def start(self) -> None:
         await self._run("-g")
         await self.wait_ami()
+        # AMI answers before every module is loaded (QueueStatus unknown for a moment)
+        await self.cli("core waitfullybooted")
 
     async def wait_ami(self, timeout: float = 20.0) -> float:
         """Poll until AMI answers with its banner; returns the loop time it did."""
