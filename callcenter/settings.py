@@ -9,6 +9,7 @@ setting and the expected form.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 import types
@@ -56,6 +57,8 @@ class Settings:
     ami_username: str = "callcenter"
     ami_secret: str = ""
     ami_endpoints: tuple[str, ...] = ()
+    # addresses allowed to log in as the AMI user (rendered into manager.conf)
+    ami_permit: tuple[str, ...] = ("127.0.0.1/32",)
     ami_action_timeout_seconds: float = 10.0
     ami_ping_interval_seconds: float = 5.0
     ami_watchdog_seconds: float = 15.0
@@ -82,6 +85,18 @@ class Settings:
     business_hours: str = "08:00-20:00"
     business_days: str = "1-7"  # ISO weekdays, e.g. "1-5" or "1,2,3,4,5,6"
     holidays: tuple[str, ...] = ()  # ISO dates
+    # the PBX (callcenter pbx-config): the DID callers dial and outbound calls show, the
+    # IVR's default prompt language (Asterisk's: zh | en), and how the carrier wants
+    # numbers: national (13900139001, 01012345678), e164 (+8613900139001) or
+    # international (008613900139001, from the region's international prefix)
+    pbx_did: str = "4008001234"
+    ivr_language: str = "zh"
+    carrier_number_format: str = "national"
+    # the carrier's SIP trunk and NAT, rendered into pjsip.conf (production phones)
+    sip_carrier_host: str = ""
+    sip_carrier_username: str = ""
+    sip_carrier_password: str = ""
+    sip_external_address: str = ""
     # outbound
     abandon_rate_cap: float = 0.03
     amd_enabled: bool = False
@@ -237,6 +252,19 @@ def _validate(s: Settings) -> None:
         )
     if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise bad("redis_url", "redis://HOST:PORT/DB (or empty for in-process)", s.redis_url)
+    if s.ivr_language not in ("zh", "en"):
+        raise bad("ivr_language", "zh or en", s.ivr_language)
+    if s.carrier_number_format not in ("national", "e164", "international"):
+        raise bad(
+            "carrier_number_format", "national, e164 or international", s.carrier_number_format
+        )
+    for cidr in s.ami_permit:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise bad("ami_permit", "networks such as 127.0.0.1/32,10.0.0.0/8", cidr) from exc
+    if not s.pbx_did.isdigit():
+        raise bad("pbx_did", "the DID's digits, e.g. 4008001234", s.pbx_did)
     if s.default_language not in ("", "zh-CN", "en"):
         raise bad("default_language", "zh-CN, en or empty", s.default_language)
     _check_hours(s.business_hours)

@@ -404,8 +404,13 @@ class Runtime:
                 setup = getattr(importlib.import_module(module), func)
                 if module == "agent_console.lead":
                     setup = functools.partial(setup, config=self._lead_config())
-                elif "dialer" in self.objects:
-                    setup = functools.partial(setup, dialer_stats=self.objects["dialer"].stats)
+                else:
+                    dialer = self.objects.get("dialer")
+                    setup = functools.partial(
+                        setup,
+                        dialer_stats=dialer.stats if dialer is not None else None,
+                        phone_region=s.phone_region,
+                    )
                 extra.append(setup)
             except (ImportError, AttributeError) as exc:
                 log.warning("%s not available (%s); the console runs without it", module, exc)
@@ -546,6 +551,8 @@ async def create_demo_users(db: Any) -> None:
         role=Role.LEAD,
         password_hash=hashed,
         team_id=team.id,
+        # the lead's own phone, so listen / whisper / barge can be tried in the demo
+        interface="Local/9001@phone-sim/n",
     )
     await users.set_team_lead(team.id, lead.id)
     await users.create(

@@ -62,7 +62,8 @@ class BusinessHours:
                 day_set.add(int(part))
         return cls(
             opens=time.fromisoformat(start),
-            closes=time.fromisoformat(end),
+            # "24:00" (open until midnight) is valid in the settings; time() stops at 23:59
+            closes=time.max if end.strip() in ("24:00", "24:00:00") else time.fromisoformat(end),
             days=frozenset(day_set),
             holidays=frozenset(date.fromisoformat(d) for d in holidays),
             timezone=timezone,

@@ -1,0 +1,585 @@
+"""A real Asterisk and the real service, for the `pbx` suite (ADR 0040).
+
+`PbxStack` renders the configuration with `callcenter pbx-config --phones local` (the
+same render production uses, with simulated people instead of SIP phones and a
+carrier), starts one isolated Asterisk on free ports, and runs `callcenter serve`
+against it over a PostgreSQL schema of its own (SQLite when PostgreSQL is off).
+
+The tests drive it as people would: callers, phones and customers are Local channels
+whose behaviour comes from variables (`caller-sim`, `phone-sim`, `customer-sim` in the
+render), set through `AmiControl` — a plain AMI connection of the test's own, so the
+test's view of the PBX never depends on the service's AMI client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from tests.conftest import PG_ENABLED, PG_URL
+
+CLI = [sys.executable, "-m", "callcenter.cli"]
+PASSWORD = "pbx-pass-1"
+AMI_USER = "callcenter"
+AMI_SECRET = "pbx-test-secret"
+DID = "4008001234"
+RING_CYCLE = 2.0  # seconds: the ring limit is 3 x 2 = 6 s, so ring tests stay short
+RING_LIMIT = 3 * RING_CYCLE
+AGENTS = {  # username -> (extension, member name)
+    "agent1": ("1001", "Agent 1001"),
+    "agent2": ("1002", "Agent 1002"),
+    "agent3": ("1003", "Agent 1003"),
+}
+LEAD_EXT = "9001"
+T = TypeVar("T")
+
+
+def asterisk_binary() -> str | None:
+    return shutil.which("asterisk")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str, every: float = 0.2
+) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what`."""
+    end = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+class PbxStack:
+    """One Asterisk + one `callcenter serve`, for the whole test session."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.pbx_dir = workdir / "pbx"
+        self.schema = f"t_pbx_{uuid.uuid4().hex[:8]}"
+        if PG_ENABLED:
+            sep = "&" if "?" in PG_URL else "?"
+            self.db_url = f"{PG_URL}{sep}search_path={self.schema}"
+        else:
+            self.db_url = f"sqlite+aiosqlite:///{workdir / 'crm.db'}"
+        self.ami_port = free_port()
+        self.agi_port = free_port()
+        self.http_port = free_port()
+        self.service: subprocess.Popen[bytes] | None = None
+        self._service_log: Any = None
+        self.users: dict[str, int] = {}
+        self.customers: dict[str, int] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CALLCENTER_DATABASE_URL": self.db_url,
+            "CALLCENTER_REDIS_URL": "",
+            "CALLCENTER_AMI_HOST": "127.0.0.1",
+            "CALLCENTER_AMI_PORT": str(self.ami_port),
+            "CALLCENTER_AMI_USERNAME": AMI_USER,
+            "CALLCENTER_AMI_SECRET": AMI_SECRET,
+            "CALLCENTER_AMI_PING_INTERVAL_SECONDS": "1",
+            "CALLCENTER_AMI_WATCHDOG_SECONDS": "3",
+            "CALLCENTER_AGI_HOST": "127.0.0.1",
+            "CALLCENTER_AGI_PORT": str(self.agi_port),
+            "CALLCENTER_HTTP_HOST": "127.0.0.1",
+            "CALLCENTER_HTTP_PORT": str(self.http_port),
+            "CALLCENTER_SECRET_KEY": "a-pbx-suite-secret-of-enough-length",
+            "CALLCENTER_RING_CYCLE_SECONDS": str(RING_CYCLE),
+            "CALLCENTER_OUTBOX_PATH": str(self.workdir / "outbox.db"),
+            "CALLCENTER_INSTANCE_ID": "pbx-suite",
+            "CALLCENTER_PBX_DID": DID,
+            # the suite runs at any hour: the IVR is always open
+            "CALLCENTER_BUSINESS_HOURS": "00:00-24:00",
+            "CALLCENTER_LOG_LEVEL": "INFO",
+            **extra,
+        }
+
+    def start(self) -> None:
+        asyncio.run(self._prepare_database())
+        subprocess.run(
+            [
+                *CLI,
+                "pbx-config",
+                "--out",
+                str(self.pbx_dir),
+                "--phones",
+                "local",
+                "--ami-port",
+                str(self.ami_port),
+                "--agi-port",
+                str(self.agi_port),
+            ],
+            env=self.env(),
+            check=True,
+            capture_output=True,
+        )
+        self.start_asterisk()
+        self.start_service()
+
+    def stop(self) -> None:
+        self.stop_service()
+        self.stop_asterisk()
+        if PG_ENABLED:
+            asyncio.run(self._drop_schema())
+
+    @property
+    def asterisk_conf(self) -> Path:
+        return self.pbx_dir / "etc" / "asterisk.conf"
+
+    def asterisk_cli(self, command: str, *, check: bool = True) -> str:
+        done = subprocess.run(
+            ["asterisk", "-C", str(self.asterisk_conf), "-rx", command],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"asterisk -rx {command!r} failed: {done.stderr or done.stdout}")
+        return done.stdout
+
+    def start_asterisk(self) -> None:
+        subprocess.run(["asterisk", "-C", str(self.asterisk_conf), "-g"], check=True)
+        self.wait_ami_port()
+
+    def wait_ami_port(self, timeout: float = 30.0) -> None:
+        asyncio.run(self._wait_ami_banner(timeout))
+
+    async def _wait_ami_banner(self, timeout: float) -> None:
+        async def banner() -> bool:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.ami_port)
+            except OSError:
+                return False
+            try:
+                line = await asyncio.wait_for(reader.readline(), 2)
+                return line.startswith(b"Asterisk Call Manager")
+            except (OSError, TimeoutError):
+                return False
+            finally:
+                writer.close()
+
+        await wait_for(
+            banner, timeout=timeout, every=0.1, what=f"Asterisk's AMI on {self.ami_port}"
+        )
+
+    def stop_asterisk(self) -> None:
+        pid_file = self.pbx_dir / "run" / "asterisk.pid"
+        pid = pid_file.read_text().strip() if pid_file.exists() else ""
+        self.asterisk_cli("core stop now", check=False)
+
+        async def gone() -> bool:
+            return not pid or not Path(f"/proc/{pid}").exists()
+
+        asyncio.run(wait_for(gone, timeout=15, every=0.1, what="Asterisk to stop"))
+
+    def start_service(self, **extra_env: str) -> None:
+        self._service_log = (self.workdir / "service.log").open("ab")
+        self.service = subprocess.Popen(
+            [*CLI, "serve"],
+            env=self.env(**extra_env),
+            stdout=subprocess.DEVNULL,
+            stderr=self._service_log,
+            cwd=self.workdir,
+        )
+        asyncio.run(self._wait_ready())
+
+    def stop_service(self) -> None:
+        if self.service is not None and self.service.poll() is None:
+            self.service.terminate()
+            try:
+                self.service.wait(20)
+            except subprocess.TimeoutExpired:
+                self.service.kill()
+                self.service.wait()
+        if self._service_log is not None:
+            self._service_log.close()
+            self._service_log = None
+
+    async def _wait_ready(self, timeout: float = 40.0) -> None:
+        async def ready() -> bool:
+            try:
+                limit = aiohttp.ClientTimeout(total=2)
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"{self.url}/readyz", timeout=limit) as res,
+                ):
+                    return res.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                if self.service is not None and self.service.poll() is not None:
+                    raise AssertionError(f"serve exited: {self.service_log()}") from None
+                return False
+
+        await wait_for(ready, timeout=timeout, what=f"serve ready; log: {self.service_log()}")
+
+    async def _prepare_database(self) -> None:
+        from crm_core.db import open_database
+        from crm_core.db.migrate import upgrade_async
+        from crm_core.domain.models import Role
+        from crm_core.passwords import hash_password
+
+        if PG_ENABLED:
+            import asyncpg
+
+            conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                await conn.execute(f'CREATE SCHEMA "{self.schema}"')
+            finally:
+                await conn.close()
+        await upgrade_async(self.db_url)
+        db = await open_database(self.db_url)
+        try:
+            hashed = hash_password(PASSWORD)
+            team = await db.users.get_or_create_team("Team A")
+            for username, (ext, member) in AGENTS.items():
+                user = await db.users.create(
+                    username=username,
+                    display_name=member,
+                    role=Role.AGENT,
+                    password_hash=hashed,
+                    team_id=team.id,
+                    member_name=member,
+                    interface=f"Local/{ext}@agents/n",
+                    queues=("support", "sales"),
+                )
+                self.users[username] = user.id
+            lead = await db.users.create(
+                username="lead1",
+                display_name="Lead 1",
+                role=Role.LEAD,
+                password_hash=hashed,
+                team_id=team.id,
+                interface=f"Local/{LEAD_EXT}@phone-sim/n",
+            )
+            self.users["lead1"] = lead.id
+            await db.users.set_team_lead(team.id, lead.id)
+            manager = await db.users.create(
+                username="manager1",
+                display_name="Manager 1",
+                role=Role.MANAGER,
+                password_hash=hashed,
+            )
+            self.users["manager1"] = manager.id
+            customer = await db.customers.create(
+                name="张三", phones=["13800138000"], company="星河贸易", notes="老客户"
+            )
+            self.customers["13800138000"] = customer.id
+        finally:
+            await db.close()
+
+    async def _drop_schema(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    # --- looking in -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def service_log(self, chars: int = 6000) -> str:
+        path = self.workdir / "service.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def pbx_log(self, chars: int = 6000) -> str:
+        path = self.pbx_dir / "log" / "messages.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+# --- the test's own AMI connection ---------------------------------------------------------
+
+
+@dataclass
+class AmiControl:
+    """Drives the PBX for a test and records every event it sees."""
+
+    port: int
+    events: list[dict[str, str]] = field(default_factory=list)
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+    _task: asyncio.Task[None] | None = None
+    _pending: dict[str, asyncio.Future[list[dict[str, str]]]] = field(default_factory=dict)
+    _lists: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _ids: int = 0
+
+    async def start(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
+        await self._reader.readline()  # banner
+        self._task = asyncio.create_task(self._read())
+        reply = await self.action("Login", Username=AMI_USER, Secret=AMI_SECRET, Events="on")
+        assert reply[0].get("Response") == "Success", reply
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await self._task
+
+    async def action(self, name: str, **headers: str) -> list[dict[str, str]]:
+        """Send an action; the response, followed by its event list when it has one."""
+        assert self._writer is not None
+        self._ids += 1
+        action_id = f"test-{self._ids}"
+        future: asyncio.Future[list[dict[str, str]]] = asyncio.get_running_loop().create_future()
+        self._pending[action_id] = future
+        lines = [f"Action: {name}", f"ActionID: {action_id}"]
+        for key, value in headers.items():
+            if key == "Variable":
+                lines += [f"Variable: {v}" for v in value.split("|") if v]
+            else:
+                lines.append(f"{key}: {value}")
+        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return await asyncio.wait_for(future, 20)
+
+    async def _read(self) -> None:
+        assert self._reader is not None
+        buf = b""
+        while data := await self._reader.read(65536):
+            buf += data
+            *frames, buf = buf.split(b"\r\n\r\n")
+            for frame in frames:
+                msg: dict[str, str] = {}
+                for line in frame.decode("utf-8", "replace").split("\r\n"):
+                    key, sep, value = line.partition(": ")
+                    if sep:
+                        msg.setdefault(key, value)
+                self._dispatch(msg)
+
+    def _dispatch(self, msg: dict[str, str]) -> None:
+        action_id = msg.get("ActionID", "")
+        future = self._pending.get(action_id)
+        if future is not None:
+            if "Response" in msg:
+                if msg.get("EventList") == "start" or "will follow" in msg.get("Message", ""):
+                    self._lists[action_id] = [msg]
+                    return
+                self._pending.pop(action_id)
+                if not future.done():
+                    future.set_result([msg])
+                return
+            if action_id in self._lists:
+                self._lists[action_id].append(msg)
+                if msg.get("EventList") == "Complete" or msg.get("Event", "").endswith("Complete"):
+                    self._pending.pop(action_id)
+                    if not future.done():
+                        future.set_result(self._lists.pop(action_id))
+                return
+        if "Event" in msg:
+            msg["_t"] = f"{time.time():.3f}"
+            self.events.append(msg)
+            self._changed.set()
+
+    async def wait_event(
+        self, event: str, timeout: float = 30.0, since: int = 0, **match: str
+    ) -> dict[str, str]:
+        """The first event named `event` (from index `since`) whose headers match."""
+        end = time.monotonic() + timeout
+        index = since
+        while True:
+            while index < len(self.events):
+                msg = self.events[index]
+                index += 1
+                if msg.get("Event") == event and all(msg.get(k) == v for k, v in match.items()):
+                    return msg
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {event} {match} within {timeout:g} s")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+
+    # --- people ---------------------------------------------------------------------------
+
+    async def set_global(self, name: str, value: str) -> None:
+        await self.action("Setvar", Variable=name, Value=value)
+
+    async def phone(self, ext: str, *, answer_after: float | str, talk: float = 0) -> None:
+        """How the phone on `ext` behaves: answer after N s ("never": rings on), talk N s."""
+        await self.set_global(f"AGENT_{ext}_DELAY", str(answer_after))
+        await self.set_global(f"AGENT_{ext}_TALK", str(talk))
+
+    async def call_in(
+        self,
+        number: str,
+        name: str = "",
+        *,
+        hold: float = 0,
+        dtmf: str = "",
+        dtmf_wait: float = 2,
+        did: str = DID,
+    ) -> str:
+        """A customer dials the DID; returns the Linkedid (the call record's call_id)."""
+        since = len(self.events)
+        caller = f'"{name}" <{number}>' if name else number
+        variables = [
+            f"CALLER_HOLD={hold:g}",
+            f"CALLER_DTMF={dtmf}",
+            f"CALLER_DTMF_WAIT={dtmf_wait:g}",
+        ]
+        reply = await self.action(
+            "Originate",
+            Channel=f"Local/{number}@caller-sim/n",
+            Context="inbound",
+            Exten=did,
+            Priority="1",
+            CallerID=caller,
+            Async="true",
+            Timeout="30000",
+            Variable="|".join(variables),
+        )
+        assert reply[0].get("Response") == "Success", reply
+        # the inbound half runs the `inbound` context: its Newchannel names the call
+        event = await self.wait_event("Newchannel", since=since, Context="caller-sim", Exten=number)
+        return event["Linkedid"]
+
+    async def queue_status(self) -> list[dict[str, str]]:
+        return await self.action("QueueStatus")
+
+    async def hangup_all(self) -> None:
+        """End every channel (between tests)."""
+        reply = await self.action("CoreShowChannels")
+        for msg in reply:
+            if msg.get("Event") == "CoreShowChannel":
+                with contextlib.suppress(TimeoutError):
+                    await self.action("Hangup", Channel=msg["Channel"])
+
+
+# --- the service, as its users reach it ----------------------------------------------------
+
+
+@dataclass
+class Api:
+    """REST as one signed-in user."""
+
+    stack: PbxStack
+    session: aiohttp.ClientSession
+    username: str
+    token: str = ""
+
+    async def login(self) -> Api:
+        async with self.session.post(
+            f"{self.stack.url}/api/login", json={"username": self.username, "password": PASSWORD}
+        ) as res:
+            assert res.status == 200, await res.text()
+            self.token = str((await res.json())["token"])
+        return self
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with self.session.request(
+            method, f"{self.stack.url}{path}", json=body, headers=headers
+        ) as res:
+            text = await res.text()
+            try:
+                return res.status, json.loads(text) if text else None
+            except json.JSONDecodeError:
+                return res.status, text
+
+    async def get(self, path: str) -> Any:
+        status, body = await self.request("GET", path)
+        assert status == 200, (path, status, body)
+        return body
+
+    async def post(self, path: str, body: Any = None, *, expect: int = 200) -> Any:
+        status, reply = await self.request("POST", path, body)
+        assert status == expect, (path, status, reply)
+        return reply
+
+    async def call(self, call_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The call's record once the CRM has it."""
+
+        async def probe() -> dict[str, Any] | None:
+            status, body = await self.request("GET", f"/api/calls/{call_id}")
+            return body if status == 200 else None
+
+        return await wait_for(probe, timeout=timeout, what=f"the record of call {call_id}")
+
+
+@dataclass
+class Console:
+    """A console's WebSocket, keeping every message it is sent."""
+
+    api: Api
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    _task: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def connect(self) -> Console:
+        self.ws = await self.api.session.ws_connect(
+            f"{self.api.stack.url}/ws?token={self.api.token}"
+        )
+        self._task = asyncio.create_task(self._run(self.ws))
+        await self.wait(lambda m: m["type"] == "snapshot", what="snapshot")
+        return self
+
+    async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for frame in ws:
+            if frame.type is not aiohttp.WSMsgType.TEXT:
+                break
+            data = json.loads(frame.data)
+            for message in data if isinstance(data, list) else [data]:
+                message["_t"] = time.time()
+                self.messages.append(message)
+                self._changed.set()
+
+    async def wait(
+        self, test: Callable[[dict[str, Any]], bool], *, what: str, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        index = 0
+        while True:
+            while index < len(self.messages):
+                msg = self.messages[index]
+                index += 1
+                if test(msg):
+                    return msg
+            left = end - time.monotonic()
+            if left <= 0:
+                kinds = [m.get("type") for m in self.messages[-20:]]
+                raise AssertionError(f"console got no {what} within {timeout:g} s; last: {kinds}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
