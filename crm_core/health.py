@@ -52,10 +52,14 @@ class HealthRegistry:
                 event.at,
             )
         elif isinstance(event, AmiDisconnected):
+            where = f"{event.host}:{event.port}"
             self.set(
                 f"ami:{event.pbx}" if event.pbx != "default" else "ami",
                 False,
-                f"disconnected from {event.host}:{event.port}: {event.reason}",
+                # a refused login names itself first: the operator's fix is the secret
+                f"{event.reason} at {where}"
+                if event.reason.startswith("AMI login refused")
+                else f"disconnected from {where}: {event.reason}",
                 event.at,
             )
         elif isinstance(event, ServiceHealthChanged):
