@@ -379,6 +379,8 @@ class Runtime:
             routes(db=db, bus=bus, settings=s, callbacks=self.objects.get("callbacks")),
             header_timeout=s.agi_header_timeout_seconds,
             command_timeout=s.agi_command_timeout_seconds,
+            allowed_networks=s.agi_allowed_networks,
+            secret=s.agi_secret,
         )
         await server.start(s.agi_host, s.agi_port)
         self._own("fastagi", server.stop)
@@ -386,6 +388,7 @@ class Runtime:
         sim = self.objects.get("sim")
         if sim is not None:  # simulated calls may pass through the IVR too
             sim.agi_address = (s.agi_host, server.port)
+            sim.agi_secret = s.agi_secret
 
     async def _console(self, bus: EventBus, db: Any, commands: Any, promiser: Any) -> None:
         from agent_console.app import create_app
