@@ -51,6 +51,9 @@ class Settings:
     secret_key: str = ""  # signs session cookies; required by `serve`
     trust_forwarded_headers: bool = False  # honour X-Forwarded-* from the reverse proxy
     public_url: str = ""
+    # pages that may open the console's WebSocket besides the console's own host
+    # (public_url's origin is always allowed), e.g. https://cc.example.com
+    allowed_origins: tuple[str, ...] = ()
     # AMI (one PBX); `ami_endpoints` lists more as name=user:secret@host:port
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038

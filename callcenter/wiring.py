@@ -458,6 +458,7 @@ class Runtime:
                 trust_forwarded_headers=s.trust_forwarded_headers,
                 default_language=s.default_language,
                 console_hold=s.console_hold,
+                allowed_origins=allowed_origins(s),
             ),
             callbacks=promiser,
             normalize_phone=lambda raw: normalize(raw, region),
@@ -526,6 +527,18 @@ def _closer(obj: Any) -> Callable[[], Awaitable[None]]:
                 return
 
     return close
+
+
+def allowed_origins(s: Settings) -> tuple[str, ...]:
+    """`allowed_origins` and the origin of `public_url`, in the form browsers send."""
+    from urllib.parse import urlsplit
+
+    origins = {o.strip().lower().rstrip("/") for o in s.allowed_origins if o.strip()}
+    if s.public_url:
+        parts = urlsplit(s.public_url)
+        if parts.scheme and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(sorted(origins))
 
 
 async def create_demo_users(db: Any) -> None:

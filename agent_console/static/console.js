@@ -476,7 +476,8 @@
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${proto}//${location.host}/ws` + (lastSeq >= 0 ? `?after=${lastSeq}` : "");
+    // batch=1: several queued messages may arrive as one JSON array (handled below)
+    const url = `${proto}//${location.host}/ws?batch=1` + (lastSeq >= 0 ? `&after=${lastSeq}` : "");
     socket = new WebSocket(url);
     socket.onopen = () => { setOnline(true); backoff = 500; };
     socket.onmessage = (ev) => {
