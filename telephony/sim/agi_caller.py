@@ -11,8 +11,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
 
 _SET = re.compile(r'^SET VARIABLE (\S+) "?(.*?)"?$')
+DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
+# commands res_agi runs on a hung-up channel (its `dead` flag)
+_DEAD_SAFE = (
+    "GET VARIABLE",
+    "GET FULL VARIABLE",
+    "SET VARIABLE",
+    "VERBOSE",
+    "EXEC",
+    "NOOP",
+    "DATABASE",
+    "GOSUB",
+    "ASYNCAGI BREAK",
+)
+_MEDIA = ("STREAM FILE", "CONTROL STREAM FILE", "GET DATA", "GET OPTION", "WAIT FOR DIGIT", "SAY ")
+
+
+@dataclass
+class AgiResult:
+    """How a session ended: the variables it set and the dialplan's AGISTATUS."""
+
+    variables: dict[str, str] = field(default_factory=dict)
+    status: str = "SUCCESS"  # SUCCESS | FAILURE (Asterisk ended it) | HANGUP
+    missing_prompts: list[str] = field(default_factory=list)
 
 
 async def run_agi_session(
@@ -29,15 +55,67 @@ async def run_agi_session(
     variables: dict[str, str] | None = None,
     hangup_after: int | None = None,
     linkedid: str | None = None,
+    prompts: Collection[str] | None = None,
+    dead: bool = False,
+    context: str = "inbound",
+    extension: str = "4008001234",
 ) -> dict[str, str]:
     """Run one AGI session; returns the channel variables the server set.
 
     `hangup_after=N` makes the caller hang up after N commands (to test every step).
     """
+    result = await run_agi(
+        host,
+        port,
+        route,
+        channel=channel,
+        uniqueid=uniqueid,
+        caller_number=caller_number,
+        caller_name=caller_name,
+        dtmf=dtmf,
+        timeout=timeout,
+        variables=variables,
+        hangup_after=hangup_after,
+        linkedid=linkedid,
+        prompts=prompts,
+        dead=dead,
+        context=context,
+        extension=extension,
+    )
+    return result.variables
+
+
+async def run_agi(
+    host: str,
+    port: int,
+    route: str,
+    *,
+    channel: str,
+    uniqueid: str,
+    caller_number: str,
+    caller_name: str,
+    dtmf: str = "",
+    timeout: float = 10.0,
+    variables: dict[str, str] | None = None,
+    hangup_after: int | None = None,
+    linkedid: str | None = None,
+    prompts: Collection[str] | None = None,
+    dead: bool = False,
+    context: str = "inbound",
+    extension: str = "4008001234",
+) -> AgiResult:
+    """One AGI session as Asterisk runs it.
+
+    `prompts`: the prompt files installed (None: every one); `dead`: the session runs on
+    a channel that has already hung up (a hangup handler); `hangup_after=N`: the caller
+    hangs up during the N+1th command.
+    """
     inputs = dtmf.split(",") if dtmf else []
     known = dict(variables or {})
     known["CHANNEL(linkedid)"] = linkedid or uniqueid  # as Asterisk's CHANNEL() function
-    set_vars: dict[str, str] = {}
+    outcome = AgiResult(status="HANGUP" if dead else "SUCCESS")
+    set_vars = outcome.variables
+    hung_up = dead
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
         headers = {
@@ -57,8 +135,8 @@ async def run_agi_session(
             "agi_callingtns": "0",
             "agi_dnid": "unknown",
             "agi_rdnis": "unknown",
-            "agi_context": "inbound",
-            "agi_extension": "4008001234",
+            "agi_context": context,
+            "agi_extension": extension,
             "agi_priority": "3",
             "agi_enhanced": "0.0",
             "agi_accountcode": "",
@@ -72,11 +150,29 @@ async def run_agi_session(
             if not raw:
                 break
             line = raw.decode("utf-8", "replace").strip()
+            upper = line.upper()
             count += 1
-            if hangup_after is not None and count > hangup_after:
-                writer.write(b"HANGUP\n200 result=-1\n")
+            if not hung_up and hangup_after is not None and count > hangup_after:
+                # the caller hangs up during this command: Asterisk says so once
+                hung_up = True
+                outcome.status = "HANGUP"
+                writer.write(b"HANGUP\n")
+                if upper.startswith(_MEDIA):
+                    writer.write(b"200 result=-1\n")  # the interrupted command
+                    await writer.drain()
+                    continue
+            if hung_up and not upper.startswith(_DEAD_SAFE):
+                writer.write(DEAD.encode() + b"\n")
                 await writer.drain()
                 continue
+            missing = _missing_prompt(line, prompts)
+            if missing is not None:
+                # Asterisk answers, then ends the session: the dialplan sees FAILURE
+                outcome.missing_prompts.append(missing)
+                outcome.status = "FAILURE"
+                writer.write(b"200 result=-1 endpos=0\n")
+                await writer.drain()
+                break
             reply, stop = _answer(line, known, set_vars, inputs)
             writer.write(reply.encode() + b"\n")
             await writer.drain()
@@ -86,7 +182,16 @@ async def run_agi_session(
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
-    return set_vars
+    return outcome
+
+
+def _missing_prompt(line: str, prompts: Collection[str] | None) -> str | None:
+    """The prompt a `STREAM FILE` asks for when it is not installed."""
+    if prompts is None or not line.upper().startswith(("STREAM FILE", "CONTROL STREAM FILE")):
+        return None
+    words = line.split()
+    name = words[3 if words[0].upper() == "CONTROL" else 2].strip('"')
+    return None if name in prompts else name
 
 
 def _answer(
@@ -117,3 +222,25 @@ def _answer(
     if word == "VERBOSE":
         return "200 result=1", False
     return "510 Invalid or unknown command", False
+
+
+_AUDIO = {".gsm", ".wav", ".ulaw", ".alaw", ".sln", ".sln16", ".g722", ".mp3"}
+
+
+def installed_prompts(sounds: Path) -> frozenset[str]:
+    """The prompt names a `STREAM FILE` finds under an Asterisk sounds directory.
+
+    `sounds/cc/welcome.gsm` is `cc/welcome`; a language directory in front
+    (`sounds/zh/cc/welcome.gsm`) counts too, as Asterisk looks there first.
+    """
+    names: set[str] = set()
+    if not sounds.is_dir():
+        return frozenset()
+    for path in sounds.rglob("*"):
+        if path.suffix not in _AUDIO or not path.is_file():
+            continue
+        parts = path.relative_to(sounds).with_suffix("").parts
+        names.add("/".join(parts))
+        if len(parts) > 1:
+            names.add("/".join(parts[1:]))
+    return frozenset(names)
