@@ -4,6 +4,18 @@ It sends the `agi_*` headers of a real session (see the recorded transcript
 `inbound_with_ivr_agi.fastagi.jsonl`), answers each command with `200 result=...`,
 and plays the caller's keypad input from a script: `dtmf` is a comma-separated list,
 one entry per GET DATA / keypress prompt ("" = the caller says nothing).
+
+What Asterisk 22.10.1 does and this client copies (ADR 0009, "Learned from Asterisk"):
+
+- `STREAM FILE` of a prompt that is not installed answers `200 result=-1 endpos=0` and
+  Asterisk ends the AGI session there (the dialplan goes on with `AGISTATUS=FAILURE`).
+  `GET DATA` of a missing prompt answers `200 result=-1` and the session goes on (our
+  service takes -1 for a hang-up and ends it: `AGISTATUS=SUCCESS`).
+- Every `SET VARIABLE` is a `VarSet` event at once, in order, repeats included.
+- When the caller hangs up mid-session Asterisk writes `HANGUP` once; from then on the
+  channel is dead: every command but the dead-safe ones (`GET`/`SET VARIABLE`,
+  `VERBOSE`, `EXEC`, `NOOP`, `DATABASE ...`, `GOSUB`) answers
+  `511 Command Not Permitted on a dead channel or intercept routine`.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ class AgiResult:
     """How a session ended: the variables it set and the dialplan's AGISTATUS."""
 
     variables: dict[str, str] = field(default_factory=dict)
+    sets: list[tuple[str, str]] = field(default_factory=list)  # every SET VARIABLE, in order
     status: str = "SUCCESS"  # SUCCESS | FAILURE (Asterisk ended it) | HANGUP
     missing_prompts: list[str] = field(default_factory=list)
 
@@ -166,6 +179,11 @@ async def run_agi(
                 await writer.drain()
                 continue
             missing = _missing_prompt(line, prompts)
+            if missing is not None and upper.startswith("GET DATA"):
+                outcome.missing_prompts.append(missing)
+                writer.write(b"200 result=-1\n")
+                await writer.drain()
+                continue
             if missing is not None:
                 # Asterisk answers, then ends the session: the dialplan sees FAILURE
                 outcome.missing_prompts.append(missing)
@@ -174,6 +192,8 @@ async def run_agi(
                 await writer.drain()
                 break
             reply, stop = _answer(line, known, set_vars, inputs)
+            if upper.startswith("SET VARIABLE") and (match := _SET.match(line)):
+                outcome.sets.append((match.group(1), match.group(2)))
             writer.write(reply.encode() + b"\n")
             await writer.drain()
             if stop:
@@ -186,8 +206,10 @@ async def run_agi(
 
 
 def _missing_prompt(line: str, prompts: Collection[str] | None) -> str | None:
-    """The prompt a `STREAM FILE` asks for when it is not installed."""
-    if prompts is None or not line.upper().startswith(("STREAM FILE", "CONTROL STREAM FILE")):
+    """The prompt a `STREAM FILE` / `GET DATA` asks for when it is not installed."""
+    if prompts is None or not line.upper().startswith(
+        ("STREAM FILE", "CONTROL STREAM FILE", "GET DATA")
+    ):
         return None
     words = line.split()
     name = words[3 if words[0].upper() == "CONTROL" else 2].strip('"')

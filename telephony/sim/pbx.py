@@ -1043,7 +1043,7 @@ class Simulator:
             log.warning("simulated IVR for %s failed: %s", call.linkedid, exc)
         else:
             status = result.status
-            for key, value in result.variables.items():
+            for key, value in result.sets:  # one VarSet per SET VARIABLE, as they came
                 call.variables[key] = value
                 if key.startswith("CC_"):
                     self.emit(

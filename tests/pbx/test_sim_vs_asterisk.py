@@ -15,6 +15,8 @@ does so N s after joining the queue (the PBX's own `AbsoluteTimeout` on the real
 from __future__ import annotations
 
 import asyncio
+import difflib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -294,6 +296,8 @@ async def run_on(pbx: Pbx, scenario: Scenario) -> dict[str, Any]:
         since = len(pbx.control.events)
         call_id = await scenario.script(pbx)
         record = await pbx.watch.record(call_id)
+        # the caller's first channel (its uniqueid is the call id) is the last to go
+        await pbx.control.wait_event("Hangup", since=since, Uniqueid=call_id)
         pbx.events_of[scenario.name] = pbx.control.events[since:]
         return record
     finally:
@@ -321,3 +325,106 @@ async def test_simulator_records_equal_asterisk_records(
         + "\n  ".join(diff)
         + f"\nasterisk: {real_record}\nsimulator: {sim_record}"
     )
+
+
+# --- the AMI events themselves --------------------------------------------------------------
+
+# what the tracker reads (telephony/tracker.py's dispatch), as (event, channel role, keys)
+TRACKED = {
+    "Newchannel",
+    "Newstate",
+    "Hangup",
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+    "DialBegin",
+    "DialEnd",
+    "BridgeEnter",
+    "BridgeLeave",
+    "VarSet",
+    "QueueMemberStatus",
+}
+_LOCAL = re.compile(r"^Local/[^@]+@([\w-]+)-[0-9a-f]+;([12])$")
+
+
+def _role(channel: str) -> str:
+    match = _LOCAL.match(channel)
+    return f"{match.group(1)};{match.group(2)}" if match else channel
+
+
+def tracked_sequence(events: list[dict[str, str]], call_id: str) -> dict[str, list[str]]:
+    """The call's events the tracker reads, channel by channel (named by their role).
+
+    Asterisk runs each channel in its own thread, so only the order within one channel
+    is fixed (the caller's channel carries the queue's and the dial's events); across
+    channels it races (an agent leg's Hangup before or after AgentComplete). Agents'
+    `QueueMemberStatus` are a sequence of their own.
+
+    Left out on purpose: the harness's phones (`phone-sim` channels and their bridges: in
+    production the agent's leg dials a SIP phone, which the simulator does not model) and
+    the `Originate` that plays the carrier on the real PBX (its own DialBegin/DialEnd).
+    """
+    phone_bridges = {
+        e.get("BridgeUniqueid") for e in events if "@phone-sim-" in e.get("Channel", "")
+    }
+    out: dict[str, list[str]] = {}
+    for e in events:
+        name = e.get("Event", "")
+        if name not in TRACKED:
+            continue
+        if name == "QueueMemberStatus":
+            member = f"member {e['MemberName']}"
+            out.setdefault(member, []).append(f"{name} {e['Queue']} {e['Status']}/{e['InCall']}")
+            continue
+        if e.get("Linkedid") != call_id and e.get("DestLinkedid") != call_id:
+            continue
+        channel = e.get("Channel", "")
+        if "@phone-sim-" in channel or "@phone-sim-" in e.get("DestChannel", ""):
+            continue
+        if name.startswith("Bridge") and e.get("BridgeUniqueid") in phone_bridges:
+            continue
+        if name.startswith("Dial") and not channel:
+            continue
+        if name == "VarSet" and not e.get("Variable", "").startswith("CC_"):
+            continue
+        role = _role(channel)
+        keys: list[str] = []
+        if name == "VarSet":
+            keys.append(f"{e['Variable']}={e.get('Value', '')}")
+        if name == "Newstate":
+            keys.append(e.get("ChannelStateDesc", ""))
+        if name.startswith(("Queue", "Agent")):
+            keys += [e.get("Queue", ""), e.get("MemberName", ""), e.get("Reason", "")]
+            keys.append(f"{e.get('Context')}/{e.get('Exten')}")
+        if name.startswith("Dial"):
+            keys += [_role(e.get("DestChannel", "")), e.get("DialStatus", "")]
+        out.setdefault(role, []).append(" ".join([name, *[k for k in keys if k]]))
+    return out
+
+
+async def test_inbound_answered_ami_events_equal_asterisk(
+    stack: PbxStack, ami: AmiControl, http: aiohttp.ClientSession, sim_side: SimSide
+) -> None:
+    scenario = SCENARIOS[0]
+    real = await real_pbx(stack, ami, http)
+    real_record = await run_on(real, scenario)
+    sim = await sim_pbx(sim_side, http)
+    try:
+        sim_record = await run_on(sim, scenario)
+    finally:
+        await sim.control.stop()
+    want = tracked_sequence(real.events_of[scenario.name], real_record["call_id"])
+    got = tracked_sequence(sim.events_of[scenario.name], sim_record["call_id"])
+    assert sorted(want) == sorted(got), (want, got)
+    diff = [
+        line
+        for role in want
+        for line in difflib.unified_diff(
+            want[role], got[role], f"asterisk {role}", f"simulator {role}", lineterm="", n=1
+        )
+    ]
+    assert want == got, "the simulator's AMI events differ from Asterisk's:\n" + "\n".join(diff)
