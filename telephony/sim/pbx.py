@@ -1351,8 +1351,13 @@ class Simulator:
         call.agent_hung_up = reason == "agent"
         call.variables["MEMBERNAME"] = m.name  # the queues' setinterfacevar
         self._hangup(a2)
-        # Asterisk 22: AgentComplete as soon as the agent's far half is gone, before the
-        # agent's queue leg leaves the bridge
+        # Asterisk races here: AgentComplete comes before or after the agent's leg leaves
+        # the bridge (both recorded); the simulator keeps the order of the captures
+        self.emit(
+            "BridgeLeave",
+            [*base, ("BridgeNumChannels", "1"), ("BridgeVideoSourceMode", "none"), *a1.snapshot()],
+        )
+        self._hangup(a1)
         self.emit(
             "AgentComplete",
             [
@@ -1367,11 +1372,6 @@ class Simulator:
             ],
             "agent,all",
         )
-        self.emit(
-            "BridgeLeave",
-            [*base, ("BridgeNumChannels", "1"), ("BridgeVideoSourceMode", "none"), *a1.snapshot()],
-        )
-        self._hangup(a1)
         self.emit(
             "BridgeLeave",
             [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none"), *one.snapshot()],
