@@ -155,7 +155,11 @@ class Runtime:
 
         assert self.demo is not None
         secret = self.settings.ami_secret
-        sim = demo_simulator(ami_secret=secret, answer_after=self.demo.answer_after_seconds)
+        sim = demo_simulator(
+            ami_secret=secret,
+            answer_after=self.demo.answer_after_seconds,
+            ring_limit_seconds=self.settings.ring_limit_seconds,
+        )
         # agents 2..6 are already at work so calls flow; agent1 is yours to sign in
         for n in range(2, DEMO_AGENTS + 1):
             for queue in DEMO_QUEUES:

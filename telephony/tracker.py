@@ -548,9 +548,11 @@ class CallTracker:
             if not call.queued:
                 call.queue = queue
                 call.queue_joined = at
-                # the number the caller dialled: the exten running the inbound context
-                inbound = msg.get("Context") in self.inbound_contexts
-                call.dialed_number = msg.get("Exten") or None if inbound else None
+                # the number the caller dialled: the exten running the inbound context.
+                # The rendered dialplan queues in `[queue-call]` (exten = the queue), so
+                # there the number learned in `[inbound]` stays.
+                if msg.get("Context") in self.inbound_contexts:
+                    call.dialed_number = msg.get("Exten") or None
             call.queued = True
         self._set_caller(call, msg.get("CallerIDNum"), msg.get("CallerIDName"))
         try:
@@ -750,6 +752,16 @@ class CallTracker:
         call = self._call_of(msg)
         if call is None:
             return
+        if (
+            call.dialed_number is None
+            and not call.queued
+            and h.get("Channel") == call.caller_channel
+            and h.get("Context") in self.inbound_contexts
+        ):
+            # a caller whose channel was born elsewhere (a Local channel Originated into
+            # `[inbound]`) shows the number it dialled once the inbound dialplan runs
+            call.inbound_ctx = True
+            call.dialed_number = h.get("Exten") or None
         value = h.get("Value", "")
         if var == "CC_CUSTOMER_ID":
             call.customer_id = int(value) if value.isascii() and value.isdigit() else None

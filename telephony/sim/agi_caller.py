@@ -4,6 +4,18 @@ It sends the `agi_*` headers of a real session (see the recorded transcript
 `inbound_with_ivr_agi.fastagi.jsonl`), answers each command with `200 result=...`,
 and plays the caller's keypad input from a script: `dtmf` is a comma-separated list,
 one entry per GET DATA / keypress prompt ("" = the caller says nothing).
+
+What Asterisk 22.10.1 does and this client copies (ADR 0009, "Learned from Asterisk"):
+
+- `STREAM FILE` of a prompt that is not installed answers `200 result=-1 endpos=0` and
+  Asterisk ends the AGI session there (the dialplan goes on with `AGISTATUS=FAILURE`).
+  `GET DATA` of a missing prompt answers `200 result=-1` and the session goes on (our
+  service takes -1 for a hang-up and ends it: `AGISTATUS=SUCCESS`).
+- Every `SET VARIABLE` is a `VarSet` event at once, in order, repeats included.
+- When the caller hangs up mid-session Asterisk writes `HANGUP` once; from then on the
+  channel is dead: every command but the dead-safe ones (`GET`/`SET VARIABLE`,
+  `VERBOSE`, `EXEC`, `NOOP`, `DATABASE ...`, `GOSUB`) answers
+  `511 Command Not Permitted on a dead channel or intercept routine`.
 """
 
 from __future__ import annotations
@@ -11,8 +23,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
 
 _SET = re.compile(r'^SET VARIABLE (\S+) "?(.*?)"?$')
+DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
+# commands res_agi runs on a hung-up channel (its `dead` flag)
+_DEAD_SAFE = (
+    "GET VARIABLE",
+    "GET FULL VARIABLE",
+    "SET VARIABLE",
+    "VERBOSE",
+    "EXEC",
+    "NOOP",
+    "DATABASE",
+    "GOSUB",
+    "ASYNCAGI BREAK",
+)
+_MEDIA = ("STREAM FILE", "CONTROL STREAM FILE", "GET DATA", "GET OPTION", "WAIT FOR DIGIT", "SAY ")
+
+
+@dataclass
+class AgiResult:
+    """How a session ended: the variables it set and the dialplan's AGISTATUS."""
+
+    variables: dict[str, str] = field(default_factory=dict)
+    sets: list[tuple[str, str]] = field(default_factory=list)  # every SET VARIABLE, in order
+    status: str = "SUCCESS"  # SUCCESS | FAILURE (Asterisk ended it) | HANGUP
+    missing_prompts: list[str] = field(default_factory=list)
 
 
 async def run_agi_session(
@@ -29,16 +68,70 @@ async def run_agi_session(
     variables: dict[str, str] | None = None,
     hangup_after: int | None = None,
     linkedid: str | None = None,
+    prompts: Collection[str] | None = None,
+    dead: bool = False,
+    context: str = "inbound",
+    extension: str = "4008001234",
     args: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Run one AGI session; returns the channel variables the server set.
 
     `hangup_after=N` makes the caller hang up after N commands (to test every step).
     """
+    result = await run_agi(
+        host,
+        port,
+        route,
+        channel=channel,
+        uniqueid=uniqueid,
+        caller_number=caller_number,
+        caller_name=caller_name,
+        dtmf=dtmf,
+        timeout=timeout,
+        variables=variables,
+        hangup_after=hangup_after,
+        linkedid=linkedid,
+        prompts=prompts,
+        dead=dead,
+        context=context,
+        extension=extension,
+        args=args,
+    )
+    return result.variables
+
+
+async def run_agi(
+    host: str,
+    port: int,
+    route: str,
+    *,
+    channel: str,
+    uniqueid: str,
+    caller_number: str,
+    caller_name: str,
+    dtmf: str = "",
+    timeout: float = 10.0,
+    variables: dict[str, str] | None = None,
+    hangup_after: int | None = None,
+    linkedid: str | None = None,
+    prompts: Collection[str] | None = None,
+    dead: bool = False,
+    context: str = "inbound",
+    extension: str = "4008001234",
+    args: tuple[str, ...] = (),
+) -> AgiResult:
+    """One AGI session as Asterisk runs it.
+
+    `prompts`: the prompt files installed (None: every one); `dead`: the session runs on
+    a channel that has already hung up (a hangup handler); `hangup_after=N`: the caller
+    hangs up during the N+1th command.
+    """
     inputs = dtmf.split(",") if dtmf else []
     known = dict(variables or {})
     known["CHANNEL(linkedid)"] = linkedid or uniqueid  # as Asterisk's CHANNEL() function
-    set_vars: dict[str, str] = {}
+    outcome = AgiResult(status="HANGUP" if dead else "SUCCESS")
+    set_vars = outcome.variables
+    hung_up = dead
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     try:
         headers = {
@@ -58,8 +151,8 @@ async def run_agi_session(
             "agi_callingtns": "0",
             "agi_dnid": "unknown",
             "agi_rdnis": "unknown",
-            "agi_context": "inbound",
-            "agi_extension": "4008001234",
+            "agi_context": context,
+            "agi_extension": extension,
             "agi_priority": "3",
             "agi_enhanced": "0.0",
             "agi_accountcode": "",
@@ -75,12 +168,37 @@ async def run_agi_session(
             if not raw:
                 break
             line = raw.decode("utf-8", "replace").strip()
+            upper = line.upper()
             count += 1
-            if hangup_after is not None and count > hangup_after:
-                writer.write(b"HANGUP\n200 result=-1\n")
+            if not hung_up and hangup_after is not None and count > hangup_after:
+                # the caller hangs up during this command: Asterisk says so once
+                hung_up = True
+                outcome.status = "HANGUP"
+                writer.write(b"HANGUP\n")
+                if upper.startswith(_MEDIA):
+                    writer.write(b"200 result=-1\n")  # the interrupted command
+                    await writer.drain()
+                    continue
+            if hung_up and not upper.startswith(_DEAD_SAFE):
+                writer.write(DEAD.encode() + b"\n")
                 await writer.drain()
                 continue
+            missing = _missing_prompt(line, prompts)
+            if missing is not None and upper.startswith("GET DATA"):
+                outcome.missing_prompts.append(missing)
+                writer.write(b"200 result=-1\n")
+                await writer.drain()
+                continue
+            if missing is not None:
+                # Asterisk answers, then ends the session: the dialplan sees FAILURE
+                outcome.missing_prompts.append(missing)
+                outcome.status = "FAILURE"
+                writer.write(b"200 result=-1 endpos=0\n")
+                await writer.drain()
+                break
             reply, stop = _answer(line, known, set_vars, inputs)
+            if upper.startswith("SET VARIABLE") and (match := _SET.match(line)):
+                outcome.sets.append((match.group(1), match.group(2)))
             writer.write(reply.encode() + b"\n")
             await writer.drain()
             if stop:
@@ -89,7 +207,18 @@ async def run_agi_session(
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
-    return set_vars
+    return outcome
+
+
+def _missing_prompt(line: str, prompts: Collection[str] | None) -> str | None:
+    """The prompt a `STREAM FILE` / `GET DATA` asks for when it is not installed."""
+    if prompts is None or not line.upper().startswith(
+        ("STREAM FILE", "CONTROL STREAM FILE", "GET DATA")
+    ):
+        return None
+    words = line.split()
+    name = words[3 if words[0].upper() == "CONTROL" else 2].strip('"')
+    return None if name in prompts else name
 
 
 def _answer(
@@ -120,3 +249,25 @@ def _answer(
     if word == "VERBOSE":
         return "200 result=1", False
     return "510 Invalid or unknown command", False
+
+
+_AUDIO = {".gsm", ".wav", ".ulaw", ".alaw", ".sln", ".sln16", ".g722", ".mp3"}
+
+
+def installed_prompts(sounds: Path) -> frozenset[str]:
+    """The prompt names a `STREAM FILE` finds under an Asterisk sounds directory.
+
+    `sounds/cc/welcome.gsm` is `cc/welcome`; a language directory in front
+    (`sounds/zh/cc/welcome.gsm`) counts too, as Asterisk looks there first.
+    """
+    names: set[str] = set()
+    if not sounds.is_dir():
+        return frozenset()
+    for path in sounds.rglob("*"):
+        if path.suffix not in _AUDIO or not path.is_file():
+            continue
+        parts = path.relative_to(sounds).with_suffix("").parts
+        names.add("/".join(parts))
+        if len(parts) > 1:
+            names.add("/".join(parts[1:]))
+    return frozenset(names)

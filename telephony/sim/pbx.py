@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,7 @@ class SimCall:
     created_at: float = 0.0
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
     redirect: str | None = None
+    agent_hung_up: bool = False  # the queue returned alive (option c): the survey runs
     variables: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -171,6 +173,7 @@ class _Client:
         self.authed = False
         self.events = True
         self.frozen = False
+        self.username = ""
 
 
 Send = Callable[[list[tuple[str, str]]], None]
@@ -184,8 +187,12 @@ class Simulator:
         ami_username: str = "callcenter",
         ami_secret: str = "",
         agi_address: tuple[str, int] | None = None,
+        prompts: Collection[str] | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
+        # the prompt files installed (None: every one): a missing one ends the AGI session
+        self.prompts = prompts
+        self._booted = self.clock.monotonic()
         self.username = ami_username
         self.secret = ami_secret
         self.agi_address = agi_address
@@ -273,6 +280,23 @@ class Simulator:
             client.writer.transport.abort()
         self._clients.clear()
 
+    def kick_sessions(self, username: str | None = None) -> int:
+        """`manager kick session`: Asterisk closes the session's socket, saying nothing.
+
+        The calls go on; a client that logs in again gets the banner, its login reply
+        and `FullyBooted`, and nothing of what happened meanwhile. Returns how many
+        sessions were closed.
+        """
+        kicked = 0
+        for client in list(self._clients):
+            if not client.authed or (username is not None and client.username != username):
+                continue
+            client.authed = False  # no event may slip out between now and the close
+            client.writer.close()
+            self._clients.remove(client)
+            kicked += 1
+        return kicked
+
     def freeze_clients(self) -> None:
         """Half-open sockets: the PBX stops writing (no events, no replies) without closing."""
         for client in self._clients:
@@ -345,16 +369,19 @@ class Simulator:
         if name == "login":
             if msg.get("Username") == self.username and msg.get("Secret") == self.secret:
                 client.authed = True
+                client.username = msg.get("Username")
                 client.events = msg.get("Events", "on").lower() not in ("off", "no")
                 reply("Success", "Authentication accepted")
                 if client.events:
+                    # what Asterisk sends every new session, a kicked one's return too
+                    uptime = str(int(self.clock.monotonic() - self._booted))
                     self._write(
                         client,
                         [
                             ("Event", "FullyBooted"),
                             ("Privilege", "system,all"),
-                            ("Uptime", "100"),
-                            ("LastReload", "100"),
+                            ("Uptime", uptime),
+                            ("LastReload", uptime),
                             ("Status", "Fully Booted"),
                         ],
                     )
@@ -848,7 +875,10 @@ class Simulator:
                 self.emit("QueueMemberPause", m.fields(), "agent,all")
 
     def _member_event(self, member: Member) -> None:
-        self.emit("QueueMemberStatus", member.fields(), "agent,all")
+        # a device state change reaches every queue the agent is in: Asterisk sends one
+        # QueueMemberStatus per queue
+        for m in self._members_named(member.name) or [member]:
+            self.emit("QueueMemberStatus", m.fields(), "agent,all")
 
     def _members_named(self, name: str) -> list[Member]:
         return [m for q in self.queues.values() for m in q.members if m.name == name]
@@ -917,51 +947,105 @@ class Simulator:
             if call.ivr_route and self.agi_address:
                 await self._run_ivr(call)
             target = call.queue
+            if target and not call.hangup.is_set():
+                # `[inbound]`'s queue step: Set(CC_QUEUE=…), then Goto(queue-call,…)
+                call.variables["CC_QUEUE"] = target
+                self.emit(
+                    "VarSet",
+                    [*one.snapshot(), ("Variable", "CC_QUEUE"), ("Value", target)],
+                    "dialplan,all",
+                )
             while (target and not call.hangup.is_set()) or call.redirect:
                 if call.redirect:
                     target, call.redirect = call.redirect, None
                     call.hangup.clear()
                 if target not in self.queues:
                     break
+                # Queue() runs in `[queue-call]` (a transfer reaches it through
+                # `[transfer]`): the caller's events carry that context and the queue
+                one.context, one.exten = "queue-call", target
                 target = await self._queue(call, target)
+            if call.agent_hung_up and self.agi_address and call.variables.get("MEMBERNAME"):
+                # `[queue-call]`: Queue(…,c) returns when the agent hangs up; the caller
+                # goes on, alive, to the satisfaction survey
+                call.state = "survey"
+                await self._agi(call, "survey", [])
         finally:
+            if len(call.legs) > 1:
+                self._hangup(call.legs[1])  # the caller's own half goes first, as in Asterisk
             self._end_call(call)
 
     async def _run_ivr(self, call: SimCall) -> None:
-        """Walk the call through the IVR like the dialplan does (`callcenter pbx-config`)."""
-        from telephony.sim.agi_caller import run_agi_session
-
+        """Walk the call through the IVR as the rendered `[inbound]` dialplan does."""
         assert self.agi_address is not None
         call.state = "ivr"
-        one = call.caller
         inputs = call.dtmf.split(",") if call.dtmf else []
-        route = call.ivr_route or "welcome"
-        for _ in range(4):  # welcome -> menu -> selfservice/callback at most
-            one.application, one.appdata = "AGI", f"agi://{self.agi_address[0]}/{route}"
-            try:
-                variables = await run_agi_session(
-                    self.agi_address[0],
-                    self.agi_address[1],
-                    route,
-                    channel=one.name,
-                    uniqueid=one.uniqueid,
-                    linkedid=call.linkedid,
-                    caller_number=call.caller_number,
-                    caller_name=call.caller_name,
-                    dtmf=",".join(inputs),
-                    args=(self.agi_secret,) if self.agi_secret else (),
-                    variables=call.variables,
-                )
-            except (OSError, TimeoutError, ValueError) as exc:
-                log.warning("simulated IVR for %s failed: %s", call.linkedid, exc)
-                self.emit(
-                    "VarSet",
-                    [*one.snapshot(), ("Variable", "AGISTATUS"), ("Value", "FAILURE")],
-                    "dialplan,all",
-                )
+        start = call.ivr_route or "welcome"
+
+        def route() -> str:
+            return call.variables.get("CC_ROUTE", "")
+
+        if start == "welcome":
+            await self._agi(call, "welcome", inputs)
+            if route() == "hangup":
+                call.queue = None
                 return
-            inputs = inputs[1:] if inputs else []
-            for key, value in variables.items():
+            if route() == "callback":
+                await self._agi(call, "callback", inputs)
+                call.queue = None
+                return
+            start = "menu"
+        if start == "menu":
+            await self._agi(call, "menu", inputs)
+            if route() == "selfservice":
+                start = "selfservice"
+            elif route() in ("callback", "hangup"):
+                start = route()
+        if start == "selfservice":
+            await self._agi(call, "selfservice", inputs)
+            if route() != "queue":
+                call.queue = None
+                return
+        elif start == "callback":
+            await self._agi(call, "callback", inputs)
+            call.queue = None
+            return
+        elif start == "hangup":
+            call.queue = None
+            return
+        if call.variables.get("CC_QUEUE"):
+            call.queue = call.variables["CC_QUEUE"]
+
+    async def _agi(self, call: SimCall, route: str, inputs: list[str]) -> None:
+        """One `AGI(agi://…/route)` step; AGISTATUS as Asterisk sets it."""
+        from telephony.sim.agi_caller import run_agi
+
+        assert self.agi_address is not None
+        one = call.caller
+        one.application, one.appdata = "AGI", f"agi://{self.agi_address[0]}/{route}"
+        status = "FAILURE"
+        try:
+            result = await run_agi(
+                self.agi_address[0],
+                self.agi_address[1],
+                route,
+                channel=one.name,
+                uniqueid=one.uniqueid,
+                linkedid=call.linkedid,
+                caller_number=call.caller_number,
+                caller_name=call.caller_name,
+                dtmf=",".join(inputs),
+                variables=call.variables,
+                prompts=self.prompts,
+                context=one.context,
+                extension=one.exten,
+                args=(self.agi_secret,) if self.agi_secret else (),
+            )
+        except (OSError, TimeoutError, ValueError) as exc:
+            log.warning("simulated IVR for %s failed: %s", call.linkedid, exc)
+        else:
+            status = result.status
+            for key, value in result.sets:  # one VarSet per SET VARIABLE, as they came
                 call.variables[key] = value
                 if key.startswith("CC_"):
                     self.emit(
@@ -969,20 +1053,19 @@ class Simulator:
                         [*one.snapshot(), ("Variable", key), ("Value", value)],
                         "dialplan,all",
                     )
-            self.emit(
-                "VarSet",
-                [*one.snapshot(), ("Variable", "AGISTATUS"), ("Value", "SUCCESS")],
-                "dialplan,all",
-            )
-            next_route = call.variables.get("CC_ROUTE", "queue")
-            if next_route in ("menu", "selfservice", "callback") and next_route != route:
-                route = next_route
-                continue
-            break
-        if call.variables.get("CC_QUEUE"):
-            call.queue = call.variables["CC_QUEUE"]
-        if call.variables.get("CC_ROUTE") in ("hangup", "callback"):
-            call.queue = None
+            if result.missing_prompts:
+                log.warning(
+                    "simulated IVR %s: prompt %s is not installed; Asterisk ends the AGI",
+                    route,
+                    result.missing_prompts[0],
+                )
+        if inputs:
+            del inputs[0]
+        self.emit(
+            "VarSet",
+            [*one.snapshot(), ("Variable", "AGISTATUS"), ("Value", status)],
+            "dialplan,all",
+        )
 
     def _pick(self, q: QueueConfig, tried: set[str]) -> list[Member]:
         free = [m for m in q.members if not m.paused and not m.busy]
@@ -1134,7 +1217,7 @@ class Simulator:
             self.emit(
                 "DialBegin", [*one.snapshot(), *a1.snapshot("Dest"), ("DialString", m.interface)]
             )
-            self._state(a2, 5)
+            self._state(a1, 5)  # Asterisk: the queue's half of the agent leg goes Ringing
             m.busy = True
             for mm in self._members_named(m.name):
                 mm.busy = True
@@ -1259,8 +1342,7 @@ class Simulator:
         call.state, call.agent = "talking", m.name
         call.legs += [a1, a2]
         m.in_call = True
-        m.busy = True
-        self._member_event(m)
+        m.busy = True  # still "in use" (2) from the ringing: Asterisk sends nothing here
         start = self.clock.monotonic()
         phone = self.agents.get(m.name)
         talk = phone.talk_seconds if phone and phone.talk_seconds else call.talk_seconds
@@ -1268,7 +1350,11 @@ class Simulator:
         talked = int(self.clock.monotonic() - start)
         redirected = call.redirect is not None
         reason = "transfer" if redirected else ("caller" if interrupted else "agent")
+        call.agent_hung_up = reason == "agent"
+        call.variables["MEMBERNAME"] = m.name  # the queues' setinterfacevar
         self._hangup(a2)
+        # Asterisk races here: AgentComplete comes before or after the agent's leg leaves
+        # the bridge (both recorded); the simulator keeps the order of the captures
         self.emit(
             "BridgeLeave",
             [*base, ("BridgeNumChannels", "1"), ("BridgeVideoSourceMode", "none"), *a1.snapshot()],
@@ -1568,11 +1654,22 @@ def demo_simulator(
     agents: int = 6,
     preload_members: bool = False,
     answer_after: float | None = 4.0,
+    ring_limit_seconds: float = 15.0,
 ) -> Simulator:
-    """The demo PBX: queues support, sales, vip; Agent 1001..100N on Local/100N@agents/n."""
+    """The demo PBX: queues support, sales, vip; Agent 1001..100N on Local/100N@agents/n.
+
+    The queues are the ones `callcenter pbx-config` renders: a member rings for the ring
+    limit rounded up to whole seconds (Asterisk's `timeout`), then `retry = 2`.
+    """
     sim = Simulator(clock=clock, ami_secret=ami_secret)
+    timeout = float(max(1, math.ceil(ring_limit_seconds)))
     for name in ("support", "sales", "vip"):
-        sim.add_queue(name, strategy="rrmemory" if name != "vip" else "ringall")
+        sim.add_queue(
+            name,
+            strategy="rrmemory" if name != "vip" else "ringall",
+            member_timeout=timeout,
+            retry=2.0,
+        )
     for n in range(1, agents + 1):
         member, iface = f"Agent {1000 + n}", f"Local/{1000 + n}@agents/n"
         sim.add_agent_phone(member, iface, answer_after)
