@@ -575,9 +575,7 @@ class CallTracker:
             )
         )
 
-    def _transfer_offer(
-        self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]
-    ) -> None:
+    def _transfer_offer(self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]) -> None:
         """A call blind-transferred to a colleague's extension rings their phone: an offer
         like a queue's, so they get the screen pop and the record shows the ring."""
         member = self.members.get(translate.channel_base(dest))

@@ -29,10 +29,6 @@ async def customer(ami: AmiControl) -> AsyncIterator[AmiControl]:
     try:
         yield ami
     finally:
-        import json, os
-        if os.environ.get("XFER_DUMP"):
-            with open(os.environ["XFER_DUMP"], "a") as f:
-                f.write(json.dumps(ami.events, ensure_ascii=False) + "\n")
         for key in ("MODE", "DELAY", "TALK"):
             await ami.set_global(f"CUST_{NUMBER}_{key}", "")
         await ami.set_global("OUTBOUND_RING_SECONDS", "30")
@@ -56,9 +52,9 @@ async def _dial(
             what="the outbound card",
         )
         await console.wait(
-            lambda m: m["type"] == "call_update"
-            and m["call_id"] == call_id
-            and m.get("state") == "ended",
+            lambda m: (
+                m["type"] == "call_update" and m["call_id"] == call_id and m.get("state") == "ended"
+            ),
             what="the call's end on the console",
             timeout=45,
         )

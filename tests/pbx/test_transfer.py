@@ -18,9 +18,9 @@ async def _answered_by_agent1(ami: AmiControl, agent1: Api, console: Console) ->
     call_id = await ami.call_in("13800138000", "张三")
     await ami.wait_event("AgentConnect", Linkedid=call_id, MemberName="Agent 1001")
     await console.wait(
-        lambda m: m["type"] == "call_update"
-        and m["call_id"] == call_id
-        and m.get("state") == "talking",
+        lambda m: (
+            m["type"] == "call_update" and m["call_id"] == call_id and m.get("state") == "talking"
+        ),
         what="agent 1 talking",
     )
     return call_id
@@ -63,9 +63,11 @@ async def _transfer_and_talk(
         )
         assert pop["caller_number"] == "13800138000"
         await console2.wait(
-            lambda m: m["type"] == "call_update"
-            and m["call_id"] == call_id
-            and m.get("state") == "talking",
+            lambda m: (
+                m["type"] == "call_update"
+                and m["call_id"] == call_id
+                and m.get("state") == "talking"
+            ),
             what="agent 2 talking",
         )
         bridged = await ami.wait_event("BridgeEnter", since=since, Channel=customer)
@@ -92,10 +94,6 @@ async def _transfer_and_talk(
         await _no_one_waiting(manager)
         return call_id, record, console1
     finally:
-        import json, os
-        if os.environ.get("XFER_DUMP"):
-            with open(os.environ["XFER_DUMP"], "w") as f:
-                json.dump({"ami": ami.events, "c1": console1.messages, "c2": console2.messages}, f, ensure_ascii=False, indent=0)
         await console2.close()
         await console1.close()
 
