@@ -51,6 +51,7 @@ from crm_core.domain.models import (
     User,
 )
 from crm_core.passwords import verify_password
+from crm_core.phones import InvalidPhoneNumber, carrier_digits, normalize
 from crm_core.ports.repositories import CallFilter, NotFound
 from crm_core.ports.telephony import OriginateRequest, TelephonyError
 from crm_core.services.callbacks import schedule_retry
@@ -483,9 +484,11 @@ async def transfer_call(request: web.Request) -> web.Response:
         raise ApiError(400, "bad-kind", "kind must be queue or agent")
     if not exten:
         raise ApiError(400, "bad-target", "say where to transfer the call")
-    channel = seats.channel_of(call_id, "caller")
+    # BlindTransfer's Channel is the *transferer*: the agent's own leg. Asterisk releases
+    # it and sends its bridge peer, the customer, on to the target (ADR 0046).
+    channel = seats.channel_of(call_id, user.username)
     if channel is None:
-        raise ApiError(409, "no-such-channel", "the PBX has not told us this call's channel")
+        raise ApiError(409, "no-such-channel", "the PBX has not told us your leg of this call")
     await s.commands.blind_transfer(channel, s.config.transfer_context, exten)
     await audit(request, "call.transfer", f"call:{call_id}", detail=f"{kind}:{target}")
     return web.json_response({"ok": True})
@@ -508,15 +511,26 @@ def agent_first_call(
     variables: dict[str, str],
 ) -> OriginateRequest:
     """Ring the agent's own phone, then dial `number` from it (click-to-dial, callbacks,
-    preview contacts)."""
+    preview contacts).
+
+    The exten is the number in the carrier's form (setting carrier_number_format); the
+    record's `dialed_number` is the number as the CRM keys it, E.164 (or the digits as
+    typed when it is no phone number, e.g. an extension), passed as CC_DIALED (ADR 0047).
+    """
     assert user.interface is not None
+    digits = "".join(ch for ch in number if ch.isdigit())
+    try:
+        exten = carrier_digits(number, config.phone_region, config.carrier_number_format)
+        dialed = normalize(number, config.phone_region)
+    except InvalidPhoneNumber:
+        exten = dialed = digits
     return OriginateRequest(
         channel=user.interface,
         context=config.dial_context,
-        exten=number.lstrip("+"),
+        exten=exten,
         caller_id=user.member_name,
         request_id=request_id,
-        variables=variables,
+        variables={**variables, "CC_DIALED": dialed},
     )
 
 

@@ -443,7 +443,8 @@ class SeatBoard:
                 self._update(
                     username, event.call_id, {"state": "talking", "answered_at": iso(event.at)}
                 )
-            else:
+            elif (self.card(username, event.call_id) or {}).get("state") != "transferred":
+                # (the agent who transferred the call keeps its card for the wrap-up)
                 self._drop(username, event.call_id, {"state": "answered_elsewhere"})
 
     def _transferred(self, event: CallTransferred) -> None:

@@ -190,6 +190,13 @@ class Runtime:
             for event in events:
                 await bus.publish(event)
 
+        # agents' phones by interface, so calls of an agent in no queue (click-to-dial,
+        # a transfer to their extension) still name them
+        roster = {
+            u.interface: u.member_name
+            for u in await db.users.list()
+            if u.interface and u.member_name
+        }
         pbxs: list[Pbx] = []
         clients: list[Any] = []
         for ep in endpoints:
@@ -199,6 +206,7 @@ class Runtime:
                 callback_window=timedelta(minutes=s.callback_window_minutes),
                 pbx=ep.name,
             )
+            tracker.know_agents(roster)
             client = AmiClient(
                 Endpoint(ep.host, ep.port, ep.username, ep.secret, name=ep.name),
                 tracker=tracker,
@@ -463,6 +471,8 @@ class Runtime:
                 default_language=s.default_language,
                 console_hold=s.console_hold,
                 allowed_origins=allowed_origins(s),
+                phone_region=s.phone_region,
+                carrier_number_format=s.carrier_number_format,
             ),
             callbacks=promiser,
             normalize_phone=lambda raw: normalize(raw, region),

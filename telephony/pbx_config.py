@@ -61,6 +61,8 @@ class PbxPlan:
     ring_limit_seconds: float = 15.0
     queue_wait_seconds: int = 300
     campaign_queue_timeout_seconds: int = 2
+    # how long `[outbound]` rings a customer before "no answer" (settings dialer_ring_seconds)
+    outbound_ring_seconds: int = 30
     language: str = "zh"
     # passed as every AGI's first argument; the FastAGI server refuses sessions without it
     agi_secret: str = ""
@@ -428,6 +430,7 @@ def _extensions_conf(plan: PbxPlan) -> str:
         "CC_DEFAULT_QUEUE": default_queue,
         "CC_LANGUAGE_DEFAULT": plan.language,
         "CC_AGI_SECRET": plan.agi_secret,
+        "OUTBOUND_RING_SECONDS": str(plan.outbound_ring_seconds),
         **(_PHONE_DEFAULTS if plan.phones == "local" else {}),
         **plan.extra_globals,
     }
@@ -495,10 +498,11 @@ exten => _X.,1,Dial(Local/${{EXTEN}}@agents/n,{max(1, math.ceil(plan.ring_limit_
 [outbound]
 ; a call to a customer: click-to-dial's second leg (after the agent's phone answered)
 ; and the dialer's customer leg. The exten is the number as the carrier expects it;
-; the caller id is the service's DID unless the call sets CC_CALLER_ID.
+; the caller id is the service's DID unless the call sets CC_CALLER_ID. The customer
+; rings OUTBOUND_RING_SECONDS, then the Dial ends NOANSWER (the record's no_answer).
 exten => _[+0-9].,1,Set(CC_SHOWN=${{IF($["${{CC_CALLER_ID}}" = ""]?${{DID}}:${{CC_CALLER_ID}})}})
  same => n,Set(CALLERID(all)=${{CC_SHOWN}})
- same => n,Dial({_carrier(plan, "${EXTEN}")},,g)
+ same => n,Dial({_carrier(plan, "${EXTEN}")},${{GLOBAL(OUTBOUND_RING_SECONDS)}},g)
  same => n,Hangup()
 
 [campaign-dial]

@@ -116,6 +116,7 @@ class _Call:
         "queued",
         "recording",
         "started_at",
+        "transfer_pending",
         "transferred_to",
         "up",
         "wait_seconds",
@@ -142,6 +143,8 @@ class _Call:
         self.hold_started: datetime | None = None
         self.hold_seconds = 0.0
         self.transferred_to: str | None = None
+        # a BlindTransfer was seen: the next queue join or agent dial is its target
+        self.transfer_pending = False
         self.recording: str | None = None
         self.customer_id: int | None = None
         self.campaign_id: int | None = None
@@ -216,6 +219,13 @@ class CallTracker:
         self.wanted_events = frozenset(name.encode() for name in self._dispatch)
 
     # --- public ---------------------------------------------------------------------------
+    def know_agents(self, roster: dict[str, str]) -> None:
+        """Agents' interfaces → member names from the CRM, so calls of an agent who is in
+        no queue (click-to-dial, a transfer to their extension) still name them."""
+        for interface, member in roster.items():
+            if interface and member:
+                self.members.setdefault(translate.interface_base(interface), member)
+
     def handle(self, msg: AmiMessage, at: datetime) -> list[DomainEvent]:
         name = msg.headers.get("Event")
         if name is None:
@@ -532,18 +542,22 @@ class CallTracker:
         if call is None:
             return
         queue = msg.get("Queue")
-        if call.answered_at is not None:  # redirected into another queue: a transfer
-            call.transferred_to = queue
-            out.append(
-                CallTransferred(
-                    at=at,
-                    pbx=self.pbx,
-                    call_id=call.call_id,
-                    from_agent=call.agent,
-                    target=queue,
-                    kind="redirect",
+        if call.answered_at is not None:
+            if call.transfer_pending:  # the BlindTransfer already said where it went
+                call.transferred_to = call.transferred_to or queue
+            else:  # redirected into another queue (AMI Redirect): a transfer too
+                call.transfer_pending = True
+                call.transferred_to = queue
+                out.append(
+                    CallTransferred(
+                        at=at,
+                        pbx=self.pbx,
+                        call_id=call.call_id,
+                        from_agent=call.agent,
+                        target=queue,
+                        kind="redirect",
+                    )
                 )
-            )
         else:
             if not call.queued:
                 call.queue = queue
@@ -613,6 +627,25 @@ class CallTracker:
             if other.ended is None:
                 other.close(at, OfferResult.NO_ANSWER)
                 self._ring_ended(call, other, out)
+        if call.answered_at is not None and call.transfer_pending:
+            # the target of a transfer answered: the customer talks to them now
+            call.agent = h.get("MemberName")
+            call.agent_interface = h.get("Interface")
+            call.transfer_pending = False
+            out.append(
+                CallAnswered(
+                    at=at,
+                    pbx=self.pbx,
+                    call_id=call.call_id,
+                    queue=h.get("Queue"),
+                    agent=call.agent,
+                    interface=call.agent_interface,
+                    wait_seconds=round(_float(h.get("HoldTime")), 3),
+                    ring_seconds=round(offer.ring, 3) if offer else floor,
+                    caller_channel=call.caller_channel,
+                    agent_channel=h.get("DestChannel") or None,
+                )
+            )
         if call.answered_at is None:
             call.answered_at = at
             call.agent = h.get("MemberName")
@@ -648,15 +681,65 @@ class CallTracker:
         offer.ring = ring
         offer.result = OfferResult.NO_ANSWER
         self._ring_ended(call, offer, out)
+        self._missed(call, offer, out)
+
+    def _missed(self, call: _Call, offer: _Offer, out: list[DomainEvent]) -> None:
+        assert offer.ended is not None
         out.append(
             AgentMissedCall(
-                at=at,
+                at=offer.ended,
                 pbx=self.pbx,
                 call_id=call.call_id,
                 queue=offer.queue,
                 agent=offer.agent,
                 interface=offer.interface,
-                ring_seconds=round(ring, 3),
+                ring_seconds=round(offer.ring, 3),
+            )
+        )
+
+    def _transfer_offer(self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]) -> None:
+        """A call blind-transferred to a colleague's extension rings their phone: an offer
+        like a queue's, so they get the screen pop and the record shows the ring."""
+        member = self.members.get(translate.channel_base(dest))
+        offer = _Offer(member, _interface_of(dest), None, dest, at)
+        call.offers.append(offer)
+        out.append(
+            AgentRingStarted(
+                at=at,
+                pbx=self.pbx,
+                call_id=call.call_id,
+                queue=None,
+                agent=member,
+                interface=offer.interface,
+                caller_number=call.caller_number,
+                caller_name=call.caller_name,
+                customer_id=call.customer_id,
+                campaign_id=call.campaign_id,
+                caller_channel=call.caller_channel,
+                agent_channel=dest,
+            )
+        )
+
+    def _transfer_answered(
+        self, call: _Call, offer: _Offer, at: datetime, out: list[DomainEvent]
+    ) -> None:
+        offer.close(at, OfferResult.ANSWERED)
+        self._ring_ended(call, offer, out)
+        call.agent = offer.agent
+        call.agent_interface = offer.interface
+        call.transfer_pending = False
+        out.append(
+            CallAnswered(
+                at=at,
+                pbx=self.pbx,
+                call_id=call.call_id,
+                queue=None,
+                agent=offer.agent,
+                interface=offer.interface,
+                wait_seconds=0.0,
+                ring_seconds=round(offer.ring, 3),
+                caller_channel=call.caller_channel,
+                agent_channel=offer.channel,
             )
         )
 
@@ -721,6 +804,13 @@ class CallTracker:
             return
         if "Channel" not in h and dest == call.caller_channel:
             call.originated = True  # an Originate placed this call
+        elif h.get("Channel") != call.caller_channel:
+            # a dial inside another leg, e.g. an agent's Local channel ringing the phone
+            # (`[agents]`): neither the customer nor the agent's leg of this call
+            return
+        if call.transfer_pending and call.answered_at is not None and self._is_agent_channel(dest):
+            self._transfer_offer(call, dest, at, out)
+            return
         exten = h.get("DestExten", "")
         if not exten or exten in ("s", "<unknown>"):
             exten = _number_of(dest) or ""
@@ -733,6 +823,18 @@ class CallTracker:
         if call is None:
             return
         status = h.get("DialStatus", "")
+        if status == "ANSWER" and call.transfer_pending:
+            offer = call.open_offer(dest)
+            if offer is not None and offer.queue is None:  # the colleague answered
+                self._transfer_answered(call, offer, at, out)
+                return
+        if status == "NOANSWER":
+            offer = call.open_offer(dest)
+            if offer is not None and offer.queue is None:
+                offer.close(at, OfferResult.NO_ANSWER)
+                self._ring_ended(call, offer, out)
+                self._missed(call, offer, out)
+                return
         leg = call.legs.get(dest)
         if leg is not None and leg[1] != "ANSWER" and not (status == "CANCEL" and leg[1]):
             leg[1] = status
@@ -784,6 +886,8 @@ class CallTracker:
                     input=given or None,
                 )
             )
+        elif var == "CC_DIALED" and value:
+            call.dialed_number = value  # the customer's number as the CRM keys it
         elif var == "CC_CAMPAIGN_ID" and value.isascii() and value.isdigit():
             call.campaign_id = int(value)
         elif var == "CC_DIALER_ABANDON" and value == "1":
@@ -818,6 +922,13 @@ class CallTracker:
 
     def _blind_transfer(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
+        if h.get("Result", "Success") != "Success":
+            return
+        call = self.calls.get(h.get("TransfererLinkedid") or "") or self.calls.get(
+            h.get("TransfereeLinkedid") or ""
+        )
+        if call is not None:
+            call.transfer_pending = True
         self._transferred(
             h.get("TransfererLinkedid"),
             h.get("TransfereeLinkedid"),
@@ -966,7 +1077,9 @@ class CallTracker:
     def _direction(self, call: _Call) -> Direction:
         if call.campaign_id is not None:
             return Direction.OUTBOUND  # a dialer call is queued like an inbound one
-        if call.queued or call.inbound_ctx or call.ivr_path or call.customer_id is not None:
+        # (a customer id says whom the call is with, not who called: click-to-dial from a
+        # customer card or a callback sets it too)
+        if call.queued or call.inbound_ctx or call.ivr_path:
             return Direction.INBOUND
         if call.originated or call.originate_failure is not None or not call.up:
             return Direction.OUTBOUND

@@ -35,6 +35,7 @@ from crm_core.domain.events import (
     CallbackScheduled,
     CallEnded,
     CallOffered,
+    CallTransferred,
     DomainEvent,
     ServiceHealthChanged,
 )
@@ -274,6 +275,8 @@ class LiveBoard:
                 self._queue(event.queue).waiting.pop(event.call_id, None)
             case CallEnded():
                 self._ended_call(event.record, event.at)
+            case CallTransferred():
+                self._transferred(event)
             case AgentStateChanged():
                 self._state(event)
             case CallbackScheduled():
@@ -425,8 +428,8 @@ class LiveBoard:
         self._ended.add(record.call_id)
         call = self._calls.pop(record.call_id, None) or CallLive()
         queue_name = record.queue or call.queue
-        if queue_name is not None:
-            self._queue(queue_name).waiting.pop(record.call_id, None)
+        for q in self.queues.values():  # a transferred call may have waited in several
+            q.waiting.pop(record.call_id, None)
         if record.direction is Direction.INBOUND and queue_name is not None:
             q = self._queue(queue_name)
             started = record.started_at or at
@@ -452,6 +455,18 @@ class LiveBoard:
                 if a.status is AgentStatus.ON_CALL:
                     # until the PBX says otherwise (wrap-up, pause), the agent is free again
                     a.status, a.since = AgentStatus.AVAILABLE, record.ended_at or at
+
+    def _transferred(self, event: CallTransferred) -> None:
+        """The transferring agent's part of the call is over: free them (the PBX's member
+        events say what follows, wrap-up or pause)."""
+        if not event.from_agent:
+            return
+        a = self.agents.get(event.from_agent)
+        if a is not None and a.call_id == event.call_id:
+            a.call_id = a.call_since = None
+            a.customer = ""
+            if a.status is AgentStatus.ON_CALL:
+                a.status, a.since = AgentStatus.AVAILABLE, event.at
 
     def _state(self, event: AgentStateChanged) -> None:
         name = event.agent or event.interface

@@ -188,6 +188,7 @@ class Simulator:
         ami_secret: str = "",
         agi_address: tuple[str, int] | None = None,
         prompts: Collection[str] | None = None,
+        agents_dial_phones: bool = False,
     ) -> None:
         self.clock = clock or SystemClock()
         # the prompt files installed (None: every one): a missing one ends the AGI session
@@ -197,6 +198,11 @@ class Simulator:
         self.secret = ami_secret
         self.agi_address = agi_address
         self.agi_secret = ""  # passed as the AGI's first argument, as the rendered dialplan does
+        # the dialplan of `callcenter pbx-config`: an agent's Local channel (`[agents]`)
+        # Dial()s the agent's phone, so an originate to an agent shows that inner dial and
+        # `[outbound]` sets the DID as caller id (ADR 0009, "what the real PBX showed").
+        # False: the recordings' dialplan, where the `;2` half is the phone itself.
+        self.agents_dial_phones = agents_dial_phones
         self.queues: dict[str, QueueConfig] = {}
         self.agents: dict[str, AgentPhone] = {}  # by member name
         self.interfaces: dict[str, str] = {}  # interface -> member name (known phones)
@@ -709,23 +715,37 @@ class Simulator:
         reply("Success", "Redirect successful")
 
     async def _act_blindtransfer(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
-        call = self._call_of_channel(msg.get("Channel"))
+        """Asterisk's semantics: `Channel` is the *transferer*. It leaves; its bridge peer
+        (the transferee) goes on to Context/Exten. Naming the customer's channel thus
+        hangs up the customer, as a real Asterisk does (ADR 0009)."""
+        name = msg.get("Channel")
+        call = self._call_of_channel(name)
         if call is None:
             reply("Error", "No such channel")
             return
-        call.redirect = msg.get("Exten")
-        call.hangup.set()
+        transferer = next(leg for leg in call.legs if leg.name == name)
+        talking = call.state == "talking" and len(call.legs) >= 3
+        if not talking or not transferer.bridge:
+            reply("Error", "Transfer failed")
+            return
+        peer = call.legs[2] if transferer is call.caller else call.caller
         reply("Success", "Transfer succeeded")
         self.emit(
             "BlindTransfer",
             [
                 ("Result", "Success"),
-                *call.caller.snapshot("Transferee"),
-                ("IsExternal", "No"),
+                *transferer.snapshot("Transferer"),
+                *peer.snapshot("Transferee"),
+                ("BridgeUniqueid", transferer.bridge),
+                ("BridgeType", "basic"),
+                ("IsExternal", "Yes"),
                 ("Context", msg.get("Context")),
                 ("Extension", msg.get("Exten")),
             ],
         )
+        if transferer is not call.caller:
+            call.redirect = msg.get("Exten")
+        call.hangup.set()  # the customer as transferer: hung up (their call ends)
 
     async def _act_mixmonitor(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         ch = self.channels.get(msg.get("Channel"))
@@ -960,6 +980,9 @@ class Simulator:
                     target, call.redirect = call.redirect, None
                     call.hangup.clear()
                 if target not in self.queues:
+                    if target and self._is_agent(f"Local/{target}@agents/n"):
+                        # blind transfer to a colleague's extension (`[transfer]` Dial)
+                        await self._dial_second_leg(call, call.caller, target, "transfer")
                     break
                 # Queue() runs in `[queue-call]` (a transfer reaches it through
                 # `[transfer]`): the caller's events carry that context and the queue
@@ -1425,15 +1448,29 @@ class Simulator:
             self._set_cid(ch, cid_num or "<unknown>", cid_name or "<unknown>")
         self._local_bridge(one, two)
         variables = dict(v.split("=", 1) for v in msg.getall("Variable") if "=" in v)
-        for key, value in variables.items():  # Originate's Variable → VarSet on the channel
-            self.emit("VarSet", [*one.snapshot(), ("Variable", key), ("Value", value)])
+        for half in (one, two) if self.agents_dial_phones else (one,):
+            for key, value in variables.items():  # Originate's Variable → VarSet
+                self.emit("VarSet", [*half.snapshot(), ("Variable", key), ("Value", value)])
         self.emit("DialBegin", [*one.snapshot("Dest"), ("DialString", resource)])
         agent = self._is_agent(channel)
+        handset: tuple[Channel, Channel] | None = None
+        if agent is not None and self.agents_dial_phones and ctx == "agents":
+            # `[agents]`: the `;2` half Dial()s the agent's phone
+            p1, p2 = self._local_pair(number, "phone-sim", number, one.linkedid)
+            self._set_cid(p1, number, cid_name or "<unknown>")
+            self._set_cid(p2, "<unknown>", cid_name or "<unknown>")
+            self._local_bridge(p1, p2)
+            self.emit(
+                "DialBegin",
+                [*two.snapshot(), *p1.snapshot("Dest"), ("DialString", f"{number}@phone-sim/n")],
+            )
+            self._state(p1, 5)
+            handset = (p1, p2)
         call = SimCall(
             one.linkedid, cid_num, cid_name, None, 60.0, None, created_at=self.clock.monotonic()
         )
         call.variables.update(variables)
-        call.legs = [one, two]
+        call.legs = [one, two, *(handset or ())]
         self.calls[call.linkedid] = call
 
         def respond(ok: bool, reason: int) -> None:
@@ -1492,9 +1529,26 @@ class Simulator:
                 self.emit("DialEnd", [*one.snapshot("Dest"), ("DialStatus", "NOANSWER")])
                 respond(False, 3)
                 return False
+            if handset is not None:
+                p1, p2 = handset
+                self._state(p2, 6)
+                self._state(p1, 6)
+                self.emit(
+                    "DialEnd", [*two.snapshot(), *p1.snapshot("Dest"), ("DialStatus", "ANSWER")]
+                )
             self._state(two, 6)
             self._state(one, 6)
             self.emit("DialEnd", [*one.snapshot("Dest"), ("DialStatus", "ANSWER")])
+            if handset is not None and exten and exten not in self.queues and not app:
+                # `[outbound]`: the customer sees the DID; Asterisk answers the Originate
+                # once the customer is being dialled
+                one.context, one.exten = context, exten
+                self.emit("VarSet", [*one.snapshot(), ("Variable", "CC_SHOWN"), ("Value", DID)])
+                self._set_cid(one, DID, "<unknown>")
+                await self._dial_second_leg(
+                    call, one, exten, context, dialling=lambda: respond(True, 4)
+                )
+                return True
             respond(True, 4)
             if app.lower() == "chanspy":
                 await self._spy(call, one, data)
@@ -1515,7 +1569,15 @@ class Simulator:
                     self._member_event(members[0])
             self._end_call(call)
 
-    async def _dial_second_leg(self, call: SimCall, one: Channel, exten: str, context: str) -> None:
+    async def _dial_second_leg(
+        self,
+        call: SimCall,
+        one: Channel,
+        exten: str,
+        context: str,
+        *,
+        dialling: Callable[[], None] | None = None,
+    ) -> None:
         agent = self._is_agent(f"Local/{exten}@agents/n")
         ctx = "agents" if agent else "customer-sim"
         b1, b2 = self._local_pair(exten, ctx, exten, call.linkedid)
@@ -1542,6 +1604,8 @@ class Simulator:
                 "DialState",
                 [*one.snapshot(), *b1.snapshot("Dest"), ("DialStatus", "RINGING")],
             )
+        if dialling is not None:
+            dialling()
         if mode in ("busy", "congestion"):
             await self._wait(0.5, call.hangup)
             self.emit(

@@ -143,3 +143,33 @@ async def test_originate_to_agent_and_customer_failure_reason(h: Harness) -> Non
             )
         )
     assert err.value.error_id == "originate-failed"
+
+
+async def test_blind_transfer_names_the_transferer_as_asterisk_does(h: Harness) -> None:
+    """Channel = the agent's leg: the customer goes on to the colleague (ADR 0009)."""
+    h.sim.set_agent("Agent 1002", 0.1)
+    h.client.tracker.know_agents({"Local/1002@agents/n": "Agent 1002"})  # the CRM's roster
+    call_id, caller = await _talking_call(h)
+    agent_leg = h.sim.calls[call_id].legs[2].name
+    await h.commands.blind_transfer(agent_leg, "transfer", "1002")
+    await h.until(
+        lambda: any("1002@agents" in leg.name and leg.bridge for leg in h.sim.calls[call_id].legs)
+    )
+    assert h.sim.calls[call_id].caller.name == caller  # the customer is still up
+    await h.commands.hangup(caller)
+    await h.until(lambda: bool(h.records()))
+    (record,) = h.records()
+    assert record.agent == "Agent 1002"
+    assert [(o.agent, o.result.value) for o in record.offers] == [
+        ("Agent 1001", "answered"),
+        ("Agent 1002", "answered"),
+    ]
+    assert record.transferred_to == "1002"
+
+
+async def test_blind_transfer_of_the_customer_channel_hangs_the_customer_up(h: Harness) -> None:
+    """What the service used to send: Asterisk takes the customer as the transferer."""
+    call_id, caller = await _talking_call(h)
+    await h.commands.blind_transfer(caller, "transfer", "sales")
+    await h.until(lambda: call_id not in h.sim.calls)
+    assert caller not in h.sim.channels

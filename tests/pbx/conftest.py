@@ -93,3 +93,8 @@ async def agent1(stack: PbxStack, http: aiohttp.ClientSession) -> Api:
 @pytest.fixture
 async def manager(stack: PbxStack, http: aiohttp.ClientSession) -> Api:
     return await Api(stack, http, "manager1").login()
+
+
+@pytest.fixture
+async def agent2(stack: PbxStack, http: aiohttp.ClientSession) -> Api:
+    return await Api(stack, http, "agent2").login()
