@@ -411,8 +411,9 @@ class Runtime:
         ami = self.objects.get("ami")
         if ami is not None and ami.connected:  # it connected before the registry listened
             health.set("ami", True, f"connected to {ami.endpoint.host}:{ami.endpoint.port}")
-        if s.redis_url:
-            health.set("redis", True, "event bus started")
+        if s.redis_url:  # the bus probes Redis from now on; start from what it knows
+            up = bool(getattr(bus, "healthy", True))
+            health.set("redis", up, "event bus started" if up else "unreachable at start")
         self.objects["health"] = health
         extra.append(
             lambda app: setup_ops_routes(
