@@ -52,6 +52,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30.0, compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
     conn = hub.connect(user, ws, request.transport)
+    conn.session_id = claims.session_id
     after_raw = request.query.get("after", "")
     if after_raw.lstrip("-").isascii() and after_raw.lstrip("-").isdigit():
         if not hub.resume(conn, int(after_raw)):
@@ -65,7 +66,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 continue
             fresh = await request.app[USERS_KEY].get(user.id)
             signer = request.app[SIGNER_KEY]
-            if fresh is None or not fresh.active or not signer.is_live(claims, now=time.time()):
+            if (
+                fresh is None
+                or not fresh.active
+                or not await signer.is_live(claims, now=time.time())
+            ):
                 conn.kill(CLOSE_AUTH)
                 break
             await _client_message(request, conn, fresh, msg.data)
