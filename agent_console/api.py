@@ -4,6 +4,8 @@ customers, callbacks, violations, agents, queues, click-to-dial, hold, transfer.
 from __future__ import annotations
 
 import asyncio
+import functools
+import secrets
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -18,7 +20,6 @@ from agent_console.auth import (
     SIGNER_KEY,
     SUPERVISORS,
     USERS_KEY,
-    LoginThrottle,
     current_user,
     require,
 )
@@ -28,6 +29,7 @@ from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY
 from agent_console.openapi import register_operation
 from agent_console.seats import SeatBoard
 from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.throttle import LoginLimiter
 from agent_console.views import (
     call_json,
     callback_json,
@@ -50,13 +52,13 @@ from crm_core.domain.models import (
     Role,
     User,
 )
-from crm_core.passwords import verify_password
+from crm_core.passwords import hash_password, verify_password
 from crm_core.phones import InvalidPhoneNumber, carrier_digits, normalize
 from crm_core.ports.repositories import CallFilter, NotFound
 from crm_core.ports.telephony import OriginateRequest, TelephonyError
 from crm_core.services.callbacks import schedule_retry
 
-THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
+THROTTLE_KEY = web.AppKey("login_throttle", LoginLimiter)
 CUSTOMER_FIELDS = {
     "name": str,
     "company": str,
@@ -121,20 +123,27 @@ async def check_login(request: web.Request, username: str, password: str) -> Use
     """Throttled password check shared by the login form and `POST /api/login`."""
     throttle = request.app[THROTTLE_KEY]
     ip = client_ip(request)
-    wait = throttle.retry_after(username, ip)
+    wait = await throttle.retry_after(username, ip)
     if wait > 0:
         raise ApiError(429, "rate-limited", f"too many failed logins; try again in {int(wait)} s")
     db = svc(request).db
     stored = await db.users.password_hash(username) if username else None
     user = await db.users.get_by_username(username) if stored else None
-    # argon2 takes tens of ms of CPU: keep it off the loop that delivers screen pops
+    # argon2 takes tens of ms of CPU: keep it off the loop that delivers screen pops.
+    # An unknown username costs the same check, so timing does not tell it apart.
     loop = asyncio.get_running_loop()
-    ok = stored is not None and await loop.run_in_executor(None, verify_password, stored, password)
-    if not ok or user is None or not user.active:
-        throttle.failed(username, ip)
+    checked = stored if stored is not None else _dummy_hash()
+    ok = await loop.run_in_executor(None, verify_password, checked, password)
+    if not ok or stored is None or user is None or not user.active:
+        await throttle.failed(username, ip, account_exists=stored is not None)
         raise ApiError(401, "bad-credentials", "wrong username or password")
-    throttle.succeeded(username, ip)
+    await throttle.succeeded(username, ip)
     return user
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 async def api_login(request: web.Request) -> web.Response:
@@ -155,7 +164,7 @@ async def api_login(request: web.Request) -> web.Response:
 async def api_logout(request: web.Request) -> web.Response:
     claims = request.get(CLAIMS_KEY)
     if claims is not None:
-        request.app[SIGNER_KEY].revoke(claims, now=time.time())
+        await request.app[SIGNER_KEY].revoke(claims, now=time.time())
         request.app[HUB_KEY].close_user(current_user(request).username)
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")

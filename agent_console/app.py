@@ -20,7 +20,6 @@ from agent_console.api import THROTTLE_KEY, setup_api_routes
 from agent_console.auth import (
     SIGNER_KEY,
     USERS_KEY,
-    LoginThrottle,
     TokenSigner,
     UserCache,
     authenticate,
@@ -34,6 +33,7 @@ from agent_console.openapi import OPENAPI_KEY, OpenApiRegistry
 from agent_console.pages import setup_page_routes
 from agent_console.seats import SeatBoard
 from agent_console.services import ConsoleServices
+from agent_console.throttle import LoginThrottle
 from agent_console.ws import websocket
 from crm_core.db.idempotency import IdempotencyRepo
 
@@ -54,11 +54,14 @@ def create_app(services: ConsoleServices, *, hub: Hub | None = None) -> web.Appl
     app[HUB_KEY] = hub
     app[SEATS_KEY] = seats
     app[LIVE_KEY] = LiveProviders()
-    app[SIGNER_KEY] = TokenSigner(config.secret_key)
+    signer = TokenSigner(config.secret_key, services.revocations)
+    signer.revocations.watch(hub.close_session)  # logged out anywhere: its sockets end here
+    app[SIGNER_KEY] = signer
     app[USERS_KEY] = UserCache(services.db.users)
-    app[THROTTLE_KEY] = LoginThrottle(
+    app[THROTTLE_KEY] = services.login_limiter or LoginThrottle(
         services.clock,
         max_failures=config.login_max_failures,
+        max_failures_per_address=config.login_max_failures_per_address,
         window_seconds=config.login_window_seconds,
     )
     app[OPENAPI_KEY] = OpenApiRegistry()

@@ -102,6 +102,7 @@ class Connection:
         self._sending = False
         self.closed = False
         self.close_code: int | None = None
+        self.session_id = ""  # the login session this socket belongs to
         self.start_seq = stream.seq
         self.sent_messages = 0
 
@@ -317,6 +318,13 @@ class Hub:
             return
         for conn in tuple(stream.connections):
             conn.kill(code)
+
+    def close_session(self, session_id: str, code: int = CLOSE_AUTH) -> None:
+        """End the sockets of one login session (it was logged out, maybe elsewhere)."""
+        for stream in tuple(self._streams.values()):
+            for conn in tuple(stream.connections):
+                if conn.session_id == session_id:
+                    conn.kill(code)
 
     def heartbeat(self, turn: int = 0, turns: int = 1) -> None:
         """A heartbeat carries the current seq so a client can spot a gap. With `turns`

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from aiohttp import web
 
+from agent_console.auth import Revocations
+from agent_console.throttle import LoginLimiter
 from crm_core.domain.models import Callback
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
@@ -95,7 +97,8 @@ class ConsoleConfig:
     heartbeat_seconds: float = 15.0
     ws_buffer_size: int = 500
     ws_socket_queue: int = 256
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # per account, from any address
+    login_max_failures_per_address: int = 30  # per source address, any usernames
     login_window_seconds: float = 300.0
 
 
@@ -109,3 +112,6 @@ class ConsoleServices:
     callbacks: CallbackPromiser | None = None  # None: write the callback row directly
     normalize_phone: Callable[[str], str] | None = None  # to E.164; None: digits as given
     extra_setup: list[Callable[[web.Application], None]] = field(default_factory=list)
+    # shared across instances (Redis) when set; None: this process only
+    revocations: Revocations | None = None
+    login_limiter: LoginLimiter | None = None

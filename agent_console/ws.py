@@ -69,6 +69,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     batch = request.query.get("batch", "") in ("1", "true")
     conn = hub.connect(user, ws, request.transport, batch=batch)
+    conn.session_id = claims.session_id
     after_raw = request.query.get("after", "")
     if after_raw.lstrip("-").isascii() and after_raw.lstrip("-").isdigit():
         if not hub.resume(conn, int(after_raw)):
@@ -82,7 +83,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 continue
             fresh = await request.app[USERS_KEY].get(user.id)
             signer = request.app[SIGNER_KEY]
-            if fresh is None or not fresh.active or not signer.is_live(claims, now=time.time()):
+            if (
+                fresh is None
+                or not fresh.active
+                or not await signer.is_live(claims, now=time.time())
+            ):
                 conn.kill(CLOSE_AUTH)
                 break
             await _client_message(request, conn, fresh, msg.data)

@@ -50,6 +50,11 @@ class Settings:
     http_port: int = 8080
     secret_key: str = ""  # signs session cookies; required by `serve`
     trust_forwarded_headers: bool = False  # honour X-Forwarded-* from the reverse proxy
+    # failed logins within the window before 429: per account (any address), per
+    # source address (any usernames); shared through Redis when configured (ADR 0054)
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_window_seconds: float = 300.0
     public_url: str = ""
     # pages that may open the console's WebSocket besides the console's own host
     # (public_url's origin is always allowed), e.g. https://cc.example.com
@@ -239,6 +244,11 @@ def _validate(s: Settings) -> None:
             'a dial string with {number}, e.g. "PJSIP/{number}@trunk"',
             s.dialer_channel,
         )
+    for name in ("login_max_failures", "login_max_failures_per_address"):
+        if getattr(s, name) < 1:
+            raise bad(name, "a whole number of failed logins >= 1", getattr(s, name))
+    if s.login_window_seconds < 1:
+        raise bad("login_window_seconds", "seconds >= 1", s.login_window_seconds)
     if not 15 <= s.dialer_ring_seconds <= 120:
         raise bad("dialer_ring_seconds", "seconds from 15 to 120", s.dialer_ring_seconds)
     for port_name in ("http_port", "ami_port", "agi_port"):

@@ -438,8 +438,9 @@ class Runtime:
             healthy, detail = ami.health()
             if healthy or ami.refused:
                 health.set("ami" if name == "default" else f"ami:{name}", healthy, detail)
-        if s.redis_url:
-            health.set("redis", True, "event bus started")
+        if s.redis_url:  # the bus probes Redis from now on; start from what it knows
+            up = bool(getattr(bus, "healthy", True))
+            health.set("redis", up, "event bus started" if up else "unreachable at start")
         self.objects["health"] = health
         extra.append(
             lambda app: setup_ops_routes(
@@ -468,6 +469,9 @@ class Runtime:
                 callback_window_minutes=s.callback_window_minutes,
                 pause_reasons=s.pause_reasons,
                 trust_forwarded_headers=s.trust_forwarded_headers,
+                login_max_failures=s.login_max_failures,
+                login_max_failures_per_address=s.login_max_failures_per_address,
+                login_window_seconds=s.login_window_seconds,
                 default_language=s.default_language,
                 console_hold=s.console_hold,
                 allowed_origins=allowed_origins(s),
@@ -477,6 +481,7 @@ class Runtime:
             callbacks=promiser,
             normalize_phone=lambda raw: normalize(raw, region),
             extra_setup=extra,
+            **self._shared_console_state(),
         )
         app = create_app(services)
         runner = web.AppRunner(app, access_log=None)
@@ -489,6 +494,36 @@ class Runtime:
         self.url = s.public_url or f"http://{shown}:{bound[1]}/"
         self.port = int(bound[1])
         self.objects.update(app=app, runner=runner)
+
+    def _shared_console_state(self) -> dict[str, Any]:
+        """With Redis: logouts and the login throttle shared by every instance
+        (ADR 0054, 0055); without, the console keeps them in this process."""
+        s = self.settings
+        if not s.redis_url:
+            return {}
+        from agent_console.redis_state import RedisLoginThrottle, RedisRevocations, connect
+        from agent_console.throttle import LoginThrottle
+
+        client = connect(s.redis_url)
+        revocations = RedisRevocations(client)
+        revocations.start()
+
+        async def stop() -> None:
+            await revocations.stop()
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(client.aclose(), 3.0)
+
+        self._own("console redis state", stop)
+        local = LoginThrottle(
+            self.objects["clock"],
+            max_failures=s.login_max_failures,
+            max_failures_per_address=s.login_max_failures_per_address,
+            window_seconds=s.login_window_seconds,
+        )
+        return {
+            "revocations": revocations,
+            "login_limiter": RedisLoginThrottle(client, local),
+        }
 
     async def _demo_traffic(self) -> None:
         from telephony.sim import DemoTraffic
