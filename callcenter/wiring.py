@@ -248,6 +248,7 @@ class Runtime:
         """Campaign dialer; with several instances only the AMI lease holder dials."""
         import os
 
+        from crm_core.phones import carrier_digits
         from telephony.dialer import CampaignDialer, DialerConfig
         from telephony.dialer_task import SupervisedDialer
 
@@ -263,6 +264,10 @@ class Runtime:
                 ring_seconds=s.dialer_ring_seconds,
                 abandon_cap=s.abandon_rate_cap,
                 instance=s.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+                # the customer's number as the carrier expects it (ADR 0047)
+                dial_number=functools.partial(
+                    carrier_digits, region=s.phone_region, form=s.carrier_number_format
+                ),
             ),
         )
         bus.subscribe(dialer.handle)
