@@ -26,6 +26,7 @@ from agent_console.errors import ApiError
 from agent_console.forwarded import client_ip
 from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY
 from agent_console.openapi import register_operation
+from agent_console.seats import SeatBoard
 from agent_console.services import ConsoleConfig, ConsoleServices
 from agent_console.views import (
     call_json,
@@ -189,8 +190,25 @@ async def agent_state(request: web.Request) -> web.Response:
     action = body.get("action")
     s = svc(request)
     seats = request.app[SEATS_KEY]
-    cmds = s.commands
     queues = set(user.queues)
+    with seats.command(user.username):
+        await _change_state(s, seats, user, action, body, queues)
+    await audit(request, f"agent.{action}", f"user:{user.username}")
+    seat = seats.seat(user.username)
+    return web.json_response(seat.state.to_json() if seat else {})
+
+
+async def _change_state(
+    s: ConsoleServices,
+    seats: SeatBoard,
+    user: User,
+    action: object,
+    body: dict[str, Any],
+    queues: set[str],
+) -> None:
+    assert user.interface is not None
+    assert user.member_name is not None
+    cmds = s.commands
     if action == "sign_in":
         for queue in sorted(queues):
             await cmds.queue_add(queue, user.interface, user.member_name)
@@ -212,9 +230,6 @@ async def agent_state(request: web.Request) -> web.Response:
         seats.set_state(user.username, status=AgentStatus.LOGGED_OUT, queues=set())
     else:
         raise ApiError(400, "bad-action", "action must be sign_in, pause, resume or sign_out")
-    await audit(request, f"agent.{action}", f"user:{user.username}")
-    seat = seats.seat(user.username)
-    return web.json_response(seat.state.to_json() if seat else {})
 
 
 # --- calls ------------------------------------------------------------------------------

@@ -407,6 +407,7 @@ class AmiClient:
                     events = []
                     for item in members:  # members first: resync names agents by interface
                         events += self.tracker.handle(item, at)
+                    events += self.tracker.resync_queues(members, at)
                     events += self.tracker.resync(channels, at)
                 if events:
                     await self._emit(events)
