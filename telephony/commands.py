@@ -75,6 +75,8 @@ class AmiCommands:
             ]
         if request.caller_id:
             headers.append(("CallerID", request.caller_id))
+        if request.channel_id:
+            headers.append(("ChannelId", request.channel_id))
         for key, value in {**request.variables, "CC_REQUEST_ID": request_id}.items():
             headers.append(("Variable", f"{key}={value}"))
         waiter = self.client.expect_originate(action_id)
@@ -201,7 +203,12 @@ class AmiCommands:
         _check(await self.client.send_action(headers), f"queue pause {interface}")
 
     async def spy(
-        self, spyer_channel: str, target_interface: str, mode: SpyMode
+        self,
+        spyer_channel: str,
+        target_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
     ) -> OriginateResult:
         target = target_interface[:-2] if target_interface.endswith("/n") else target_interface
         return await self.originate(
@@ -211,6 +218,7 @@ class AmiCommands:
                 data=f"{target},{SPY_OPTIONS[SpyMode(mode)]}",
                 caller_id=f'"{SpyMode(mode).value}" <spy>',
                 timeout_seconds=30.0,
+                channel_id=channel_id,
             )
         )
 

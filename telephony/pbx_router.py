@@ -96,11 +96,16 @@ class PbxRouter:
         await self.for_interface(interface).commands.queue_pause(interface, paused, reason, queue)
 
     async def spy(
-        self, spyer_channel: str, target_interface: str, mode: SpyMode
+        self,
+        spyer_channel: str,
+        target_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
     ) -> OriginateResult:
         # ChanSpy runs where the agent's call is; the lead's phone must reach that PBX
         pbx = self.for_interface(target_interface)
-        return await pbx.commands.spy(spyer_channel, target_interface, mode)
+        return await pbx.commands.spy(spyer_channel, target_interface, mode, channel_id=channel_id)
 
     async def start_recording(self, channel: str, filename: str) -> None:
         await self.for_channel(channel).commands.start_recording(channel, filename)

@@ -40,6 +40,9 @@ class OriginateRequest:
     variables: dict[str, str] = field(default_factory=dict)
     # our idempotency key: the same key is never originated twice
     request_id: str | None = None
+    # the Uniqueid Asterisk gives the first channel (Originate ChannelId): a call still
+    # ringing can be hung up by it before its OriginateResponse names the channel
+    channel_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +95,12 @@ class TelephonyCommands(Protocol):
     ) -> None: ...
 
     async def spy(
-        self, spyer_channel: str, target_interface: str, mode: SpyMode
+        self,
+        spyer_channel: str,
+        target_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
     ) -> OriginateResult: ...
 
     async def start_recording(self, channel: str, filename: str) -> None: ...
