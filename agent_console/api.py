@@ -440,17 +440,18 @@ async def hold_call(request: web.Request) -> web.Response:
     call_id = request.match_info["call_id"]
     body = await json_body(request)
     seats = request.app[SEATS_KEY]
-    if seats.card(user.username, call_id) is None:
+    card = seats.card(user.username, call_id)
+    if card is None:
         raise ApiError(404, "no-such-call", "no such call on your console")
-    if not svc(request).config.console_hold:
-        raise ApiError(
-            409, "hold-from-phone", "this PBX holds calls from the agent's phone, not the console"
-        )
-    channel = seats.channel_of(call_id, user.username) or seats.channel_of(call_id, "caller")
-    if channel is None:
-        raise ApiError(409, "no-such-channel", "the PBX has not told us this call's channel")
-    await svc(request).commands.hold(channel, bool(body.get("hold", True)))
-    return web.json_response({"ok": True})
+    hold = bool(body.get("hold", True))
+    if card.get("state") not in (("talking",) if hold else ("held",)):
+        raise ApiError(409, "call-not-up", "only a call you are talking on can be held")
+    try:
+        await svc(request).commands.hold(call_id, hold)
+    except TelephonyError as exc:
+        raise ApiError(409, exc.error_id, f"{'hold' if hold else 'unhold'} failed: {exc}") from exc
+    await audit(request, "call.hold" if hold else "call.unhold", f"call:{call_id}")
+    return web.json_response({"ok": True, "held": hold})
 
 
 async def transfer_call(request: web.Request) -> web.Response:

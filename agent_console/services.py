@@ -85,7 +85,6 @@ class ConsoleConfig:
     departments: tuple[str, ...] = ("billing", "technical", "logistics", "complaints")
     transfer_context: str = "transfer"  # dialplan context for blind transfers
     dial_context: str = "outbound"  # dialplan context for click-to-dial
-    console_hold: bool = True  # False: the PBX cannot hold from the console (real Asterisk)
     heartbeat_seconds: float = 15.0
     ws_buffer_size: int = 500
     ws_socket_queue: int = 256

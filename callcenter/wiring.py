@@ -442,7 +442,6 @@ class Runtime:
                 pause_reasons=s.pause_reasons,
                 trust_forwarded_headers=s.trust_forwarded_headers,
                 default_language=s.default_language,
-                console_hold=s.console_hold,
             ),
             callbacks=promiser,
             normalize_phone=lambda raw: normalize(raw, region),

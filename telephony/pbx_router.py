@@ -63,9 +63,10 @@ class PbxRouter:
         exten: str,
         priority: int = 1,
         extra_channel: str | None = None,
+        extra_exten: str | None = None,
     ) -> None:
         await self.for_channel(channel).commands.redirect(
-            channel, context, exten, priority, extra_channel
+            channel, context, exten, priority, extra_channel, extra_exten
         )
 
     async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
@@ -113,8 +114,14 @@ class PbxRouter:
     async def stop_recording(self, channel: str) -> None:
         await self.for_channel(channel).commands.stop_recording(channel)
 
-    async def hold(self, channel: str, hold: bool) -> None:
-        await self.for_channel(channel).commands.hold(channel, hold)
+    def for_call(self, call_id: str) -> Pbx:
+        for pbx in self.pbxs:
+            if pbx.tracker.hold_channels(call_id) is not None:
+                return pbx
+        return self.pbxs[0]
+
+    async def hold(self, call_id: str, hold: bool) -> None:
+        await self.for_call(call_id).commands.hold(call_id, hold)
 
 
 def _is_commands(router: PbxRouter) -> TelephonyCommands:

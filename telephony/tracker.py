@@ -241,6 +241,19 @@ class CallTracker:
             for call in self.calls.values()
         )
 
+    def hold_channels(self, call_id: str) -> tuple[str, str] | None:
+        """(the customer's channel, the answering agent's leg) of a live answered call."""
+        for call in self.calls.values():
+            if call.call_id != call_id or call.answered_at is None:
+                continue
+            answered = [o for o in call.offers if o.result is OfferResult.ANSWERED and o.channel]
+            if call.caller_channel and answered:
+                return call.caller_channel, answered[-1].channel
+        return None
+
+    def held(self, call_id: str) -> bool:
+        return any(c.call_id == call_id and c.hold_started for c in self.calls.values())
+
     def live_calls(self) -> list[dict[str, object]]:
         result: list[dict[str, object]] = []
         for call in self.calls.values():

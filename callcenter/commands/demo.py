@@ -30,7 +30,6 @@ def demo_settings(settings: Settings, database: Path) -> Settings:
         ami_secret=settings.ami_secret or secrets.token_urlsafe(12),
         agi_host="127.0.0.1",
         outbox_path=str(database.parent / "demo-outbox.db"),
-        console_hold=True,  # the demo's PBX is the simulator
     )
 
 
