@@ -201,8 +201,25 @@ async def agent_state(request: web.Request) -> web.Response:
     action = body.get("action")
     s = svc(request)
     seats = request.app[SEATS_KEY]
-    cmds = s.commands
     queues = set(user.queues)
+    with seats.command(user.username):
+        await _change_state(s, seats, user, action, body, queues)
+    await audit(request, f"agent.{action}", f"user:{user.username}")
+    seat = seats.seat(user.username)
+    return web.json_response(seat.state.to_json() if seat else {})
+
+
+async def _change_state(
+    s: ConsoleServices,
+    seats: SeatBoard,
+    user: User,
+    action: object,
+    body: dict[str, Any],
+    queues: set[str],
+) -> None:
+    assert user.interface is not None
+    assert user.member_name is not None
+    cmds = s.commands
     if action == "sign_in":
         for queue in sorted(queues):
             await cmds.queue_add(queue, user.interface, user.member_name)
@@ -224,9 +241,6 @@ async def agent_state(request: web.Request) -> web.Response:
         seats.set_state(user.username, status=AgentStatus.LOGGED_OUT, queues=set())
     else:
         raise ApiError(400, "bad-action", "action must be sign_in, pause, resume or sign_out")
-    await audit(request, f"agent.{action}", f"user:{user.username}")
-    seat = seats.seat(user.username)
-    return web.json_response(seat.state.to_json() if seat else {})
 
 
 # --- calls ------------------------------------------------------------------------------
@@ -459,17 +473,18 @@ async def hold_call(request: web.Request) -> web.Response:
     call_id = request.match_info["call_id"]
     body = await json_body(request)
     seats = request.app[SEATS_KEY]
-    if seats.card(user.username, call_id) is None:
+    card = seats.card(user.username, call_id)
+    if card is None:
         raise ApiError(404, "no-such-call", "no such call on your console")
-    if not svc(request).config.console_hold:
-        raise ApiError(
-            409, "hold-from-phone", "this PBX holds calls from the agent's phone, not the console"
-        )
-    channel = seats.channel_of(call_id, user.username) or seats.channel_of(call_id, "caller")
-    if channel is None:
-        raise ApiError(409, "no-such-channel", "the PBX has not told us this call's channel")
-    await svc(request).commands.hold(channel, bool(body.get("hold", True)))
-    return web.json_response({"ok": True})
+    hold = bool(body.get("hold", True))
+    if card.get("state") not in (("talking",) if hold else ("held",)):
+        raise ApiError(409, "call-not-up", "only a call you are talking on can be held")
+    try:
+        await svc(request).commands.hold(call_id, hold)
+    except TelephonyError as exc:
+        raise ApiError(409, exc.error_id, f"{'hold' if hold else 'unhold'} failed: {exc}") from exc
+    await audit(request, "call.hold" if hold else "call.unhold", f"call:{call_id}")
+    return web.json_response({"ok": True, "held": hold})
 
 
 async def transfer_call(request: web.Request) -> web.Response:

@@ -149,7 +149,6 @@ async def console_page(request: web.Request) -> web.Response:
         "company": config.company_name,
         "pause_reasons": list(config.pause_reasons),
         "dispositions": list(config.dispositions),
-        "console_hold": config.console_hold,
         "departments": list(config.departments),
         "callback_minutes": config.callback_window_minutes,
         "ring_limit_seconds": config.ring_limit_seconds,

@@ -90,7 +90,6 @@ class ConsoleConfig:
     # how click-to-dial hands the number to the carrier (crm_core.phones.carrier_digits)
     phone_region: str = "CN"
     carrier_number_format: str = "national"
-    console_hold: bool = True  # False: the PBX cannot hold from the console (real Asterisk)
     # origins besides the page's own host that may open /ws (e.g. the public URL behind
     # a proxy that rewrites Host), lower case, no trailing slash
     allowed_origins: tuple[str, ...] = ()

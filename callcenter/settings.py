@@ -112,9 +112,6 @@ class Settings:
     # outbound
     abandon_rate_cap: float = 0.03
     amd_enabled: bool = False
-    # the console's hold button sets CC_HOLD, which only the simulator honours: on a real
-    # Asterisk agents hold from their phone (docs/console.md), so the button is hidden
-    console_hold: bool = False
     dialer_channel: str = "Local/{number}@outbound"  # customer leg; {number}: E.164 sans "+"
     dialer_context: str = "campaign-dial"  # queues an answered campaign call (exten = queue)
     dialer_ring_seconds: int = 30  # before "no answer" (never under 15)

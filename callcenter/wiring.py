@@ -478,7 +478,6 @@ class Runtime:
                 login_max_failures_per_address=s.login_max_failures_per_address,
                 login_window_seconds=s.login_window_seconds,
                 default_language=s.default_language,
-                console_hold=s.console_hold,
                 allowed_origins=allowed_origins(s),
                 phone_region=s.phone_region,
                 carrier_number_format=s.carrier_number_format,

@@ -150,6 +150,10 @@ def write(plan: PbxPlan, out: Path, *, root: Path | None = None) -> list[Path]:
 
 def _copy_sounds(target: Path) -> None:
     (target / "moh").mkdir(parents=True, exist_ok=True)
+    if not any((target / "moh").glob("*.*")):
+        # Asterisk's MusicOnHold fails ("no musiconhold loaded") with an empty class: a
+        # held customer would be hung up. A soft chime until real music is installed.
+        (target / "moh" / "chime.sln").write_bytes(_chime())
     if not SOUNDS_DIR.is_dir():
         return
     for src in sorted(SOUNDS_DIR.rglob("*")):
@@ -160,6 +164,18 @@ def _copy_sounds(target: Path) -> None:
         data = src.read_bytes()
         if not dst.exists() or dst.read_bytes() != data:
             dst.write_bytes(data)
+
+
+def _chime(rate: int = 8000) -> bytes:
+    """Four seconds of a quiet two-note chime, 8 kHz signed 16-bit little endian (.sln)."""
+    out = bytearray()
+    for n in range(rate * 4):
+        t = n / rate
+        note = 523.25 if t % 2 < 1 else 659.25
+        fade = max(0.0, 1.0 - (t % 1))  # each note decays over its second
+        sample = int(3000 * fade * math.sin(2 * math.pi * note * t))
+        out += sample.to_bytes(2, "little", signed=True)
+    return bytes(out)
 
 
 def _link(link: Path, to: Path) -> None:
@@ -528,9 +544,14 @@ exten => _[a-z].,1,NoOp(campaign ${{CC_CAMPAIGN_ID}} contact ${{CC_CONTACT_ID}})
  same => n,Hangup()
 
 [hold]
-; the console's hold button redirects the customer here (music on hold) and back
+; the console's hold button: AMI Redirect sends the customer to `moh` (music on hold)
+; and, as ExtraChannel, the agent's leg to `wait` (silence, still up); unhold is AMI
+; Bridge of the two. The queue call ends only at the final hang-up.
 exten => moh,1,Answer()
  same => n,MusicOnHold(default)
+ same => n,Hangup()
+exten => wait,1,Answer()
+ same => n,Wait(7200)
  same => n,Hangup()
 """
     if plan.phones == "local":

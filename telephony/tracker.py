@@ -29,6 +29,7 @@ from crm_core.domain.events import (
     CallEnded,
     CallerIdentified,
     CallHeld,
+    CallLeftQueue,
     CallOffered,
     CallResumed,
     CallStarted,
@@ -38,6 +39,7 @@ from crm_core.domain.events import (
     RecordingStarted,
 )
 from crm_core.domain.models import (
+    AgentStatus,
     CallOutcome,
     CallRecord,
     Direction,
@@ -120,6 +122,8 @@ class _Call:
         "transferred_to",
         "up",
         "wait_seconds",
+        "waiting_channel",
+        "waiting_in",
     )
 
     def __init__(self, linkedid: str, at: datetime, call_id: str) -> None:
@@ -157,6 +161,9 @@ class _Call:
         self.up = False  # the first channel was answered (by IVR, queue or far end)
         self.inbound_ctx = False
         self.internal = False  # a supervisor's spy call: not a customer call
+        # the queue the call waits in right now (QueueCallerJoin .. QueueCallerLeave)
+        self.waiting_in: str | None = None
+        self.waiting_channel: str | None = None
 
     def open_offer(self, channel: str | None = None, interface: str | None = None) -> _Offer | None:
         for offer in reversed(self.offers):
@@ -196,6 +203,7 @@ class CallTracker:
             "Newstate": self._newstate,
             "Hangup": self._hangup,
             "QueueCallerJoin": self._queue_join,
+            "QueueCallerLeave": self._queue_leave,
             "AgentCalled": self._agent_called,
             "AgentConnect": self._agent_connect,
             "AgentRingNoAnswer": self._agent_rna,
@@ -246,6 +254,19 @@ class CallTracker:
             or any(o.channel == channel for o in call.offers)
             for call in self.calls.values()
         )
+
+    def hold_channels(self, call_id: str) -> tuple[str, str] | None:
+        """(the customer's channel, the answering agent's leg) of a live answered call."""
+        for call in self.calls.values():
+            if call.call_id != call_id or call.answered_at is None:
+                continue
+            answered = [o for o in call.offers if o.result is OfferResult.ANSWERED and o.channel]
+            if call.caller_channel and answered:
+                return call.caller_channel, answered[-1].channel
+        return None
+
+    def held(self, call_id: str) -> bool:
+        return any(c.call_id == call_id and c.hold_started for c in self.calls.values())
 
     def live_calls(self) -> list[dict[str, object]]:
         result: list[dict[str, object]] = []
@@ -542,6 +563,7 @@ class CallTracker:
         if call is None:
             return
         queue = msg.get("Queue")
+        call.waiting_in, call.waiting_channel = queue, msg.get("Channel") or None
         if call.answered_at is not None:
             if call.transfer_pending:  # the BlindTransfer already said where it went
                 call.transferred_to = call.transferred_to or queue
@@ -585,6 +607,55 @@ class CallTracker:
             )
         )
 
+    def _queue_leave(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
+        call = self._call_of(msg)
+        if call is None:
+            return
+        queue = msg.get("Queue") or call.waiting_in
+        call.waiting_in = call.waiting_channel = None
+        if queue:
+            out.append(CallLeftQueue(at=at, pbx=self.pbx, call_id=call.call_id, queue=queue))
+
+    def resync_queues(self, items: Iterable[AmiMessage], at: datetime) -> list[DomainEvent]:
+        """Reconcile queue members and waiting callers with a QueueStatus list.
+
+        The member items themselves go through `handle` (their states); this finishes
+        what they cannot say: a member we knew who is in no queue now was removed while
+        we were away, and a call we thought waiting that is no entry of its queue left it.
+        """
+        out: list[DomainEvent] = []
+        members: set[str] = set()
+        entries: set[tuple[str, str]] = set()
+        for item in items:
+            if item.event == "QueueMember":
+                interface = item.get("Location") or item.get("Interface")
+                members.add(f"{item.get('Queue')}|{interface}")
+            elif item.event == "QueueEntry":
+                entries.add((item.get("Queue"), item.get("Channel")))
+        for key, snap in list(self.agents.items()):
+            event = snap.event
+            if key in members or not isinstance(event, AgentStateChanged):
+                continue
+            del self.agents[key]
+            if event.status is not AgentStatus.LOGGED_OUT:
+                out.append(
+                    AgentStateChanged(
+                        at=at,
+                        pbx=self.pbx,
+                        agent=event.agent,
+                        interface=event.interface,
+                        queue=event.queue,
+                        status=AgentStatus.LOGGED_OUT,
+                    )
+                )
+        for call in self.calls.values():
+            if call.waiting_in and (call.waiting_in, call.waiting_channel) not in entries:
+                out.append(
+                    CallLeftQueue(at=at, pbx=self.pbx, call_id=call.call_id, queue=call.waiting_in)
+                )
+                call.waiting_in = call.waiting_channel = None
+        return out
+
     def _agent_called(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
         if call is None:
@@ -627,6 +698,21 @@ class CallTracker:
             if other.ended is None:
                 other.close(at, OfferResult.NO_ANSWER)
                 self._ring_ended(call, other, out)
+        if call.answered_at is not None:
+            # answered again after a transfer into a queue: the member is on the call now
+            # (a Local member's device state already said "in use" while it rang, so
+            # Asterisk sends no QueueMemberStatus for it)
+            out.append(
+                AgentStateChanged(
+                    at=at,
+                    pbx=self.pbx,
+                    agent=h.get("MemberName"),
+                    interface=h.get("Interface", ""),
+                    queue=h.get("Queue"),
+                    status=AgentStatus.ON_CALL,
+                    in_call=True,
+                )
+            )
         if call.answered_at is not None and call.transfer_pending:
             # the target of a transfer answered: the customer talks to them now
             call.agent = h.get("MemberName")

@@ -208,8 +208,6 @@
     badge.dataset.state = d.state;
     n.dataset.state = d.state;
     $(".act-hold", n).textContent = d.state === "held" ? t("call.unhold") : t("call.hold");
-    $(".act-hold", n).hidden = !boot.console_hold;
-    $(".hold-hint", n).hidden = boot.console_hold;
     $(".call-actions", n).hidden = !(d.state === "talking" || d.state === "held");
     $(".act-close", n).hidden = ACTIVE.has(d.state);
     $("form.wrapup", n).hidden = d.state === "ringing";

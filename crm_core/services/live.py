@@ -34,6 +34,7 @@ from crm_core.domain.events import (
     CallbackDue,
     CallbackScheduled,
     CallEnded,
+    CallLeftQueue,
     CallOffered,
     CallTransferred,
     DomainEvent,
@@ -114,6 +115,7 @@ class AgentLive:
     paused: bool = False
     pause_reason: str = ""
     queues: set[str] = field(default_factory=set)
+    signed_in: set[str] = field(default_factory=set)  # the queues the PBX has them in now
     call_id: str | None = None
     call_since: datetime | None = None
     customer: str = ""
@@ -238,6 +240,8 @@ class LiveBoard:
         match event:
             case CallOffered():
                 self._offered(event)
+            case CallLeftQueue():
+                self._queue(event.queue).waiting.pop(event.call_id, None)
             case AgentRingStarted():
                 call = self._calls.setdefault(event.call_id, CallLive(queue=event.queue))
                 call.caller = _caller(event.caller_number, event.caller_name)
@@ -473,6 +477,24 @@ class LiveBoard:
         a = self._agent(name, event.interface)
         if event.queue:
             a.queues.add(event.queue)
+        if event.status is AgentStatus.LOGGED_OUT:
+            # removed from one queue: still signed in while a member of another
+            if event.queue is None:
+                a.signed_in.clear()
+            else:
+                a.signed_in.discard(event.queue)
+            if a.signed_in:
+                return
+            # a member removed while paused is reported Paused: 1; out is out
+            if a.status is not AgentStatus.LOGGED_OUT:
+                a.status, a.since, a.acw_alerted = AgentStatus.LOGGED_OUT, event.at, False
+            a.paused, a.pause_reason = False, ""
+            if not event.in_call:
+                a.call_id = a.call_since = None
+                a.customer = ""
+            return
+        if event.queue:
+            a.signed_in.add(event.queue)
         status = AgentStatus.PAUSED if event.paused and not event.in_call else event.status
         if event.paused and event.pause_reason == "after_call_work":
             status = AgentStatus.WRAP_UP

@@ -526,6 +526,7 @@ class AmiClient:
                     events = []
                     for item in members:  # members first: resync names agents by interface
                         events += self.tracker.handle(item, at)
+                    events += self.tracker.resync_queues(members, at)
                     events += self.tracker.resync(channels, at, answers, asked_at)
                     if self.tracker.gap_ended:
                         legs = await self._recover(list(self.tracker.gap_ended))

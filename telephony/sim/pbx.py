@@ -210,6 +210,7 @@ class Simulator:
         self.default_customer = CustomerPhone()
         self.calls: dict[str, SimCall] = {}
         self.channels: dict[str, Channel] = {}  # by name
+        self._held: set[str] = set()  # channels on music on hold (the console's hold)
         self.actions: list[AmiMessage] = []
         self._clients: list[_Client] = []
         self._server: asyncio.Server | None = None
@@ -427,12 +428,6 @@ class Simulator:
             return
         self.variables[(target, name)] = value
         reply("Success", "Variable Set")
-        if ch is not None and name == "CC_HOLD":
-            # our hold command: the customer hears music on hold, as Asterisk reports it
-            if value == "1":
-                self.emit("MusicOnHoldStart", [*ch.snapshot(), ("Class", "default")])
-            else:
-                self.emit("MusicOnHoldStop", ch.snapshot())
 
     async def _act_getvar(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         name, target = msg.get("Variable"), msg.get("Channel")
@@ -710,9 +705,32 @@ class Simulator:
         if call is None:
             reply("Error", "Channel specified does not exist")
             return
+        if msg.get("Context") == "hold":
+            # the console's hold, as Asterisk does it (ADR 0051): the customer leaves the
+            # queue's bridge for MusicOnHold, the agent's leg (ExtraChannel) for a wait;
+            # both stay up, and the queue call ends only at the final hang-up
+            ch = self.channels[msg.get("Channel")]
+            self._held.add(ch.name)
+            reply(
+                "Success",
+                "Dual Redirect successful" if msg.get("ExtraChannel") else "Redirect successful",
+            )
+            self.emit("MusicOnHoldStart", [*ch.snapshot(), ("Class", "default")])
+            return
         call.redirect = msg.get("Exten")
         call.hangup.set()  # wake the call's task; it moves to the new target
         reply("Success", "Redirect successful")
+
+    async def _act_bridge(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
+        """Bridge two channels: our unhold joins a held customer and the agent again."""
+        one, two = msg.get("Channel1"), msg.get("Channel2")
+        if one not in self.channels or two not in self.channels:
+            reply("Error", f"Channel1 does not exist: {one}")
+            return
+        reply("Success", "Channels have been bridged")
+        if one in self._held:
+            self._held.discard(one)
+            self.emit("MusicOnHoldStop", self.channels[one].snapshot())
 
     async def _act_blindtransfer(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         """Asterisk's semantics: `Channel` is the *transferer*. It leaves; its bridge peer

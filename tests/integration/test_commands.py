@@ -108,14 +108,30 @@ async def test_recording_start_stop(h: Harness) -> None:
 
 
 async def test_hold_and_unhold_reach_the_record(h: Harness) -> None:
-    _, caller = await _talking_call(h)
-    await h.commands.hold(caller, True)
-    await h.commands.hold(caller, False)
-    holds = [a.get("Value") for a in _sent(h, "Setvar") if a.get("Variable") == "CC_HOLD"]
-    assert holds == ["1", "0"]
+    """Hold as on Asterisk (ADR 0051): Redirect of customer and agent leg, then Bridge."""
+    call_id, caller = await _talking_call(h)
+    await h.until(lambda: h.client.tracker.hold_channels(call_id) is not None)
+    await h.commands.hold(call_id, True)
+    (redirect,) = _sent(h, "Redirect")
+    assert (redirect.get("Channel"), redirect.get("Context"), redirect.get("Exten")) == (
+        caller,
+        "hold",
+        "moh",
+    )
+    assert redirect.get("ExtraExten") == "wait"
+    agent_leg = redirect.get("ExtraChannel")
+    assert agent_leg.startswith("Local/1001@agents")
+    await h.until(lambda: h.client.tracker.held(call_id))
+    await h.commands.hold(call_id, False)
+    (bridge,) = _sent(h, "Bridge")
+    assert (bridge.get("Channel1"), bridge.get("Channel2")) == (caller, agent_leg)
+    await h.until(lambda: not h.client.tracker.held(call_id))
     await h.commands.hangup(caller)
     await h.until(lambda: h.records())
     assert any(isinstance(e, CallEnded) for e in h.events)
+    with pytest.raises(TelephonyError) as err:
+        await h.commands.hold(call_id, True)
+    assert err.value.error_id == "no-such-channel"
 
 
 async def test_originate_to_agent_and_customer_failure_reason(h: Harness) -> None:

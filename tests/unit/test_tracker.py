@@ -12,6 +12,7 @@ from crm_core.domain.events import (
     CallAnswered,
     CallEnded,
     CallerIdentified,
+    CallLeftQueue,
     CallOffered,
     DomainEvent,
 )
@@ -348,3 +349,40 @@ def test_queue_member_events_feed_agent_snapshot() -> None:
     [agent] = tracker.snapshot()["agents"]
     assert agent["agent"] == "Alice Agent"
     assert agent["status"] == "paused"
+
+
+def test_queue_resync_ends_what_left_the_pbx_during_a_gap() -> None:
+    """A member removed and a caller who left their queue while the AMI link was down:
+    the QueueStatus at the resync says so (issue 12 item 7: the board drifted)."""
+    tracker = CallTracker(15.0)
+    feed = Feed(tracker)
+    member = {"Queue": "support", "MemberName": "Agent 1001", "Interface": "Local/1001@agents/n"}
+    feed.at(0, msg("QueueMemberAdded", Status="1", Paused="0", **member))
+    feed.at(1, channel("Newchannel", CALLER2, "1700000000.2"))
+    feed.at(1, msg("QueueCallerJoin", Channel=CALLER2, Queue="support", Position="1", Linkedid=LID))
+    status = [
+        msg("QueueParams", Queue="support"),
+        msg("QueueEntry", Queue="support", Channel="Local/9@caller-sim-00000009;2"),
+    ]
+    out = tracker.resync_queues(status, T0 + timedelta(seconds=5))
+    left = [e for e in out if isinstance(e, CallLeftQueue)]
+    assert [(e.call_id, e.queue) for e in left] == [(LID, "support")]
+    gone = [e for e in out if isinstance(e, AgentStateChanged)]
+    assert [(e.agent, e.queue, e.status.value) for e in gone] == [
+        ("Agent 1001", "support", "logged_out")
+    ]
+    assert tracker.resync_queues(status, T0 + timedelta(seconds=6)) == []  # said once
+
+
+def test_queue_resync_keeps_members_and_callers_still_there() -> None:
+    tracker = CallTracker(15.0)
+    feed = Feed(tracker)
+    member = {"Queue": "support", "MemberName": "Agent 1001", "Interface": "Local/1001@agents/n"}
+    feed.at(0, msg("QueueMemberAdded", Status="1", Paused="0", **member))
+    feed.at(1, channel("Newchannel", CALLER2, "1700000000.2"))
+    feed.at(1, msg("QueueCallerJoin", Channel=CALLER2, Queue="support", Position="1", Linkedid=LID))
+    status = [
+        msg("QueueMember", Queue="support", Name="Agent 1001", Location="Local/1001@agents/n"),
+        msg("QueueEntry", Queue="support", Channel=CALLER2),
+    ]
+    assert tracker.resync_queues(status, T0 + timedelta(seconds=5)) == []
