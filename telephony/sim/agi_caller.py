@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from pathlib import Path
 
+SOUNDS = Path(__file__).resolve().parents[1] / "sounds"  # telephony/sounds
 _SET = re.compile(r'^SET VARIABLE (\S+) "?(.*?)"?$')
 
 
@@ -29,10 +31,13 @@ async def run_agi_session(
     variables: dict[str, str] | None = None,
     hangup_after: int | None = None,
     linkedid: str | None = None,
+    sounds: Path = SOUNDS,
 ) -> dict[str, str]:
     """Run one AGI session; returns the channel variables the server set.
 
     `hangup_after=N` makes the caller hang up after N commands (to test every step).
+    Like Asterisk, STREAM FILE / GET DATA of a prompt that `sounds` lacks in the
+    channel's language (or English, or no language) answers `200 result=-1`.
     """
     inputs = dtmf.split(",") if dtmf else []
     known = dict(variables or {})
@@ -77,7 +82,7 @@ async def run_agi_session(
                 writer.write(b"HANGUP\n200 result=-1\n")
                 await writer.drain()
                 continue
-            reply, stop = _answer(line, known, set_vars, inputs)
+            reply, stop = _answer(line, known, set_vars, inputs, sounds)
             writer.write(reply.encode() + b"\n")
             await writer.drain()
             if stop:
@@ -89,10 +94,20 @@ async def run_agi_session(
     return set_vars
 
 
+def _playable(sounds: Path, language: str, prompt: str) -> bool:
+    """Asterisk's file lookup: the language's folder, then English, then no language."""
+    folders = (sounds / language, sounds / "en", sounds)
+    return any(any(folder.glob(f"{prompt}.*")) for folder in folders)
+
+
 def _answer(
-    line: str, known: dict[str, str], set_vars: dict[str, str], inputs: list[str]
+    line: str, known: dict[str, str], set_vars: dict[str, str], inputs: list[str], sounds: Path
 ) -> tuple[str, bool]:
     word = line.split(" ", 1)[0].upper()
+    if line.upper().startswith(("STREAM FILE", "GET DATA")):
+        prompt = line.split()[2]
+        if not _playable(sounds, known.get("CHANNEL(language)", "en"), prompt):
+            return "200 result=-1", False  # Asterisk: "File ... does not exist", AGI ends
     if line.upper().startswith("SET VARIABLE"):
         match = _SET.match(line)
         if match:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -218,5 +219,21 @@ async def test_two_hundred_concurrent_sessions(db: Database) -> None:
         )
         assert all(r["CC_QUEUE"] == "sales" for r in results)
         assert server.completed == 200
+    finally:
+        await server.stop()
+
+
+async def test_a_missing_prompt_ends_the_session_like_asterisk(
+    db: Database, tmp_path: Path
+) -> None:
+    """Asterisk answers STREAM FILE of a missing file with result=-1: the flow stops there."""
+    server = await _server(db, FakeClock(OPEN))
+    try:
+        shipped = await _call(server, "welcome")
+        assert shipped["CC_ROUTE"] == "menu"  # every prompt is in telephony/sounds
+        (tmp_path / "en" / "cc").mkdir(parents=True)
+        bare = await _call(server, "welcome", sounds=tmp_path)
+        assert "CC_ROUTE" not in bare  # cc/welcome missing: the caller never reaches the menu
+        assert bare["CHANNEL(language)"] == "zh"
     finally:
         await server.stop()
