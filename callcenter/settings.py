@@ -23,6 +23,7 @@ from typing import Any
 import phonenumbers
 
 ENV_PREFIX = "CALLCENTER_"
+IVR_LANGUAGES = ("zh", "en")  # the sound languages telephony/sounds ships (ivr_scripts.prompts)
 
 
 class SettingsError(ValueError):
@@ -103,6 +104,10 @@ class Settings:
     # international (008613900139001, from the region's international prefix)
     pbx_did: str = "4008001234"
     ivr_language: str = "zh"
+    # the prompt language per dialled number, as DID=lang pairs, e.g.
+    # "4008001234=zh,4008005678=en"; a known customer's own language wins over both, and
+    # the caller can switch with 8 in the main menu
+    did_languages: tuple[str, ...] = ()
     carrier_number_format: str = "national"
     # the carrier's SIP trunk and NAT, rendered into pjsip.conf (production phones)
     sip_carrier_host: str = ""
@@ -129,6 +134,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def did_language_map(self) -> dict[str, str]:
+        """`did_languages` as {DID: language}."""
+        pairs = (pair.partition("=") for pair in self.did_languages)
+        return {did.strip(): language.strip() for did, _, language in pairs}
 
     def ami_endpoint_list(self) -> list[AmiEndpoint]:
         """The PBXs this deployment serves (the single `ami_*` one when no list)."""
@@ -266,8 +276,6 @@ def _validate(s: Settings) -> None:
         )
     if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise bad("redis_url", "redis://HOST:PORT/DB (or empty for in-process)", s.redis_url)
-    if s.ivr_language not in ("zh", "en"):
-        raise bad("ivr_language", "zh or en", s.ivr_language)
     if s.carrier_number_format not in ("national", "e164", "international"):
         raise bad(
             "carrier_number_format", "national, e164 or international", s.carrier_number_format
@@ -286,6 +294,20 @@ def _validate(s: Settings) -> None:
         raise bad("pbx_did", "the DID's digits, e.g. 4008001234", s.pbx_did)
     if s.default_language not in ("", "zh-CN", "en"):
         raise bad("default_language", "zh-CN, en or empty", s.default_language)
+    if s.ivr_language not in IVR_LANGUAGES:
+        raise bad("ivr_language", " or ".join(IVR_LANGUAGES), s.ivr_language)
+    dids: set[str] = set()
+    for pair in s.did_languages:
+        did, _, language = (part.strip() for part in pair.partition("="))
+        if not did.lstrip("+").isdigit() or language not in IVR_LANGUAGES or did in dids:
+            raise bad(
+                "did_languages",
+                "comma-separated DID=lang pairs, one per DID, lang "
+                + " or ".join(IVR_LANGUAGES)
+                + ", e.g. 4008001234=zh,4008005678=en",
+                pair,
+            )
+        dids.add(did)
     _check_hours(s.business_hours)
     for day in s.holidays:
         try:

@@ -149,13 +149,10 @@ def write(plan: PbxPlan, out: Path, *, root: Path | None = None) -> list[Path]:
 
 
 def _copy_sounds(target: Path) -> None:
+    """The prompts and the music on hold (`telephony/sounds`, tools/make_prompts.py).
+    Asterisk's MusicOnHold fails with an empty class and hangs a held customer up: the
+    shipped `moh/default.gsm` is always there (tests/unit/test_ivr_prompts.py)."""
     (target / "moh").mkdir(parents=True, exist_ok=True)
-    if not any((target / "moh").glob("*.*")):
-        # Asterisk's MusicOnHold fails ("no musiconhold loaded") with an empty class: a
-        # held customer would be hung up. A soft chime until real music is installed.
-        (target / "moh" / "chime.sln").write_bytes(_chime())
-    if not SOUNDS_DIR.is_dir():
-        return
     for src in sorted(SOUNDS_DIR.rglob("*")):
         if src.is_dir() or src.suffix not in {".gsm", ".wav", ".ulaw", ".sln"}:
             continue
@@ -164,18 +161,6 @@ def _copy_sounds(target: Path) -> None:
         data = src.read_bytes()
         if not dst.exists() or dst.read_bytes() != data:
             dst.write_bytes(data)
-
-
-def _chime(rate: int = 8000) -> bytes:
-    """Four seconds of a quiet two-note chime, 8 kHz signed 16-bit little endian (.sln)."""
-    out = bytearray()
-    for n in range(rate * 4):
-        t = n / rate
-        note = 523.25 if t % 2 < 1 else 659.25
-        fade = max(0.0, 1.0 - (t % 1))  # each note decays over its second
-        sample = int(3000 * fade * math.sin(2 * math.pi * note * t))
-        out += sample.to_bytes(2, "little", signed=True)
-    return bytes(out)
 
 
 def _link(link: Path, to: Path) -> None:

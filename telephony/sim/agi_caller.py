@@ -27,6 +27,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+SOUNDS = Path(__file__).resolve().parents[1] / "sounds"  # telephony/sounds
 _SET = re.compile(r'^SET VARIABLE (\S+) "?(.*?)"?$')
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 # commands res_agi runs on a hung-up channel (its `dead` flag)
@@ -77,6 +78,8 @@ async def run_agi_session(
     """Run one AGI session; returns the channel variables the server set.
 
     `hangup_after=N` makes the caller hang up after N commands (to test every step).
+    Like Asterisk, STREAM FILE / GET DATA of a prompt not in `prompts` (see
+    `installed_prompts`; None: every prompt exists) answers `200 result=-1`.
     """
     result = await run_agi(
         host,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from crm_core.services.callbacks import CallbackService
 from ivr_scripts.context import BusinessHours, IvrContext
 from ivr_scripts.routes import bind
 from telephony.fastagi import FastAgiServer
-from telephony.sim.agi_caller import run_agi_session
+from telephony.pbx_config import SOUNDS_DIR
+from telephony.sim.agi_caller import installed_prompts, run_agi_session
 
 # 10:00 in Shanghai on a Monday: open
 OPEN = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -249,3 +251,19 @@ async def test_only_the_pbx_may_open_an_agi_session(db: Database) -> None:
         assert guarded.completed == 1
     finally:
         await guarded.stop()
+
+
+async def test_a_missing_prompt_ends_the_session_like_asterisk(
+    db: Database, tmp_path: Path
+) -> None:
+    """Asterisk answers STREAM FILE of a missing file with result=-1: the flow stops there."""
+    server = await _server(db, FakeClock(OPEN))
+    try:
+        shipped = await _call(server, "welcome", prompts=installed_prompts(SOUNDS_DIR))
+        assert shipped["CC_ROUTE"] == "menu"  # every prompt is in telephony/sounds
+        (tmp_path / "en" / "cc").mkdir(parents=True)
+        bare = await _call(server, "welcome", prompts=installed_prompts(tmp_path))
+        assert "CC_ROUTE" not in bare  # cc/welcome missing: the caller never reaches the menu
+        assert bare["CHANNEL(language)"] == "zh"
+    finally:
+        await server.stop()
