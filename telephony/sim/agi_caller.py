@@ -4,6 +4,9 @@ It sends the `agi_*` headers of a real session (see the recorded transcript
 `inbound_with_ivr_agi.fastagi.jsonl`), answers each command with `200 result=...`,
 and plays the caller's keypad input from a script: `dtmf` is a comma-separated list,
 one entry per GET DATA / keypress prompt ("" = the caller says nothing).
+
+Prompts named in `missing` are not on this "PBX": like a real Asterisk, playing one
+answers `200 result=-1` and the channel stays up (`CHANNEL STATUS` answers 6).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ async def run_agi_session(
     variables: dict[str, str] | None = None,
     hangup_after: int | None = None,
     linkedid: str | None = None,
+    missing: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """Run one AGI session; returns the channel variables the server set.
 
@@ -77,7 +81,7 @@ async def run_agi_session(
                 writer.write(b"HANGUP\n200 result=-1\n")
                 await writer.drain()
                 continue
-            reply, stop = _answer(line, known, set_vars, inputs)
+            reply, stop = _answer(line, known, set_vars, inputs, missing)
             writer.write(reply.encode() + b"\n")
             await writer.drain()
             if stop:
@@ -90,9 +94,18 @@ async def run_agi_session(
 
 
 def _answer(
-    line: str, known: dict[str, str], set_vars: dict[str, str], inputs: list[str]
+    line: str,
+    known: dict[str, str],
+    set_vars: dict[str, str],
+    inputs: list[str],
+    missing: frozenset[str] = frozenset(),
 ) -> tuple[str, bool]:
     word = line.split(" ", 1)[0].upper()
+    if line.upper().startswith(("STREAM FILE ", "GET DATA ")) and line.split()[2] in missing:
+        # a real Asterisk: "File ... does not exist in any format", -1, channel still up
+        return ("200 result=-1 endpos=0" if word == "STREAM" else "200 result=-1"), False
+    if line.upper().startswith("CHANNEL STATUS"):
+        return "200 result=6", False  # AST_STATE_UP
     if line.upper().startswith("SET VARIABLE"):
         match = _SET.match(line)
         if match:

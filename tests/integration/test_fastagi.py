@@ -133,6 +133,26 @@ async def test_callback_request_creates_callback_due_within_window(db: Database)
         await server.stop()
 
 
+async def test_a_missing_prompt_is_named_once_and_the_flow_goes_on(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asterisk answers -1 for a prompt it lacks while the caller is still there."""
+    server = await _server(db, FakeClock(OPEN))
+    missing = frozenset({"cc/we-will-call-you-at", "cc/press-1-confirm-2-other"})
+    try:
+        for number in ("13912345671", "13912345672"):
+            result = await _call(server, "callback", number=number, missing=missing)
+            assert _steps(result).startswith("callback:created:")
+            assert await db.callbacks.open_for_phone(f"+86{number}") is not None
+    finally:
+        await server.stop()
+    assert server.missing_prompts == {"cc/we-will-call-you-at": 2, "cc/press-1-confirm-2-other": 2}
+    warnings = [r.getMessage() for r in caplog.records if "missing on the PBX" in r.getMessage()]
+    assert len(warnings) == 2, warnings  # once per prompt, not once per caller
+    assert "prompt cc/we-will-call-you-at missing on the PBX" in warnings[0]
+    assert "caller hung up" not in caplog.text
+
+
 async def test_selfservice_reads_the_latest_case(db: Database) -> None:
     customer = await db.customers.create(name="李四", phones=["13800138001"])
     case = await db.cases.create(
