@@ -706,9 +706,10 @@ async def list_violations(request: web.Request) -> web.Response:
     since = parse_time(request.query.get("since"), "since")
     agent = user.member_name if user.role is Role.AGENT else request.query.get("agent") or None
     rows = await svc(request).db.violations.list(since=since, agent=agent)
-    if user.role is Role.LEAD and not request.query.get("agent"):
+    if user.role is Role.LEAD:
+        # a lead sees their own team's violations, whichever agent the query names
         names = set(await team_member_names(request, user))
-        rows = [v for v in rows if v.agent in names or v.agent is None]
+        rows = [v for v in rows if v.agent in names or (v.agent is None and agent is None)]
     return web.json_response({"violations": [violation_json(v) for v in rows]})
 
 

@@ -40,7 +40,7 @@ from crm_core.services.campaigns import (
     record_satisfaction,
     release_contact,
 )
-from crm_core.services.dial_rules import AttemptResult
+from crm_core.services.dial_rules import AttemptResult, attempts_left
 
 
 def campaign_seat_hooks(
@@ -83,6 +83,7 @@ def campaign_seat_hooks(
                 "id": contact.id,
                 "name": contact.name,
                 "attempts": contact.attempts,
+                "attempts_left": attempts_left(campaign, contact),
                 "last_result": contact.last_result,
                 "disposition": contact.disposition,
                 "extra": contact.extra.get("note", ""),
@@ -188,6 +189,7 @@ def preview_routes(
                 "name": contact.name,
                 "phone": contact.phone_e164,
                 "attempts": contact.attempts,
+                "attempts_left": attempts_left(campaign, contact),
                 "last_result": contact.last_result,
                 "extra": contact.extra,
             },

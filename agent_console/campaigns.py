@@ -12,7 +12,7 @@ import re
 import zoneinfo
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -42,6 +42,8 @@ from crm_core.services.campaigns import (
     load_contacts,
 )
 from crm_core.services.contact_import import ContactFileError
+from crm_core.services.dial_rules import attempts_left, waiting_for_hours
+from crm_core.spreadsheet import safe_cell
 
 OPERATORS = (Role.LEAD, Role.MANAGER, Role.ADMIN)
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
@@ -128,7 +130,14 @@ def campaign_settings(body: dict[str, Any], *, partial: bool) -> dict[str, objec
     return out
 
 
-def campaign_json(c: Campaign) -> dict[str, Any]:
+def campaign_json(c: Campaign, now: datetime | None = None) -> dict[str, Any]:
+    """The campaign object; with `now`, `wait` says why a running campaign dials no one
+    ({"reason": "outside-calling-hours", "until", "until_local", "timezone"}) or is null."""
+    wait = (
+        waiting_for_hours(c, now)
+        if now is not None and c.status is CampaignStatus.RUNNING
+        else None
+    )
     return {
         "id": c.id,
         "name": c.name,
@@ -149,11 +158,15 @@ def campaign_json(c: Campaign) -> dict[str, Any]:
         "dispositions": list(c.dispositions),
         "amd_enabled": c.amd_enabled,
         "created_at": c.created_at.isoformat() if c.created_at else None,
+        "wait": wait,
     }
 
 
 def campaign_results(
-    campaign: Campaign, contacts: list[CampaignContact], live: dict[str, Any] | None
+    campaign: Campaign,
+    contacts: list[CampaignContact],
+    live: dict[str, Any] | None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Progress figures, recomputed from the contact rows (and the dialer's live view).
 
@@ -179,11 +192,10 @@ def campaign_results(
         "statuses": dict(Counter(c.status.value for c in contacts)),
         "dispositions": dict(Counter(c.disposition for c in contacts if c.disposition)),
         "waiting": sum(1 for c in contacts if c.status in waiting),
-        "attempts_left": sum(
-            max(0, campaign.max_attempts - c.attempts) for c in contacts if c.status in waiting
-        ),
+        "attempts_left": sum(attempts_left(campaign, c) for c in contacts),
         "occupancy": (live or {}).get("occupancy"),
         "live": live,
+        "wait": campaign_json(campaign, now)["wait"],
     }
 
 
@@ -194,7 +206,10 @@ def campaign_routes(
     dnc: DncNumbers,
     cases: CaseRepository | None = None,
     dialer_stats: DialerStats | None = None,
+    phone_region: str = "CN",
 ) -> Callable[[web.Application], None]:
+    """`phone_region` (the setting): the region contact lists are read and checked in."""
+
     async def create(request: web.Request) -> web.Response:
         require(request, *OPERATORS)
         fields = campaign_settings(await json_body(request), partial=False)
@@ -209,11 +224,14 @@ def campaign_routes(
         if fields:
             campaign = await campaigns.update(campaign.id, **fields)
         await audit_campaign(request, "campaign.create", campaign.id, campaign.name)
-        return web.json_response(campaign_json(campaign), status=201)
+        return web.json_response(campaign_json(campaign, _now(request)), status=201)
 
     async def list_all(request: web.Request) -> web.Response:
         require(request, *OPERATORS)
-        return web.json_response({"campaigns": [campaign_json(c) for c in await campaigns.list()]})
+        now = _now(request)
+        return web.json_response(
+            {"campaigns": [campaign_json(c, now) for c in await campaigns.list()]}
+        )
 
     async def _campaign(request: web.Request) -> Campaign:
         raw = request.match_info["id"]
@@ -226,7 +244,7 @@ def campaign_routes(
 
     async def get_one(request: web.Request) -> web.Response:
         require(request, *OPERATORS)
-        return web.json_response(campaign_json(await _campaign(request)))
+        return web.json_response(campaign_json(await _campaign(request), _now(request)))
 
     async def change(request: web.Request) -> web.Response:
         require(request, *OPERATORS)
@@ -238,7 +256,7 @@ def campaign_routes(
         if fields:
             campaign = await campaigns.update(campaign.id, **fields)
             await audit_campaign(request, "campaign.update", campaign.id, ",".join(sorted(fields)))
-        return web.json_response(campaign_json(campaign))
+        return web.json_response(campaign_json(campaign, _now(request)))
 
     async def upload(request: web.Request) -> web.Response:
         require(request, *OPERATORS)
@@ -248,7 +266,12 @@ def campaign_routes(
             raise ApiError(413, "file-too-large", "contact lists are limited to 32 MB")
         try:
             report = await load_contacts(
-                campaign.id, data, campaigns=campaigns, customers=customers, dnc=dnc
+                campaign.id,
+                data,
+                campaigns=campaigns,
+                customers=customers,
+                dnc=dnc,
+                region=phone_region,
             )
         except ContactFileError as exc:
             raise ApiError(400, exc.error_id, str(exc)) from exc
@@ -284,7 +307,7 @@ def campaign_routes(
                 await audit_campaign(
                     request, f"campaign.{status.value}", campaign.id, campaign.name
                 )
-            return web.json_response(campaign_json(campaign))
+            return web.json_response(campaign_json(campaign, _now(request)))
 
         return handler
 
@@ -298,7 +321,7 @@ def campaign_routes(
             )
             return _csv(campaign, contacts)
         live = dialer_stats(campaign.id) if dialer_stats is not None else None
-        return web.json_response(campaign_results(campaign, contacts, live))
+        return web.json_response(campaign_results(campaign, contacts, live, _now(request)))
 
     async def followups(request: web.Request) -> web.Response:
         """Generate a follow-up (回访) campaign of the customers due a visit in a window."""
@@ -359,6 +382,10 @@ def campaign_routes(
     return setup
 
 
+def _now(request: web.Request) -> datetime:
+    return request.app[SERVICES_KEY].clock.now()
+
+
 async def audit_campaign(request: web.Request, action: str, campaign_id: int, detail: str) -> None:
     await audit(request, action, f"campaign:{campaign_id}", detail=detail)
 
@@ -384,15 +411,15 @@ def _csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
         writer.writerow(
             [
                 c.phone_e164,
-                _cell(c.name),
+                safe_cell(c.name),
                 c.customer_id or "",
                 c.status.value,
                 c.attempts,
-                max(0, campaign.max_attempts - c.attempts),
+                attempts_left(campaign, c),
                 c.next_attempt_at.isoformat() if c.next_attempt_at else "",
                 c.last_result or "",
                 c.disposition or "",
-                _cell(c.disposition_reason or ""),
+                safe_cell(c.disposition_reason or ""),
             ]
         )
     filename = f"campaign-{campaign.id}-results.csv"
@@ -404,12 +431,12 @@ def _csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
     )
 
 
-def _cell(text: str) -> str:
-    """No formula injection when the export is opened in a spreadsheet program."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | None = None) -> None:
+def setup_campaign_routes(
+    app: web.Application,
+    *,
+    dialer_stats: DialerStats | None = None,
+    phone_region: str = "CN",
+) -> None:
     """`extra_setup` hook when the console's database is the full CRM `Database`."""
     db = app[SERVICES_KEY].db
     try:
@@ -422,6 +449,7 @@ def setup_campaign_routes(app: web.Application, *, dialer_stats: DialerStats | N
         dnc=repos[2],
         cases=repos[4],
         dialer_stats=dialer_stats,
+        phone_region=phone_region,
     )(app)
     from agent_console.campaign_calls import campaign_seat_hooks  # it builds on this module
 

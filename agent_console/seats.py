@@ -365,7 +365,11 @@ class SeatBoard:
                     "agent": r.agent,
                     "outcome": r.outcome.value,
                     "disposition": r.disposition,
-                    "notes": r.wrapup_notes,
+                    # wrap-up notes are the handling agent's own; leads and managers
+                    # read every note, an agent only the notes of their own calls
+                    "notes": r.wrapup_notes
+                    if user.role is not Role.AGENT or r.agent == user.member_name
+                    else None,
                 }
                 for r in recent
                 if r.call_id != call_id

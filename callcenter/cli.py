@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole product on one machine (SQLite + simulator)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--agi-port", type=int, help="FastAGI port (default: settings, 4573; 0: any free port)"
+    )
     p.add_argument("--database", help="demo database file (default: var/demo.db)")
     p.add_argument("--calls-per-minute", type=float, default=6.0, help="simulated inbound traffic")
 
@@ -80,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ami-port", type=int, help="AMI port (default: settings ami_port)")
     p.add_argument("--agi-host", help="FastAGI host the dialplan calls (default: settings)")
     p.add_argument("--agi-port", type=int, help="FastAGI port (default: settings agi_port)")
+    p.add_argument("--root", help="where DIR is mounted on the PBX's host (default: DIR)")
 
     p = sub.add_parser("bench", help="run a benchmark; last line is one JSON object")
     p.add_argument(

@@ -6,10 +6,42 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 CONTEXT_FIELDS = ("call_id", "agent", "pbx", "user", "queue", "instance")
+
+# a phone number: 7-15 digits (an optional +), not part of a longer number or of a call
+# id such as 1790001064.12; the last four digits stay, so people can still match a call
+_PHONE = re.compile(r"(?<![\d.])(\+?)(\d{3,11})(\d{4})(?![\d]|\.\d)")
+# SQLAlchemy appends the statement's bound values to its errors; PostgreSQL names a
+# conflicting row's values in DETAIL: both carry customers' names and numbers
+_SQL_PARAMETERS = re.compile(r"\[parameters: .*?\](?=\n|$)", re.S)
+_PG_DETAIL = re.compile(r"(Key \([^)]*\))=\([^)]*\)")
+
+
+def mask_personal_data(text: str) -> str:
+    """Phone numbers masked to their last four digits, SQL values removed."""
+    text = _SQL_PARAMETERS.sub("[parameters: hidden]", text)
+    text = _PG_DETAIL.sub(r"\1=(…)", text)
+    return _PHONE.sub(lambda m: m.group(1) + "*" * len(m.group(2)) + m.group(3), text)
+
+
+def one_line(text: str) -> str:
+    """A message is one log line: a newline from a request (`%0a`) cannot forge another."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+class MaskingFormatter(logging.Formatter):
+    """Readable lines for people, with personal data masked."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(mask_personal_data(super().formatMessage(record)))
+
+    def formatException(self, ei: Any) -> str:
+        return mask_personal_data(super().formatException(ei))
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,7 +54,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": mask_personal_data(record.getMessage()),
         }
         if self.instance:
             entry["instance"] = self.instance
@@ -31,7 +63,7 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 entry[name] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = mask_personal_data(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -41,7 +73,7 @@ def configure_logging(*, level: str = "INFO", json_lines: bool = False, instance
         handler.setFormatter(JsonFormatter(instance))
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+            MaskingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

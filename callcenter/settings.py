@@ -92,6 +92,11 @@ class Settings:
     pbx_did: str = "4008001234"
     ivr_language: str = "zh"
     carrier_number_format: str = "national"
+    # the carrier's SIP trunk and NAT, rendered into pjsip.conf (production phones)
+    sip_carrier_host: str = ""
+    sip_carrier_username: str = ""
+    sip_carrier_password: str = ""
+    sip_external_address: str = ""
     # outbound
     abandon_rate_cap: float = 0.03
     amd_enabled: bool = False

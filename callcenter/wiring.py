@@ -168,6 +168,7 @@ class Runtime:
     async def _ami(self, bus: EventBus, db: Any) -> Any:
         """One AMI client and tracker per PBX; commands routed by PBX (ADR 0038)."""
         from callcenter.settings import AmiEndpoint
+        from crm_core.services.reconcile import pbx_legs
         from telephony.ami.client import AmiClient, Endpoint
         from telephony.commands import AmiCommands
         from telephony.pbx_router import Pbx, PbxRouter
@@ -203,6 +204,9 @@ class Runtime:
                 action_timeout=s.ami_action_timeout_seconds,
                 ping_interval=s.ami_ping_interval_seconds,
                 watchdog=s.ami_watchdog_seconds,
+                # calls that ended while the link was down are finished from Asterisk's
+                # CDRs, read at the reconnect (docs/adr/0043)
+                recover=functools.partial(pbx_legs, db),
             )
             clients.append(client)
             pbxs.append(Pbx(ep.name, AmiCommands(client), tracker, ep.agents))
@@ -400,17 +404,25 @@ class Runtime:
                 setup = getattr(importlib.import_module(module), func)
                 if module == "agent_console.lead":
                     setup = functools.partial(setup, config=self._lead_config())
-                elif "dialer" in self.objects:
-                    setup = functools.partial(setup, dialer_stats=self.objects["dialer"].stats)
+                else:
+                    dialer = self.objects.get("dialer")
+                    setup = functools.partial(
+                        setup,
+                        dialer_stats=dialer.stats if dialer is not None else None,
+                        phone_region=s.phone_region,
+                    )
                 extra.append(setup)
             except (ImportError, AttributeError) as exc:
                 log.warning("%s not available (%s); the console runs without it", module, exc)
         components = ("ami", "database", "redis") if s.redis_url else ("ami", "database")
         health = HealthRegistry(components)
         bus.subscribe(health.handle)
-        ami = self.objects.get("ami")
-        if ami is not None and ami.connected:  # it connected before the registry listened
-            health.set("ami", True, f"connected to {ami.endpoint.host}:{ami.endpoint.port}")
+        for ami in self.objects.get("ami_clients", []):
+            # it (dis)connected, or had its login refused, before the registry listened
+            name = ami.endpoint.name
+            healthy, detail = ami.health()
+            if healthy or ami.refused:
+                health.set("ami" if name == "default" else f"ami:{name}", healthy, detail)
         if s.redis_url:
             health.set("redis", True, "event bus started")
         self.objects["health"] = health
@@ -539,6 +551,8 @@ async def create_demo_users(db: Any) -> None:
         role=Role.LEAD,
         password_hash=hashed,
         team_id=team.id,
+        # the lead's own phone, so listen / whisper / barge can be tried in the demo
+        interface="Local/9001@phone-sim/n",
     )
     await users.set_team_lead(team.id, lead.id)
     await users.create(

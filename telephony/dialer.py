@@ -1,9 +1,10 @@
 """The outbound dialer: places the calls of running progressive and predictive campaigns
 through AMI, bridges answered calls to the campaign's queue, and books every result.
 
-- Each tick, per running campaign: free agents of its queue (from the queue-member
-  events) → how many calls (`telephony.pacing`) → that many due contacts, each checked
-  against DNC and calling hours right before the dial (`crm_core.services.campaigns`).
+- Each tick, per running campaign: agents free for it are reserved (paused in their
+  inbound queues, `telephony.reservation`, ADR 0044) → how many calls for the reserved
+  idle agents (`telephony.pacing`) → that many due contacts, each checked against DNC
+  and calling hours right before the dial (`crm_core.services.campaigns`).
 - The customer is rung first (`Originate`, ≥ 15 s before "no answer"); on answer the
   dialplan context puts the call in the campaign's queue with `CC_QUEUE_TIMEOUT`
   seconds to reach an agent (2 s). No agent in time: the dialplan sets
@@ -11,7 +12,9 @@ through AMI, bridges answered calls to the campaign's queue, and books every res
   and owed a callback (`CallbackReason.DIALER_ABANDON`).
 - Busy / no answer / failed come from Asterisk's originate reason and are retried per
   the campaign's rules inside calling hours.
-- No free agent of the campaign: nothing is dialed (no dialing into an empty room).
+- No reserved idle agent: nothing is dialed (no dialing into an empty room). An agent
+  shared with inbound queues is reserved only while no inbound caller waits for them,
+  and given back as soon as the calls in flight no longer need them.
 - The loop runs under `SupervisedDialer`: a crash is logged and restarted, never raised
   into the service. Contacts a crashed or restarted dialer left "dialing" are released.
 
@@ -24,12 +27,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crm_core.domain.events import AgentRingStarted, AgentStateChanged, CallEnded, DomainEvent
+from crm_core.domain.events import AgentRingStarted, CallEnded, DomainEvent
 from crm_core.domain.models import (
-    AgentStatus,
     Campaign,
     CampaignContact,
     CampaignStatus,
@@ -51,6 +54,7 @@ from crm_core.services.dial_rules import (
     within_calling_hours,
 )
 from telephony.pacing import ABANDON_GRACE_SECONDS, PacingState, PredictivePacer, calls_to_place
+from telephony.reservation import RESERVE_REASON, Floor, Plan, agents_needed, reserve_reason
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +82,17 @@ def _cid_name(name: str) -> str:
     return "".join(ch for ch in name if ch not in '"<>\\\r\n' and ch.isprintable())[:60]
 
 
+def e164_digits(e164: str) -> str:
+    """'+8613900139001' → '8613900139001': the country code stays, so the dialplan (or a
+    `dial_number` given to the dialer) can rewrite it to the carrier's national form."""
+    return e164.lstrip("+")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialerConfig:
-    # the customer leg; {number} is the E.164 number without "+"
+    # the customer leg; {number} is `dial_number(contact.phone_e164)`
     channel: str = "Local/{number}@outbound"
+    dial_number: Callable[[str], str] = e164_digits
     context: str = "campaign-dial"  # dialplan context: queue the answered call (exten = queue)
     ring_seconds: int = 30  # before "no answer"; never under MIN_RING_SECONDS
     grace_seconds: float = ABANDON_GRACE_SECONDS
@@ -121,20 +132,19 @@ class CampaignDialer:
         self.commands = commands
         self.clock = clock
         self.config = config or DialerConfig()
-        self._members: dict[tuple[str, str], AgentStatus] = {}  # (queue, interface) → status
+        self.floor = Floor()  # member states, offers, waiting callers, reservations
         self._runs: dict[int, _Run] = {}
         self._ringing_agents: OrderedDict[str, None] = OrderedDict()  # call ids, bounded
         self._waiters: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._released: set[int] = set()
-        self._running_queues: set[str] = set()
+        self._running: dict[int, str] = {}  # running campaign id → its queue
 
     # --- what Asterisk tells us -----------------------------------------------------------
 
     def handle(self, event: DomainEvent) -> None:
-        if isinstance(event, AgentStateChanged) and event.queue:
-            self._members[(event.queue, event.interface)] = event.status
-        elif isinstance(event, AgentRingStarted):
+        self.floor.handle(event)
+        if isinstance(event, AgentRingStarted):
             self._ringing_agents[event.call_id] = None
             while len(self._ringing_agents) > 5000:
                 self._ringing_agents.popitem(last=False)
@@ -144,21 +154,25 @@ class CampaignDialer:
             self._waiters[event.record.call_id].set()
 
     def free_agents(self, queue: str) -> int:
+        """Members of `queue` free in it and idle on their device (whatever other queues
+        or reservations say)."""
         return sum(
-            1 for (q, _), s in self._members.items() if q == queue and s is AgentStatus.AVAILABLE
+            1
+            for iface in self.floor.interfaces(queue)
+            if self.floor.free_in(queue, iface) and self.floor.idle(iface)
         )
 
     def _agents_in(self, queue: str) -> tuple[int, int]:
         """(logged in, busy on a call) members of `queue`."""
-        states = [s for (q, _), s in self._members.items() if q == queue]
-        logged = [s for s in states if s is not AgentStatus.LOGGED_OUT]
-        busy = [s for s in logged if s in (AgentStatus.RINGING, AgentStatus.ON_CALL)]
-        return len(logged), len(busy)
+        ifaces = self.floor.interfaces(queue)
+        return len(ifaces), sum(1 for i in ifaces if not self.floor.idle(i))
 
     async def agents_available(self) -> int:
-        """Free agents over the queues of the running campaigns (0: the loop dials nothing)."""
+        """Agents the loop has to look after: those free for a running campaign, plus
+        the ones it holds or must give back (0: the loop skips the step)."""
         await self.refresh()  # a campaign started since the last tick counts at once
-        return sum(self.free_agents(q) for q in self._running_queues)
+        free = sum(len(self.floor.eligible(cid, q)) for cid, q in self._running.items())
+        return free + len(self.floor.reservations) + len(self.floor.stale_pauses())
 
     # --- the step -------------------------------------------------------------------------
 
@@ -168,19 +182,69 @@ class CampaignDialer:
             for c in await self.campaigns.list()
             if c.status is CampaignStatus.RUNNING and c.mode is not DialMode.PREVIEW and c.queue
         ]
-        self._running_queues = {c.queue for c in running if c.queue}
+        self._running = {c.id: c.queue for c in running if c.queue}
+        await self._lift_stale_pauses()
+        # campaigns paused or stopped since: give their agents back (calls in flight keep
+        # the agents they need)
+        for cid in {r.campaign_id for r in self.floor.reservations.values()} - set(self._running):
+            queue = next(r.queue for r in self.floor.reservations.values() if r.campaign_id == cid)
+            run = self._runs.get(cid)
+            keep = len(run.dialing) if run is not None else 0
+            await self._apply(cid, queue, self.floor.plan(cid, queue, keep=keep, active=False))
         placed = 0
         for campaign in running:
             placed += await self._pace(campaign)
         return placed
 
     async def refresh(self) -> None:
-        """Learn which queues have running campaigns (before the first step)."""
-        self._running_queues = {
-            c.queue
+        """Learn which campaigns run (before the first step)."""
+        self._running = {
+            c.id: c.queue
             for c in await self.campaigns.list()
             if c.status is CampaignStatus.RUNNING and c.mode is not DialMode.PREVIEW and c.queue
         }
+
+    # --- reservations (ADR 0044) -----------------------------------------------------------
+
+    async def _apply(self, campaign_id: int, queue: str, plan: Plan) -> None:
+        for iface in plan.release:
+            await self._release(iface)
+        for iface, others in plan.reserve:
+            # booked before the pause so its own QueueMemberPause is not taken for stale
+            self.floor.reserved(iface, campaign_id, queue, others)
+            try:
+                for q in others:
+                    await self.commands.queue_pause(
+                        iface, True, reason=reserve_reason(campaign_id), queue=q
+                    )
+            except TelephonyError as exc:
+                log.warning("campaign %s: cannot reserve %s (%s)", campaign_id, iface, exc)
+                await self._release(iface)
+            else:
+                log.info("campaign %s: %s reserved (paused in %s)", campaign_id, iface, others)
+
+    async def _release(self, iface: str) -> None:
+        """Lift the reservation's pauses, except where the agent has since paused
+        for a reason of their own (a break stays a break)."""
+        reservation = self.floor.released(iface)
+        if reservation is None:
+            return
+        for q in reservation.queues:
+            m = self.floor.members.get((q, iface))
+            if m is not None and not (m.paused and m.reason.startswith(RESERVE_REASON)):
+                continue
+            try:
+                await self.commands.queue_pause(iface, False, queue=q)
+            except TelephonyError as exc:
+                log.warning("cannot give %s back to queue %s (%s)", iface, q, exc)
+
+    async def _lift_stale_pauses(self) -> None:
+        for q, iface in self.floor.stale_pauses():
+            log.warning("%s still paused in %s for a campaign; lifting it", iface, q)
+            try:
+                await self.commands.queue_pause(iface, False, queue=q)
+            except TelephonyError as exc:
+                log.warning("cannot unpause %s in %s (%s)", iface, q, exc)
 
     def _run(self, campaign: Campaign) -> _Run:
         run = self._runs.get(campaign.id)
@@ -198,14 +262,16 @@ class CampaignDialer:
             if freed:
                 log.warning("campaign %s: %d contacts left mid-dial released", campaign.id, freed)
         run.samples.append(self._agents_in(campaign.queue))
-        free = self.free_agents(campaign.queue)
+        in_flight = len(run.dialing)  # ringing, or answered and being connected
+        keep = agents_needed(campaign.mode, in_flight, run.pacer.ratio, run.pacer.answer_rate())
+        plan = self.floor.plan(campaign.id, campaign.queue, keep=keep, active=True)
+        await self._apply(campaign.id, campaign.queue, plan)
+        # pace on agents held for the campaign only: reserved (their pauses confirmed by
+        # Asterisk) or serving no other queue; an agent being offered a call never counts
+        free = len(self.floor.ready(campaign.id, campaign.queue))
         if free <= 0:
             return 0  # never dial into an empty room
-        state = PacingState(
-            free_agents=free,
-            agents_finishing_soon=0,
-            calls_ringing=len(run.dialing) + len(run.connecting),
-        )
+        state = PacingState(free_agents=free, agents_finishing_soon=0, calls_ringing=in_flight)
         want = calls_to_place(campaign.mode, state, run.pacer)
         if want <= 0:
             return 0
@@ -228,7 +294,7 @@ class CampaignDialer:
         return len(contacts)
 
     async def _dial(self, campaign: Campaign, contact: CampaignContact, run: _Run) -> None:
-        number = contact.phone_e164.lstrip("+")
+        number = self.config.dial_number(contact.phone_e164)
         variables = {
             "CC_CAMPAIGN_ID": str(campaign.id),
             "CC_CONTACT_ID": str(contact.id),
@@ -375,3 +441,8 @@ class CampaignDialer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for iface in list(self.floor.reservations):  # agents go back to their queues
+            try:
+                await asyncio.wait_for(self._release(iface), 5.0)
+            except (TimeoutError, ConnectionError) as exc:
+                log.warning("cannot release %s on close (%s)", iface, exc)

@@ -37,6 +37,7 @@ class SupervisedDialer:
         self._task: asyncio.Task[None] | None = None
         self.crashes = 0
         self.calls_placed = 0
+        self.ticks = 0  # loop turns completed (tests wait on it instead of sleeping)
 
     def start(self) -> None:
         if self._task is None or self._task.done():
@@ -61,6 +62,7 @@ class SupervisedDialer:
                 if await self._agents_available() > 0:
                     self.calls_placed += await self._step()
                 failures = 0
+                self.ticks += 1
                 await self._clock.sleep(self._tick)
             except asyncio.CancelledError:
                 raise

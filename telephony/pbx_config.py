@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from telephony.pbx_pjsip import SipPlan, phone_secrets_txt, pjsip_conf, rtp_conf
+
 PHONES = ("pjsip", "local")
 SOUNDS_DIR = Path(__file__).resolve().parent / "sounds"
 ASTERISK_MODULES = "/usr/lib/asterisk/modules"
@@ -63,6 +65,8 @@ class PbxPlan:
     # CDR into the CRM's PostgreSQL (ADR 0030); empty on SQLite
     cdr_database_url: str = ""
     extra_globals: dict[str, str] = field(default_factory=dict)
+    # production phones and carrier (--phones pjsip)
+    sip: SipPlan = field(default_factory=SipPlan)
 
     def __post_init__(self) -> None:
         if self.phones not in PHONES:
@@ -80,9 +84,9 @@ def queue_plans(names: Iterable[str], *, vip_queue: str = "vip") -> tuple[QueueP
     return tuple(plans)
 
 
-def render(plan: PbxPlan, out: Path) -> dict[str, str]:
-    """File name (relative to `out`) → text; `out` is where the directory will live."""
-    root = out.resolve()
+def render(plan: PbxPlan, root: Path) -> dict[str, str]:
+    """File name (relative to the directory) → text; `root` is where the directory lives
+    on the PBX's host (asterisk.conf names its directories by it)."""
     files = {
         "etc/asterisk.conf": _asterisk_conf(root),
         "etc/modules.conf": _modules_conf(plan),
@@ -105,27 +109,38 @@ def render(plan: PbxPlan, out: Path) -> dict[str, str]:
     pg = _pg_parts(plan.cdr_database_url)
     if pg is not None:
         files["etc/cdr_pgsql.conf"] = _pgsql_conf("global", pg, table="cdr")
+    if plan.phones == "pjsip":
+        files["etc/pjsip.conf"] = pjsip_conf(plan.sip)
+        files["etc/rtp.conf"] = rtp_conf(plan.sip)
+        files["phone-secrets.txt"] = phone_secrets_txt(plan.sip)
     return files
 
 
-def write(plan: PbxPlan, out: Path) -> list[Path]:
+# files that hold secrets: readable by their owner only
+_PRIVATE = {"etc/manager.conf", "etc/cdr_pgsql.conf", "etc/pjsip.conf", "phone-secrets.txt"}
+
+
+def write(plan: PbxPlan, out: Path, *, root: Path | None = None) -> list[Path]:
     """Render into `out`: configs, the prompts under `sounds/`, and the data directory
-    (`data/` with Asterisk's documentation linked in, which Asterisk 22 needs to start)."""
-    root = out.resolve()
+    (`data/` with Asterisk's documentation linked in, which Asterisk 22 needs to start).
+    `root`: where `out` will be mounted on the PBX's host (a container), if elsewhere."""
+    out = out.resolve()
+    root = root or out
     written: list[Path] = []
     for rel, text in render(plan, root).items():
-        path = root / rel
+        path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+        if rel in _PRIVATE:
+            path.chmod(0o600)
         written.append(path)
     for sub in ("run", "log", "spool", "lib", "data"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    manager = root / "etc/manager.conf"
-    manager.chmod(0o600)  # it holds the AMI secret
-    _copy_sounds(root / "sounds")
-    _link(root / "data/documentation", Path(ASTERISK_DOCUMENTATION))
-    _link(root / "data/sounds", root / "sounds")
-    _link(root / "data/moh", root / "sounds/moh")
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    _copy_sounds(out / "sounds")
+    # relative links, so the directory works wherever it is mounted
+    _link(out / "data/documentation", Path(ASTERISK_DOCUMENTATION))
+    _link(out / "data/sounds", Path("../sounds"))
+    _link(out / "data/moh", Path("../sounds/moh"))
     return written
 
 
@@ -145,7 +160,7 @@ def _copy_sounds(target: Path) -> None:
 
 def _link(link: Path, to: Path) -> None:
     if link.is_symlink() or link.exists():
-        if link.is_symlink() and link.resolve() == to.resolve():
+        if link.is_symlink() and Path(link.readlink()) == to:
             return
         if link.is_symlink() or link.is_file():
             link.unlink()
@@ -465,6 +480,13 @@ exten => _[a-z].,1,Queue(${{EXTEN}},tc,,,{plan.queue_wait_seconds})
 ; queue members are Local/<ext>@agents/n; the exten rings the agent's own phone
 exten => _X.,1,Dial({_phone(plan, "${EXTEN}")},,t)
  same => n,Hangup()
+
+[from-phone]
+; calls an agent or lead dials on the desk phone: a colleague's extension, else a customer
+exten => _XXXX,1,Dial(Local/${{EXTEN}}@agents/n,,t)
+ same => n,Hangup()
+exten => _X.,1,Goto(outbound,${{EXTEN}},1)
+exten => _+X.,1,Goto(outbound,${{EXTEN}},1)
 
 [transfer]
 ; blind transfer targets (BlindTransfer Channel = the agent's leg, the transferer):

@@ -18,7 +18,7 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from crm_core.domain.events import (
@@ -46,6 +46,7 @@ from crm_core.domain.models import (
     IvrStep,
     Offer,
     OfferResult,
+    PbxLeg,
     pbx_call_id,
 )
 from telephony import translate
@@ -187,6 +188,9 @@ class CallTracker:
         self._channel_call: dict[str, str] = {}  # uniqueid -> linkedid
         self.members: dict[str, str] = {}  # interface base -> MemberName
         self.agents: dict[str, AgentStateSnapshot] = {}
+        # calls whose channels vanished while the AMI link was down: finished by
+        # finish_gap() with the PBX's own CDRs (docs/adr/0043)
+        self.gap_ended: dict[str, _Call] = {}
         self._dispatch: dict[str, Callable[[AmiMessage, datetime, list[DomainEvent]], None]] = {
             "Newchannel": self._newchannel,
             "NewCallerid": self._newcallerid,
@@ -285,14 +289,29 @@ class CallTracker:
         return {"calls": self.live_calls(), "agents": agents}
 
     # --- resync after a reconnect -------------------------------------------------------------
-    def resync(self, channels: Iterable[AmiMessage], at: datetime) -> list[DomainEvent]:
+    def resync(
+        self,
+        channels: Iterable[AmiMessage],
+        at: datetime,
+        answers: Mapping[str, datetime] | None = None,
+        asked_at: datetime | None = None,
+    ) -> list[DomainEvent]:
         """Reconcile with the PBX's live channels (CoreShowChannel list items).
 
-        Calls we tracked whose channels are all gone ended while we were away: they are
-        finished now with what we know. Channels we did not know are adopted.
+        `answers` maps a bridged channel's Uniqueid to when it was answered (the client
+        reads `CDR(answer,u)` of each bridged channel). Calls we tracked are corrected:
+        an agent channel in a bridge means the call was answered (by that agent, at that
+        time) while we were away, and offers whose channels are gone stopped ringing.
+        Calls whose channels are all gone ended while we were away: they wait in
+        `gap_ended` for `finish_gap()` with the PBX's records. Unknown channels are
+        adopted. Calls that started after `asked_at` (when CoreShowChannels was sent:
+        their events were read while the list was built) are not in the list and are
+        left alone.
         """
         out: list[DomainEvent] = []
+        answers = answers or {}
         live: dict[str, dict[str, str]] = {}
+        bridged: dict[str, list[tuple[str, str]]] = {}  # linkedid -> [(uniqueid, channel)]
         adopted: set[str] = set()
         # the caller's channel is the one whose Uniqueid is the Linkedid: take it first
         items = sorted(
@@ -304,20 +323,14 @@ class CallTracker:
             uniqueid = h.get("Uniqueid")
             if not linkedid or not uniqueid:
                 continue
-            live.setdefault(linkedid, {})[uniqueid] = h.get("Channel", "")
-            if linkedid in adopted and self._is_agent_channel(h.get("Channel", "")):
-                call = self.calls[linkedid]
-                if call.agent is None:  # the member channel bridged to the caller
-                    call.agent = self.members.get(translate.channel_base(h.get("Channel", "")))
-                    call.agent_interface = _interface_of(h.get("Channel", ""))
-                    call.queued = call.queued or call.queue is not None
+            name = h.get("Channel", "")
+            live.setdefault(linkedid, {})[uniqueid] = name
+            if h.get("BridgeId") and self._is_agent_channel(name):
+                bridged.setdefault(linkedid, []).append((uniqueid, name))
             if linkedid not in self.calls:
                 adopted.add(linkedid)
-                try:
-                    age = float(h.get("Duration", "0").split(":")[-1] or 0)
-                except ValueError:
-                    age = 0.0
                 hms = h.get("Duration", "")
+                age = 0
                 if hms.count(":") == 2:
                     hh, mm, ss = hms.split(":")
                     age = int(hh) * 3600 + int(mm) * 60 + int(ss)
@@ -327,14 +340,16 @@ class CallTracker:
                 if number not in _UNKNOWN:
                     call.caller_number = number
                     call.caller_name = _clean(h.get("CallerIDName", ""))
-                call.caller_channel = h.get("Channel")
+                call.caller_channel = name
                 if h.get("Application") == "Queue":
                     call.queued = True
                     call.queue = h.get("ApplicationData", "").split(",")[0] or None
                     call.queue_joined = call.started_at
                 if h.get("BridgeId"):  # bridged: talking (a queue caller stays in Queue())
-                    call.answered_at = at
+                    call.answered_at = answers.get(uniqueid, at)
         for linkedid, call in list(self.calls.items()):
+            if asked_at is not None and call.started_at >= asked_at and linkedid not in live:
+                continue
             still = live.get(linkedid, {})
             for uniqueid in list(call.channels):
                 if uniqueid not in still:
@@ -343,7 +358,112 @@ class CallTracker:
             for uniqueid in still:
                 self._channel_call[uniqueid] = linkedid
             if not still:
-                self._finish(call, at, out)
+                self.calls.pop(linkedid, None)
+                self.gap_ended[linkedid] = call
+                continue
+            agent_legs = bridged.get(linkedid, [])
+            if agent_legs:
+                uniqueid, name = agent_legs[0]
+                self._answered_in_gap(
+                    call, name, answers.get(uniqueid, at), out, adopted=linkedid in adopted
+                )
+            live_names = set(still.values())
+            for offer in call.offers:  # offers whose channel is gone stopped ringing
+                if offer.ended is None and offer.channel and offer.channel not in live_names:
+                    offer.close(at, OfferResult.NO_ANSWER)
+                    self._ring_ended(call, offer, out)
+        return out
+
+    def _answered_in_gap(
+        self,
+        call: _Call,
+        channel: str,
+        answered: datetime,
+        out: list[DomainEvent],
+        *,
+        adopted: bool,
+    ) -> None:
+        """An agent's channel is in the call's bridge: it was answered while we were away."""
+        base = translate.channel_base(channel)
+        if call.agent is None:
+            call.agent = self.members.get(base)
+            call.agent_interface = _interface_of(channel)
+            call.queued = call.queued or call.queue is not None
+        if adopted:
+            call.answered_at = answered
+            return
+        if call.answered_at is not None:
+            return
+        call.answered_at = answered
+        offer = call.open_offer(channel) or next(
+            (
+                o
+                for o in reversed(call.offers)
+                if o.ended is None and translate.interface_base(o.interface) == base
+            ),
+            None,
+        )
+        if offer is not None:
+            offer.close(answered, OfferResult.ANSWERED)
+            self._ring_ended(call, offer, out)
+        for other in call.offers:
+            if other.ended is None:
+                other.close(answered, OfferResult.NO_ANSWER)
+                self._ring_ended(call, other, out)
+        if call.queue_joined is not None:
+            call.wait_seconds = max((answered - call.queue_joined).total_seconds(), 0.0)
+        out.append(
+            CallAnswered(
+                at=answered,
+                pbx=self.pbx,
+                call_id=call.call_id,
+                queue=call.queue,
+                agent=call.agent,
+                interface=call.agent_interface,
+                wait_seconds=round(call.wait_seconds, 3),
+                ring_seconds=round(offer.ring, 3) if offer else 0.0,
+                caller_channel=call.caller_channel,
+                agent_channel=channel,
+            )
+        )
+
+    def finish_gap(self, legs: Mapping[str, list[PbxLeg]], at: datetime) -> list[DomainEvent]:
+        """Finish the calls that ended while the AMI link was down.
+
+        With the PBX's CDRs (`legs` by Linkedid) a call answered by an agent is
+        answered (that agent, the CDR's answer and end times) and a caller who really
+        gave up in the queue is an abandon. Without them we do not know how the call
+        ended: it is finished with what we saw, and never owes a callback.
+        """
+        out: list[DomainEvent] = []
+        for linkedid, call in list(self.gap_ended.items()):
+            del self.gap_ended[linkedid]
+            found = sorted(legs.get(linkedid, []), key=lambda leg: leg.started_at)
+            if not found:
+                for offer in call.offers:  # we cannot tell who hung up: no "caller_hung_up"
+                    if offer.ended is None:
+                        offer.close(at, OfferResult.NO_ANSWER)
+                        self._ring_ended(call, offer, out)
+                self._finish(call, at, out, unseen_end=True)
+                continue
+            ended = max(leg.ended_at for leg in found)
+            agent_leg = next(
+                (
+                    leg
+                    for leg in found
+                    if leg.disposition == "ANSWERED"
+                    and leg.answered_at is not None
+                    and self._is_agent_channel(leg.dstchannel)
+                ),
+                None,
+            )
+            if agent_leg is not None and call.answered_at is None:
+                answered = agent_leg.answered_at
+                assert answered is not None
+                self._answered_in_gap(call, agent_leg.dstchannel, answered, out, adopted=False)
+            elif call.answered_at is None and call.queued and not call.abandoned:
+                call.abandoned = True  # in the queue, no agent ever answered: a real abandon
+            self._finish(call, max(ended, call.started_at), out)
         return out
 
     # --- handlers -------------------------------------------------------------------------------
@@ -777,7 +897,9 @@ class CallTracker:
     def _is_agent_channel(self, channel: str) -> bool:
         return translate.channel_base(channel) in self.members
 
-    def _finish(self, call: _Call, at: datetime, out: list[DomainEvent]) -> None:
+    def _finish(
+        self, call: _Call, at: datetime, out: list[DomainEvent], *, unseen_end: bool = False
+    ) -> None:
         self.calls.pop(call.linkedid, None)
         for uniqueid in call.channels:
             self._channel_call.pop(uniqueid, None)
@@ -810,7 +932,11 @@ class CallTracker:
         ):
             violations = ("ring_limit",)
         callback_due = None
-        if outcome == CallOutcome.ABANDONED and call.wait_seconds > self.abandon_threshold:
+        if (
+            outcome == CallOutcome.ABANDONED
+            and call.wait_seconds > self.abandon_threshold
+            and not unseen_end  # how it ended is unknown: a callback might be false
+        ):
             callback_due = at + self.callback_window
         caller_number = call.caller_number
         record = CallRecord(
@@ -838,6 +964,9 @@ class CallTracker:
             recording=call.recording,
             ivr_path=tuple(call.ivr_path),
             campaign_id=call.campaign_id,
+            wrapup_notes="ended while the AMI link was down; no PBX record of how"
+            if unseen_end
+            else None,
         )
         out.append(CallEnded(at=at, pbx=self.pbx, record=record))
 

@@ -51,6 +51,13 @@
         const cells = [c.name, t("camp.mode." + c.mode), t("camp.status." + c.status), c.queue || "–",
           r.contacts, r.dialled, r.reached, pct(r.abandon_rate), pct(r.occupancy), r.attempts_left];
         for (const v of cells) tr.append(el("td", {}, v));
+        if (c.wait) {
+          // running, but dialing no one: say why and when it starts (campaign's time zone)
+          const hint = el("small", { class: "cp-wait", "data-wait": c.wait.reason },
+            t("camp.wait." + c.wait.reason, { time: c.wait.until_local, timezone: c.wait.timezone }));
+          tr.children[2].append(el("br"), hint);
+          tr.dataset.waiting = c.wait.reason;
+        }
         const rate = tr.children[7];
         if (r.abandon_rate !== null && r.abandon_rate > 0.03) rate.className = "lvl-bad";
         const acts = el("td", { class: "cp-actions" });
@@ -98,7 +105,7 @@
     const body = $(".cp-rejected tbody", box);
     body.replaceChildren(...report.rejected.map((r) => {
       const tr = el("tr");
-      tr.append(el("td", {}, r.row), el("td", {}, t("camp.reject." + r.reason)), el("td", {}, r.detail));
+      tr.append(el("td", {}, r.row), el("td", {}, t("camp.reject." + r.reason, r.params || {})), el("td", {}, r.detail));
       return tr;
     }));
   }

@@ -20,8 +20,9 @@ from callcenter.wiring import DEMO_AGENTS, DEMO_PASSWORD, DemoOptions, Runtime
 log = logging.getLogger(__name__)
 
 
-def demo_settings(settings: Settings, database: Path) -> Settings:
-    """The demo's own SQLite file, in-process bus, loopback FastAGI and a fresh secret."""
+def demo_settings(settings: Settings, database: Path, *, agi_port: int | None = None) -> Settings:
+    """The demo's own SQLite file, in-process bus, loopback FastAGI and a fresh secret.
+    Every port is an option, so two demos can run side by side."""
     return dataclasses.replace(
         settings,
         database_url=f"sqlite+aiosqlite:///{database}",
@@ -29,6 +30,7 @@ def demo_settings(settings: Settings, database: Path) -> Settings:
         secret_key=settings.secret_key or secrets.token_urlsafe(32),
         ami_secret=settings.ami_secret or secrets.token_urlsafe(12),
         agi_host="127.0.0.1",
+        agi_port=settings.agi_port if agi_port is None else agi_port,
         outbox_path=str(database.parent / "demo-outbox.db"),
         console_hold=True,  # the demo's PBX is the simulator
     )
@@ -44,7 +46,7 @@ def banner(runtime: Runtime) -> str:
             f"  callcenter demo is running: {runtime.url}",
             f"  logins (password '{DEMO_PASSWORD}'): {logins}, lead1, manager1, admin",
             f"  PBX simulator control API: {runtime.url}sim/  (loopback only)",
-            f"  FastAGI: agi://127.0.0.1:{runtime.settings.agi_port}/"
+            f"  FastAGI: agi://127.0.0.1:{runtime.objects['fastagi'].port}/"
             "{welcome,menu,selfservice,callback,survey}",
             "  Ctrl-C stops it.",
             "",
@@ -80,6 +82,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     database = Path(args.database or "var/demo.db")
     options = DemoOptions(database_file=database, calls_per_minute=args.calls_per_minute)
     runtime = Runtime(
-        settings=demo_settings(settings, database), demo=options, host=args.host, port=args.port
+        settings=demo_settings(settings, database, agi_port=args.agi_port),
+        demo=options,
+        host=args.host,
+        port=args.port,
     )
     return asyncio.run(serve_until_stopped(runtime))

@@ -7,12 +7,15 @@ deployment (or a test) can keep the CRM in its own schema.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from crm_core.private_files import ensure_private
 
 
 def schema_of(url: str) -> str | None:
@@ -39,6 +42,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # invalidated on its first error and the call-log writer retries
         kwargs.setdefault("pool_pre_ping", False)
         return create_async_engine(parsed, connect_args=connect_args, **kwargs)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private(path)  # the CRM: customers' names and numbers
     engine = create_async_engine(parsed, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -658,6 +658,11 @@ class CallRepo(_Repo):
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(t.calls))).scalar_one())
 
+    async def check_reachable(self) -> None:
+        """Raise the driver's error when the database cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
 
 # --- callbacks ------------------------------------------------------------------------------
 

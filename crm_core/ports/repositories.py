@@ -121,6 +121,9 @@ class CallRepository(Protocol):
         customer_id: int | None = None,
     ) -> CallRecord: ...
     async def count(self) -> int: ...
+    async def check_reachable(self) -> None:
+        """Raise when the database cannot be reached (tells an outage from a bad record)."""
+        ...
 
 
 class CallbackRepository(Protocol):

@@ -14,6 +14,8 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import phonenumbers
+
 from crm_core.phones import InvalidPhoneNumber, normalize
 
 # header spellings operators use, Chinese and English, mapped to our field names
@@ -64,6 +66,9 @@ class RejectedRow:
     reason: str  # stable id: invalid-phone, duplicate, do-not-call, bad-timezone, empty-row
     detail: str
     raw: str = ""
+    # what the console's translated reason shows: invalid-phone {number, region},
+    # duplicate {first_row}, do-not-call {number}, bad-timezone {timezone}
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -79,7 +84,8 @@ class ImportReport:
             "accepted": len(self.accepted),
             "merged": self.merged,
             "rejected": [
-                {"row": r.row, "reason": r.reason, "detail": r.detail} for r in self.rejected
+                {"row": r.row, "reason": r.reason, "params": r.params, "detail": r.detail}
+                for r in self.rejected
             ],
         }
 
@@ -108,13 +114,28 @@ def _map_headers(headers: list[str]) -> list[str]:
     return mapped
 
 
+def dialable(e164: str) -> bool:
+    """A number the carrier can complete: valid by `phonenumbers` (its length and range
+    for the country), not merely plausible. `crm_core.phones.normalize` keeps plausible
+    7–15 digit numbers so a caller id always lands in the CRM; a dialer must not."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def parse_contacts(
     data: bytes,
     *,
     region: str = "CN",
     on_dnc: Callable[[str], bool] | None = None,
 ) -> ImportReport:
-    """Parse a CSV contact list. `on_dnc(e164)` says whether a number is on the DNC list."""
+    """Parse a CSV contact list. `on_dnc(e164)` says whether a number is on the DNC list.
+
+    `region` is the campaign's (the setting `phone_region`): national numbers are read
+    in it, and a number that is not valid there (or, written with its country code,
+    valid in its own country) is rejected as `invalid-phone`."""
+    region = region.upper()
     text, encoding = decode_contact_file(data)
     report = ImportReport(encoding=encoding)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -131,11 +152,20 @@ def parse_contacts(
             report.rejected.append(RejectedRow(row=line_no, reason="empty-row", detail="no data"))
             continue
         values = {f: (cells[i].strip() if i < len(cells) else "") for i, f in enumerate(fields)}
+        phone = values.get("phone", "")
         try:
-            e164 = normalize(values.get("phone", ""), region)
+            e164 = normalize(phone, region)
+            if not dialable(e164):
+                raise InvalidPhoneNumber(phone, f"not a valid number in region {region}")
         except InvalidPhoneNumber as exc:
             report.rejected.append(
-                RejectedRow(row=line_no, reason="invalid-phone", detail=str(exc), raw=raw)
+                RejectedRow(
+                    row=line_no,
+                    reason="invalid-phone",
+                    detail=str(exc),
+                    raw=raw,
+                    params={"number": phone[:40], "region": region},
+                )
             )
             continue
         tz = values.get("timezone") or None
@@ -153,13 +183,18 @@ def parse_contacts(
                         reason="bad-timezone",
                         detail=f"unknown time zone {tz!r} (use e.g. Asia/Shanghai)",
                         raw=raw,
+                        params={"timezone": tz[:60]},
                     )
                 )
                 continue
         if on_dnc is not None and on_dnc(e164):
             report.rejected.append(
                 RejectedRow(
-                    row=line_no, reason="do-not-call", detail=f"{e164} is on the DNC list", raw=raw
+                    row=line_no,
+                    reason="do-not-call",
+                    detail=f"{e164} is on the DNC list",
+                    raw=raw,
+                    params={"number": e164},
                 )
             )
             continue
@@ -182,6 +217,7 @@ def parse_contacts(
                     reason="duplicate",
                     detail=f"same number as row {first.row}; merged into it",
                     raw=raw,
+                    params={"first_row": str(first.row), "number": e164},
                 )
             )
             continue

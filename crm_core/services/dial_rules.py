@@ -71,6 +71,33 @@ def next_calling_window(campaign: Campaign, contact_tz: str | None, after: datet
     return candidate.astimezone(after.tzinfo)
 
 
+CLOSED = (ContactStatus.DONE, ContactStatus.DNC, ContactStatus.FAILED)
+
+
+def attempts_left(campaign: Campaign, contact: CampaignContact) -> int:
+    """The one definition of "attempts left", for the results page, the CSV export and
+    the agent's card alike: a closed contact (reached, abandoned with a callback owed,
+    out of attempts, do-not-call) has none, whatever its attempt count (ADR 0045)."""
+    if contact.status in CLOSED:
+        return 0
+    return max(0, campaign.max_attempts - contact.attempts)
+
+
+def waiting_for_hours(campaign: Campaign, now: datetime) -> dict[str, str] | None:
+    """Why a running campaign places no call although it runs: outside its calling
+    hours (in the campaign's own time zone), with the next opening. None: in hours."""
+    if within_calling_hours(campaign, None, now):
+        return None
+    opens = next_calling_window(campaign, None, now)
+    local = opens.astimezone(zoneinfo.ZoneInfo(campaign.timezone))
+    return {
+        "reason": "outside-calling-hours",
+        "until": opens.isoformat(),
+        "until_local": local.strftime("%Y-%m-%d %H:%M"),
+        "timezone": campaign.timezone,
+    }
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DialDecision:
     allowed: bool
@@ -87,7 +114,7 @@ def may_dial(
     """Checked right before each dial (DNC is re-read then, not trusted from load time)."""
     if on_dnc:
         return DialDecision(allowed=False, reason="do-not-call")
-    if contact.status in (ContactStatus.DONE,) or contact.attempts >= campaign.max_attempts:
+    if contact.status in CLOSED or contact.attempts >= campaign.max_attempts:
         return DialDecision(allowed=False, reason="attempts-exhausted")
     if contact.next_attempt_at is not None and contact.next_attempt_at > now:
         return DialDecision(allowed=False, reason="not-due")

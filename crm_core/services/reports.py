@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_core.db import tables as t
 from crm_core.db.report_tables import report_daily, report_days, report_watermark
+from crm_core.spreadsheet import safe_cell
 
 
 class Period(enum.StrEnum):
@@ -173,7 +174,8 @@ def render_csv(report: Report) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in [*report.rows, report.total]:
-        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+        # agent and queue names come from people: no formula runs when the file is opened
+        writer.writerow(["" if row[c] is None else safe_cell(row[c]) for c in COLUMNS])
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import zoneinfo
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -138,8 +140,10 @@ async def test_operator_creates_loads_and_starts_a_campaign(
     # every row not loaded is listed with its reason: never silently dropped
     rejected = report.locator(".cp-rejected tbody tr")
     await expect(rejected).to_have_count(2)
-    await expect(rejected.nth(0).locator("td").nth(1)).to_have_text("号码无效")
-    await expect(rejected.nth(1).locator("td").nth(1)).to_have_text("重复")
+    await expect(rejected.nth(0).locator("td").nth(1)).to_have_text(
+        "号码无效：12345（不是 CN 地区的有效号码）"
+    )
+    await expect(rejected.nth(1).locator("td").nth(1)).to_have_text("与第 2 行号码重复，已合并")
     await expect(row.locator("td").nth(4)).to_have_text("1")
 
     await row.locator("button[data-action=start]").click()
@@ -148,4 +152,82 @@ async def test_operator_creates_loads_and_starts_a_campaign(
     )
     if os.environ.get("CALLCENTER_SCREENSHOT") == "1":
         await page.screenshot(path=str(DOCS / "screenshot-campaigns.png"), full_page=True)
+    await context.close()
+
+
+def _zone_before_opening() -> str:
+    """A time zone where it is now between 00:00 and 07:59 (one always exists)."""
+    now = datetime.now(UTC)
+    for offset in range(-12, 15):
+        name = f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+        if now.astimezone(zoneinfo.ZoneInfo(name)).hour < 8:
+            return name
+    raise AssertionError("no zone before 08:00")
+
+
+@pytest.mark.parametrize(
+    ("locale", "running", "waits", "invalid"),
+    [
+        (
+            "zh-CN",
+            "进行中",
+            "等待中：不在拨打时段，{time}（{zone}）开始拨打",
+            "号码无效：7654321（不是 CN 地区的有效号码）",
+        ),
+        (
+            "en-US",
+            "running",
+            "waiting: outside calling hours, starts {time} ({zone})",
+            "invalid phone number 7654321 (not a valid number in region CN)",
+        ),
+    ],
+)
+async def test_a_campaign_outside_its_hours_says_it_waits_and_a_short_number_is_refused(
+    runtime: Runtime,
+    browser: Browser,
+    tmp_path: Path,
+    locale: str,
+    running: str,
+    waits: str,
+    invalid: str,
+) -> None:
+    """Issue 12 #10: 进行中 with no hint that it waits; a 7-digit number accepted."""
+    zone = _zone_before_opening()
+    opens = datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%d 09:00")
+    db = runtime.objects["db"]
+    campaign = await db.campaigns.create(
+        Campaign(
+            id=0,
+            name="夜间名单",
+            kind=CampaignKind.SALES,
+            mode=DialMode.PROGRESSIVE,
+            status=CampaignStatus.RUNNING,
+            queue="sales",
+            timezone=zone,
+        )
+    )
+    context = await browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{runtime.url}login")
+    await page.fill("input[name=username]", "lead1")
+    await page.fill("input[name=password]", "demo")
+    await page.click("button[type=submit]")
+    await page.goto(f"{runtime.url}lead/campaigns")
+    row = page.locator(f"#cp-table tbody tr[data-id='{campaign.id}']")
+    await expect(row).to_have_attribute("data-waiting", "outside-calling-hours")
+    status = row.locator("td").nth(2)
+    await expect(status).to_contain_text(running)
+    await expect(status.locator(".cp-wait")).to_have_text(waits.format(time=opens, zone=zone))
+
+    contacts = tmp_path / "list.csv"
+    contacts.write_bytes(b"name,phone\nA,13800138009\nB,7654321\n")
+    async with page.expect_file_chooser() as chooser:
+        await row.locator("button[data-action=upload]").click()
+    await (await chooser.value).set_files(str(contacts))
+    rejected = page.locator("#cp-report .cp-rejected tbody tr")
+    await expect(rejected).to_have_count(1)
+    await expect(rejected.first.locator("td").nth(1)).to_have_text(invalid)
+    shots = os.environ.get("CALLCENTER_SCREENSHOT_DIR")
+    if shots:
+        await page.screenshot(path=f"{shots}/campaigns-waiting-{locale}.png", full_page=True)
     await context.close()

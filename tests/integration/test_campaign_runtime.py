@@ -221,7 +221,13 @@ async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runt
             assert (await r.json())["contact"] is None  # not started yet
         async with s.post(f"{url}/api/campaigns/{cid}/start", headers=lead) as r:
             assert r.status == 200
-        await asyncio.sleep(1.5)  # the automatic dialer leaves preview campaigns alone
+        # the automatic dialer leaves preview campaigns alone: let it turn a few times
+        loop = runtime.objects["dialer_loop"]
+        turned = loop.ticks
+        end = asyncio.get_running_loop().time() + 15
+        while loop.ticks < turned + 3:
+            assert asyncio.get_running_loop().time() < end, "the dialer loop does not turn"
+            await asyncio.sleep(0.05)
         assert not [a for a in sim.actions if a.get("Action") == "Originate"]
 
         async with s.post(f"{url}/api/campaigns/preview/next", headers=agent) as r:

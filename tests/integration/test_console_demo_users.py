@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from callcenter.wiring import create_demo_users
 from crm_core.db import open_database
 from crm_core.domain.models import Role
@@ -23,6 +25,7 @@ async def test_demo_users_are_created_once_with_the_contract_shape(database_url:
         lead = await db.users.get_by_username("lead1")
         assert lead is not None
         assert lead.role is Role.LEAD
+        assert lead.interface == "Local/9001@phone-sim/n"  # listen-in can be tried
         team = next(t for t in await db.users.teams() if t.id == agent3.team_id)
         assert team.lead_user_id == lead.id
         for name in ("agent1", "lead1", "manager1", "admin"):
@@ -31,3 +34,16 @@ async def test_demo_users_are_created_once_with_the_contract_shape(database_url:
             assert verify_password(stored, "demo")
     finally:
         await db.close()
+
+
+def test_two_demos_can_run_side_by_side_on_their_own_ports(tmp_path: Path) -> None:
+    from callcenter.cli import build_parser
+    from callcenter.commands.demo import demo_settings
+    from callcenter.settings import load_settings
+
+    args = build_parser().parse_args(["demo", "--port", "8090", "--agi-port", "0"])
+    settings = demo_settings(load_settings(environ={}), tmp_path / "d.db", agi_port=args.agi_port)
+    assert args.port == 8090
+    assert settings.agi_port == 0  # any free port: the banner prints the one bound
+    default = demo_settings(load_settings(environ={}), tmp_path / "d.db")
+    assert default.agi_port == 4573

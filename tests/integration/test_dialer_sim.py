@@ -88,8 +88,9 @@ class Stack:
 
 
 @pytest.fixture
-async def stack(database_url: str) -> AsyncIterator[Stack]:
-    sim = demo_simulator(ami_secret=SECRET, preload_members=True, answer_after=0.2)
+async def stack(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    agents = getattr(request, "param", 6)  # agents in both support and sales
+    sim = demo_simulator(ami_secret=SECRET, preload_members=True, answer_after=0.2, agents=agents)
     for q in sim.queues.values():
         q.member_timeout, q.retry = 2.0, 0.1
     await sim.start()
@@ -205,7 +206,7 @@ async def test_no_call_is_placed_while_no_agent_of_the_campaign_is_free(stack: S
         stack.sim.pause_member("sales", iface, True, "break")
     await stack.until(lambda: stack.dialer.free_agents("sales") == 0)
     await _start(stack, campaign)
-    await asyncio.sleep(1.5)  # several ticks
+    await stack.until(lambda: stack.loop.ticks >= 5)  # several turns with nobody free
     assert stack.originates() == []
     assert stack.loop.crashes == 0
     stack.sim.pause_member("sales", members[0], False, "")
@@ -295,3 +296,41 @@ async def test_an_attempt_result_is_stored_once_the_database_is_back(stack: Stac
     )
     assert flaky.failures == 0  # it did fail twice before the write went through
     assert len(stack.originates()) == 1  # and the contact was not dialed again meanwhile
+
+
+@pytest.mark.parametrize("stack", [2], indirect=True)
+async def test_shared_agents_with_an_inbound_backlog_are_not_counted_free(stack: Stack) -> None:
+    """Issue 12 #10: both agents serve support (inbound, a backlog waiting) and the
+    campaign's queue. Counting them free dialed customers who then found every agent
+    on an inbound call: 100 % abandon. The dialer now waits for the backlog, reserves
+    the agents (paused in support) and only then dials: every answer reaches an agent."""
+    numbers = ["13900000041", "13900000042"]
+    for n in numbers:
+        stack.sim.customers[f"86{n}"] = CustomerPhone("answer", 0.5, 1.0)
+    campaign = await stack.campaign(numbers, queue="sales")
+    await stack.until(lambda: stack.dialer.free_agents("sales") == 2)
+    inbound = [
+        stack.sim.place_call(f"1380000010{i}", queue="support", talk_seconds=1.5) for i in range(5)
+    ]
+    # both agents are taken by inbound callers and three more wait in support
+    await stack.until(lambda: all(m.busy for m in stack.sim.queues["support"].members))
+    await stack.until(lambda: len(stack.sim.queues["support"].waiting) >= 1)
+    await _start(stack, campaign)
+
+    async def settled() -> bool:
+        contacts = await stack.db.campaigns.contacts(campaign.id)
+        return all(c.last_result for c in contacts)
+
+    await stack.until_async(settled, timeout=40)
+    contacts = await stack.db.campaigns.contacts(campaign.id)
+    assert sorted(c.last_result or "" for c in contacts) == ["answered", "answered"]
+    stats = stack.dialer.stats(campaign.id)
+    assert stats is not None
+    assert stats["abandoned"] == 0
+    # no customer was dialed while an inbound caller waited for these agents
+    ended = {e.record.call_id: e.record for e in stack.events if isinstance(e, CallEnded)}
+    assert all(ended[c].outcome is CallOutcome.ANSWERED for c in inbound if c in ended)
+    # the reservations were lifted: the agents serve support again
+    await stack.until(
+        lambda: not any(m.paused for q in stack.sim.queues.values() for m in q.members)
+    )

@@ -7,6 +7,7 @@ the Asterisk configs that exist in the repository.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 
 import yaml
 
+from callcenter.cli import build_parser
+from callcenter.commands.pbx_config import plan_from
 from callcenter.settings import ENV_PREFIX, Settings, load_settings
+from telephony.pbx_config import render
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
@@ -46,10 +50,12 @@ def test_stack_has_every_part_with_the_right_images() -> None:
 def test_published_ports() -> None:
     services = _compose()["services"]
     assert "80:80" in services["proxy"]["ports"]
-    assert "4573:4573" in services["proxy"]["ports"]  # FastAGI through the proxy
     assert "5060:5060/udp" in services["asterisk"]["ports"]
-    # AMI is never published to the host
-    assert not any("5038" in p for p in services["asterisk"].get("ports", []))
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            # AMI and FastAGI are for the service and the PBX only: never published
+            assert "5038" not in str(port), name
+            assert "4573" not in str(port), name
 
 
 def test_instance_environment_is_valid_settings() -> None:
@@ -73,12 +79,47 @@ def test_instance_environment_is_valid_settings() -> None:
     assert len(ids) == 2
 
 
-def test_mounted_asterisk_configs_exist() -> None:
-    asterisk = _compose()["services"]["asterisk"]
-    for volume in asterisk["volumes"]:
-        source = volume.split(":")[0]
-        if source.startswith("./"):
-            assert (DOCKER / source).exists(), f"{source} is mounted but missing"
+def _pbx_config_args() -> argparse.Namespace:
+    command = _compose()["services"]["pbx-config"]["command"]
+    assert command[:2] == ["callcenter", "pbx-config"]
+    return build_parser().parse_args(command[1:])
+
+
+def test_asterisk_runs_the_production_render() -> None:
+    services = _compose()["services"]
+    args = _pbx_config_args()
+    assert args.phones == "pjsip"
+    assert args.out == "/srv/pbx"
+    assert f"pbx:{args.out}" in services["pbx-config"]["volumes"]
+    asterisk = services["asterisk"]
+    assert f"pbx:{args.out}" in asterisk["volumes"]
+    assert asterisk["command"][:3] == ["asterisk", "-C", f"{args.out}/etc/asterisk.conf"]
+    assert asterisk["depends_on"]["pbx-config"]["condition"] == "service_completed_successfully"
+    assert not (DOCKER / "asterisk").exists(), "hand-kept Asterisk configs would drift"
+
+
+def _production_render() -> dict[str, str]:
+    service = _compose()["services"]["pbx-config"]
+    settings = load_settings(environ={k: _fill(str(v)) for k, v in service["environment"].items()})
+    plan = plan_from(settings, _pbx_config_args(), {"support"}, ["PJSIP/1001", "PJSIP/9001"])
+    return render(plan, Path("/srv/pbx"))
+
+
+def test_production_render_reaches_the_service_on_the_compose_network() -> None:
+    files = _production_render()
+    manager = files["etc/manager.conf"]
+    assert "bindaddr = 0.0.0.0" in manager
+    assert "deny = 0.0.0.0/0.0.0.0" in manager
+    assert "permit = 172.16.0.0/255.240.0.0" in manager
+    assert "AGI_HOST=proxy:4573" in files["etc/extensions.conf"]
+    assert "astetcdir => /srv/pbx/etc" in files["etc/asterisk.conf"]
+    pjsip = files["etc/pjsip.conf"]
+    assert "[1001]" in pjsip
+    assert "[9001]" in pjsip
+    assert "load = chan_pjsip.so" in files["etc/modules.conf"]
+    # Asterisk 12 removed these; they only produce warnings at load
+    assert "eventwhencalled" not in files["etc/queues.conf"]
+    assert "eventmemberstatus" not in files["etc/queues.conf"]
 
 
 def test_proxy_config_routes_websocket_and_agi() -> None:
@@ -87,7 +128,7 @@ def test_proxy_config_routes_websocket_and_agi() -> None:
     assert "Upgrade $http_upgrade" in text
     assert "callcenter-1:8080" in text
     assert "callcenter-2:8080" in text
-    assert "listen 4573" in text
+    assert "listen 4573" in text  # inside the compose network, for the PBX
 
 
 def _contexts(conf: str) -> dict[str, str]:
@@ -96,7 +137,7 @@ def _contexts(conf: str) -> dict[str, str]:
 
 
 def test_dialplan_has_the_contexts_the_service_originates_into() -> None:
-    contexts = _contexts((DOCKER / "asterisk" / "extensions.conf").read_text())
+    contexts = _contexts(_production_render()["etc/extensions.conf"])
     s = Settings()
     # click-to-dial and the dialer's customer leg
     dial_context = s.dialer_channel.split("@", 1)[1]
@@ -104,6 +145,6 @@ def test_dialplan_has_the_contexts_the_service_originates_into() -> None:
     assert "Dial(PJSIP/${EXTEN}@carrier" in contexts[dial_context]
     # an answered campaign call: queue with the dialer's grace, then mark the abandon
     campaign = contexts[s.dialer_context]
-    assert "Queue(${EXTEN},t,,,${CC_QUEUE_TIMEOUT})" in campaign
+    assert "Queue(${EXTEN},t,,,${W})" in campaign  # W: CC_QUEUE_TIMEOUT or the default
     assert "Set(CC_DIALER_ABANDON=1)" in campaign
     assert campaign.index("QUEUESTATUS") < campaign.index("CC_DIALER_ABANDON")

@@ -76,3 +76,18 @@ def test_hundred_thousand_rows_in_reasonable_time() -> None:
     assert len(report.accepted) + len(report.rejected) == 100_000
     assert len(report.accepted) == 100_000
     assert elapsed < 60
+
+
+def test_numbers_not_valid_in_the_region_are_refused_with_their_parameters() -> None:
+    """Issue 12 #10: a 7-digit number was accepted (as "+867654321") and dialled."""
+    data = b"phone\n7654321\n13800138000\n+1 212 555 0100\n1380013800\n"
+    report = parse_contacts(data, region="CN")
+    assert [c.phone_e164 for c in report.accepted] == ["+8613800138000", "+12125550100"]
+    assert [(r.row, r.reason, r.params) for r in report.rejected] == [
+        (2, "invalid-phone", {"number": "7654321", "region": "CN"}),
+        (5, "invalid-phone", {"number": "1380013800", "region": "CN"}),
+    ]
+    # the same national number in the campaign's region "US" is fine
+    us = parse_contacts(b"phone\n2125550100\n7654321\n", region="us")
+    assert [c.phone_e164 for c in us.accepted] == ["+12125550100"]
+    assert us.rejected[0].params == {"number": "7654321", "region": "US"}

@@ -1,0 +1,161 @@
+"""Issue 12 #10 through the campaign API over a real socket and database: a number that
+is not valid in the region is refused at import with a reason, attempts left agree
+between the database, the results and the CSV export, and a running campaign outside
+its calling hours says it waits and when it starts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from agent_console.app import create_app
+from agent_console.campaigns import setup_campaign_routes
+from agent_console.services import ConsoleConfig, ConsoleServices
+from crm_core.bus import InProcessBus
+from crm_core.clock import FakeClock
+from crm_core.db import Database, open_database
+from crm_core.domain.models import ContactStatus
+from crm_core.services.campaigns import record_attempt
+from crm_core.services.dial_rules import AttemptResult
+from tests.integration.test_console_harness import PASSWORD, SECRET, make_users
+
+# 22:30 in Shanghai: after the default calling hours (09:00–21:00)
+LATE = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
+
+
+@dataclass
+class Api:
+    s: aiohttp.ClientSession
+    url: str
+    headers: dict[str, str]
+    db: Database
+
+    async def call(self, method: str, path: str, **kw: object) -> tuple[int, Any]:
+        async with self.s.request(method, self.url + path, headers=self.headers, **kw) as r:  # type: ignore[arg-type]
+            ctype = r.headers.get("Content-Type", "")
+            body = await r.json() if "json" in ctype else await r.text()
+            return r.status, body
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[Api]:
+    db = await open_database(database_url, phone_region="CN")
+    users = await make_users(db)
+    services = ConsoleServices(
+        db=db,
+        bus=InProcessBus(),
+        commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
+        clock=FakeClock(LATE),
+        config=replace(ConsoleConfig(), secret_key=SECRET),
+        extra_setup=[partial(setup_campaign_routes, phone_region="CN")],
+    )
+    runner = web.AppRunner(create_app(services))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    lead = next(u.username for u in users.values() if u.role.value == "lead")
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(
+                f"{url}/api/login", json={"username": lead, "password": PASSWORD}
+            ) as r:
+                token = (await r.json())["token"]
+            yield Api(s, url, {"Authorization": f"Bearer {token}"}, db)
+    finally:
+        await runner.cleanup()
+        await db.close()
+
+
+async def _campaign(api: Api) -> int:
+    status, body = await api.call(
+        "POST", "/api/campaigns", json={"name": "春季回访", "queue": "sales", "max_attempts": 3}
+    )
+    assert status == 201, body
+    return int(body["id"])
+
+
+async def test_a_seven_digit_number_is_refused_at_import_with_its_reason(api: Api) -> None:
+    cid = await _campaign(api)
+    data = "姓名,电话\n甲,13800138000\n乙,7654321\n丙,010 6552 9988\n".encode()
+    status, report = await api.call("POST", f"/api/campaigns/{cid}/contacts", data=data)
+    assert status == 200, report
+    assert report["accepted"] == 2  # a mobile and a Beijing landline
+    assert report["rejected"] == [
+        {
+            "row": 3,
+            "reason": "invalid-phone",
+            "params": {"number": "7654321", "region": "CN"},
+            "detail": "not a phone number: '7654321' (not a valid number in region CN)",
+        }
+    ]
+    stored = sorted(c.phone_e164 for c in await api.db.campaigns.contacts(cid))
+    assert stored == ["+861065529988", "+8613800138000"]
+
+
+async def test_attempts_left_agree_in_the_database_the_results_and_the_csv(api: Api) -> None:
+    cid = await _campaign(api)
+    data = b"phone\n13800138001\n13800138002\n13800138003\n"
+    await api.call("POST", f"/api/campaigns/{cid}/contacts", data=data)
+    campaign = await api.db.campaigns.get(cid)
+    abandoned, busy, _fresh = await api.db.campaigns.contacts(cid)
+    # answered, but no agent within the grace: closed, a callback is owed instead
+    await record_attempt(
+        campaign,
+        abandoned,
+        AttemptResult.ANSWERED,
+        now=LATE,
+        campaigns=api.db.campaigns,
+        last_result="abandoned",
+    )
+    await record_attempt(campaign, busy, AttemptResult.BUSY, now=LATE, campaigns=api.db.campaigns)
+    by_phone = {c.phone_e164: c for c in await api.db.campaigns.contacts(cid)}
+    assert by_phone["+8613800138001"].status is ContactStatus.DONE
+    assert by_phone["+8613800138002"].status is ContactStatus.RETRY
+
+    status, results = await api.call("GET", f"/api/campaigns/{cid}/results")
+    assert status == 200
+    _, text = await api.call("GET", f"/api/campaigns/{cid}/results?format=csv")
+    rows = {r["phone"]: r for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
+    left = {phone: int(r["attempts_left"]) for phone, r in rows.items()}
+    assert left == {"+8613800138001": 0, "+8613800138002": 2, "+8613800138003": 3}
+    assert results["attempts_left"] == sum(left.values()) == 5
+    assert rows["+8613800138001"]["status"] == "done"
+
+
+async def test_a_running_campaign_outside_its_hours_says_it_waits_and_until_when(
+    api: Api,
+) -> None:
+    cid = await _campaign(api)
+    await api.call("POST", f"/api/campaigns/{cid}/contacts", data=b"phone\n13800138004\n")
+    _, draft = await api.call("GET", f"/api/campaigns/{cid}")
+    assert draft["wait"] is None  # not running: nothing to wait for
+    status, started = await api.call("POST", f"/api/campaigns/{cid}/start")
+    assert status == 200
+    expected = {
+        "reason": "outside-calling-hours",
+        "until": "2025-03-04T01:00:00+00:00",
+        "until_local": "2025-03-04 09:00",
+        "timezone": "Asia/Shanghai",
+    }
+    assert started["status"] == "running"
+    assert started["wait"] == expected
+    _, listed = await api.call("GET", "/api/campaigns")
+    assert listed["campaigns"][0]["wait"] == expected
+    _, results = await api.call("GET", f"/api/campaigns/{cid}/results")
+    assert results["wait"] == expected
+    # in another zone the same instant is inside the hours: no wait
+    status, moved = await api.call(
+        "PATCH", f"/api/campaigns/{cid}", json={"timezone": "America/New_York"}
+    )
+    assert status == 200
+    assert moved["wait"] is None  # 09:30 in New York
