@@ -23,6 +23,7 @@ from typing import Any
 import phonenumbers
 
 ENV_PREFIX = "CALLCENTER_"
+IVR_LANGUAGES = ("zh", "en")  # the sound languages telephony/sounds ships (ivr_scripts.prompts)
 
 
 class SettingsError(ValueError):
@@ -97,6 +98,10 @@ class Settings:
     sip_carrier_username: str = ""
     sip_carrier_password: str = ""
     sip_external_address: str = ""
+    # the IVR's prompt language (Asterisk sound language zh | en), and per dialled number
+    # as DID=lang pairs, e.g. "4008001234=zh,4008005678=en"; a known customer's own
+    # language wins over both, and the caller can switch with 8 in the main menu
+    did_languages: tuple[str, ...] = ()
     # outbound
     abandon_rate_cap: float = 0.03
     amd_enabled: bool = False
@@ -120,6 +125,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def did_language_map(self) -> dict[str, str]:
+        """`did_languages` as {DID: language}."""
+        pairs = (pair.partition("=") for pair in self.did_languages)
+        return {did.strip(): language.strip() for did, _, language in pairs}
 
     def ami_endpoint_list(self) -> list[AmiEndpoint]:
         """The PBXs this deployment serves (the single `ami_*` one when no list)."""
@@ -267,6 +277,20 @@ def _validate(s: Settings) -> None:
         raise bad("pbx_did", "the DID's digits, e.g. 4008001234", s.pbx_did)
     if s.default_language not in ("", "zh-CN", "en"):
         raise bad("default_language", "zh-CN, en or empty", s.default_language)
+    if s.ivr_language not in IVR_LANGUAGES:
+        raise bad("ivr_language", " or ".join(IVR_LANGUAGES), s.ivr_language)
+    dids: set[str] = set()
+    for pair in s.did_languages:
+        did, _, language = (part.strip() for part in pair.partition("="))
+        if not did.lstrip("+").isdigit() or language not in IVR_LANGUAGES or did in dids:
+            raise bad(
+                "did_languages",
+                "comma-separated DID=lang pairs, one per DID, lang "
+                + " or ".join(IVR_LANGUAGES)
+                + ", e.g. 4008001234=zh,4008005678=en",
+                pair,
+            )
+        dids.add(did)
     _check_hours(s.business_hours)
     for day in s.holidays:
         try:

@@ -25,6 +25,7 @@ _RESULT = re.compile(r"^200 result=(-?\d*)(?:\s+\((.*)\))?")
 # commands that play a file: (words of the command, index of the file name)
 _PLAYING = (("STREAM FILE ", 2), ("GET DATA ", 2), ("GET OPTION ", 2), ("CONTROL STREAM FILE ", 3))
 MAX_HEADER_BYTES = 16 * 1024
+_DEFAULT_DATETIME_FORMAT = "ABdY 'digits/at' IMp"  # res_agi's own default
 
 
 class AgiProtocolError(Exception):
@@ -162,8 +163,13 @@ class FastAgiChannel:
     async def say_number(self, number: int) -> None:
         await self.command(f'SAY NUMBER {number} ""')
 
-    async def say_datetime(self, epoch_seconds: int) -> None:
-        await self.command(f'SAY DATETIME {epoch_seconds} ""')
+    async def say_datetime(self, epoch_seconds: int, format: str = "", timezone: str = "") -> None:
+        line = f'SAY DATETIME {epoch_seconds} ""'
+        if format or timezone:  # the time zone is the 4th argument: it needs a format before it
+            line += f" {_quote(format or _DEFAULT_DATETIME_FORMAT)}"
+        if timezone:
+            line += f" {timezone}"
+        await self.command(line)
 
 
 class FastAgiServer:
