@@ -44,11 +44,15 @@ class FastAgiChannel:
         env: dict[str, str],
         command_timeout: float,
         on_missing_prompt: Callable[[str], None] | None = None,
+        play_timeout: float = 120.0,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._env = env
         self.command_timeout = command_timeout
+        # a command that plays a prompt (and waits for keys) answers when the prompt and
+        # the wait are over: a main menu of 8 s + 5 s must not count as a silent PBX
+        self.play_timeout = max(play_timeout, command_timeout)
         self.hung_up = False
         self.commands: list[str] = []
         self.missing_prompts: list[str] = []
@@ -80,10 +84,11 @@ class FastAgiChannel:
         try:
             self._writer.write((line + "\n").encode("utf-8"))
             await self._writer.drain()
+            limit = self.play_timeout if _prompt_of(line) else self.command_timeout
             while True:
                 # asyncio.timeout, not wait_for: no extra task per command (3.11's wait_for
                 # wraps the read in one), which showed in the p99 with 200 sessions open
-                async with asyncio.timeout(self.command_timeout):
+                async with asyncio.timeout(limit):
                     raw = await self._reader.readline()
                 if not raw:
                     raise AgiHangup("AGI connection closed")
@@ -94,7 +99,7 @@ class FastAgiChannel:
                 break
         except TimeoutError as exc:
             raise AgiHangup(
-                f"no answer to {line.split()[0]} within {self.command_timeout} s"
+                f"no answer to {' '.join(line.split()[:2])} within {limit:g} s"
             ) from exc
         except (ConnectionError, OSError) as exc:
             raise AgiHangup(f"AGI connection lost: {exc}") from exc
@@ -179,10 +184,12 @@ class FastAgiServer:
         *,
         header_timeout: float = 5.0,
         command_timeout: float = 10.0,
+        play_timeout: float = 120.0,
     ) -> None:
         self.routes = dict(routes)
         self.header_timeout = header_timeout
         self.command_timeout = command_timeout
+        self.play_timeout = play_timeout
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -269,7 +276,12 @@ class FastAgiServer:
             )
             return
         channel = FastAgiChannel(
-            reader, writer, env, self.command_timeout, on_missing_prompt=self._prompt_missing
+            reader,
+            writer,
+            env,
+            self.command_timeout,
+            on_missing_prompt=self._prompt_missing,
+            play_timeout=self.play_timeout,
         )
         route = _route_of(env.get("network_script") or env.get("request", ""))
         flow = self.routes.get(route)
