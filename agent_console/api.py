@@ -26,6 +26,7 @@ from agent_console.errors import ApiError
 from agent_console.forwarded import client_ip
 from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY
 from agent_console.openapi import register_operation
+from agent_console.seats import SeatBoard
 from agent_console.services import ConsoleConfig, ConsoleServices
 from agent_console.views import (
     call_json,
@@ -40,6 +41,7 @@ from crm_core.domain.models import (
     AgentStatus,
     AttemptResult,
     AuditEntry,
+    Callback,
     CallbackReason,
     CallbackStatus,
     CallRecord,
@@ -271,6 +273,44 @@ async def get_call(request: web.Request) -> web.Response:
     return web.json_response(call_json(record))
 
 
+async def _promise_once(
+    s: ConsoleServices,
+    seats: SeatBoard,
+    user: User,
+    call_id: str,
+    phone: str,
+    due: datetime,
+    customer_id: int | None,
+    question: str,
+    card: dict[str, Any] | None,
+) -> Callback:
+    """The callback this call's wrap-up promises: the one promised already, else a new one."""
+    for earlier in await s.db.callbacks.list(call_id=call_id):
+        if earlier.reason is CallbackReason.PROMISED:
+            return earlier
+    if s.callbacks is not None:
+        return await s.callbacks.promise(
+            phone=phone,
+            due_at=due,
+            customer_id=customer_id,
+            owner_user_id=user.id,
+            call_id=call_id,
+            question=question,
+            queue=(card or {}).get("queue"),
+        )
+    return await s.db.callbacks.create(
+        phone_e164=seats.normalize(phone),
+        reason=CallbackReason.PROMISED,
+        due_at=due,
+        created_at=s.clock.now(),
+        customer_id=customer_id,
+        owner_user_id=user.id,
+        queue=(card or {}).get("queue"),
+        call_id=call_id,
+        question=question,
+    )
+
+
 async def save_wrapup(request: web.Request) -> web.Response:
     user = current_user(request)
     call_id = request.match_info["call_id"]
@@ -312,27 +352,11 @@ async def save_wrapup(request: web.Request) -> web.Response:
         question = str(body.get("question") or notes)[:2000]
         if not phone:
             raise ApiError(400, "no-phone", "a callback needs the customer's phone number")
-        if s.callbacks is not None:
-            cb = await s.callbacks.promise(
-                phone=phone,
-                due_at=due,
-                customer_id=customer_id,
-                owner_user_id=user.id,
-                call_id=call_id,
-                question=question,
-                queue=(card or {}).get("queue"),
-            )
-        else:
-            cb = await s.db.callbacks.create(
-                phone_e164=seats.normalize(phone),
-                reason=CallbackReason.PROMISED,
-                due_at=due,
-                created_at=now,
-                customer_id=customer_id,
-                owner_user_id=user.id,
-                queue=(card or {}).get("queue"),
-                call_id=call_id,
-                question=question,
+        # one wrap-up of a call at a time: a double-click without an Idempotency-Key
+        # waits for the first and finds its callback instead of promising a second
+        async with seats.wrapup_lock(call_id):
+            cb = await _promise_once(
+                s, seats, user, call_id, phone, due, customer_id, question, card
             )
         out["callback"] = callback_json(cb)
     elif result == "escalate":

@@ -106,6 +106,7 @@ class SeatBoard:
         self._channels: dict[str, dict[str, str]] = {}  # call_id -> {"caller": ch, user: ch}
         self._customers: OrderedDict[str, Customer | None] = OrderedDict()  # phone -> customer
         self._tasks: set[asyncio.Task[None]] = set()
+        self._wrapup_locks: dict[str, asyncio.Lock] = {}
         self._sub: Subscription | None = None
         self.pops = 0
         # set by the campaign routes: what a campaign call's card shows (name, script,
@@ -128,6 +129,16 @@ class SeatBoard:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wrapup_lock(self, call_id: str) -> asyncio.Lock:
+        """Serialises the wrap-ups of one call on this instance (a double-click)."""
+        lock = self._wrapup_locks.get(call_id)
+        if lock is None:
+            if len(self._wrapup_locks) > 1000:  # forget the idle ones
+                for key in [k for k, v in self._wrapup_locks.items() if not v.locked()]:
+                    del self._wrapup_locks[key]
+            lock = self._wrapup_locks[call_id] = asyncio.Lock()
+        return lock
 
     def spawn(self, coro: Any, what: str) -> None:
         """Run `coro` as a task this board owns (cancelled and awaited on stop)."""

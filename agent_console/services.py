@@ -86,6 +86,9 @@ class ConsoleConfig:
     transfer_context: str = "transfer"  # dialplan context for blind transfers
     dial_context: str = "outbound"  # dialplan context for click-to-dial
     console_hold: bool = True  # False: the PBX cannot hold from the console (real Asterisk)
+    # origins besides the page's own host that may open /ws (e.g. the public URL behind
+    # a proxy that rewrites Host), lower case, no trailing slash
+    allowed_origins: tuple[str, ...] = ()
     heartbeat_seconds: float = 15.0
     ws_buffer_size: int = 500
     ws_socket_queue: int = 256

@@ -52,6 +52,9 @@ class Settings:
     secret_key: str = ""  # signs session cookies; required by `serve`
     trust_forwarded_headers: bool = False  # honour X-Forwarded-* from the reverse proxy
     public_url: str = ""
+    # pages that may open the console's WebSocket besides the console's own host
+    # (public_url's origin is always allowed), e.g. https://cc.example.com
+    allowed_origins: tuple[str, ...] = ()
     # AMI (one PBX); `ami_endpoints` lists more as name=user:secret@host:port
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
@@ -68,6 +71,10 @@ class Settings:
     agi_port: int = 4573
     agi_command_timeout_seconds: float = 10.0
     agi_header_timeout_seconds: float = 5.0
+    # who may open a FastAGI session: the PBX's networks, and (when set) the secret the
+    # rendered dialplan passes as every AGI's first argument
+    agi_allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    agi_secret: str = ""
     # the rules
     ring_count: int = 3
     ring_cycle_seconds: float = 5.0
@@ -268,6 +275,11 @@ def _validate(s: Settings) -> None:
         raise bad(
             "carrier_number_format", "national, e164 or international", s.carrier_number_format
         )
+    for cidr in s.agi_allowed_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise bad("agi_allowed_networks", "networks such as 10.0.0.0/8", cidr) from exc
     for cidr in s.ami_permit:
         try:
             ipaddress.ip_network(cidr, strict=False)

@@ -379,6 +379,8 @@ class Runtime:
             routes(db=db, bus=bus, settings=s, callbacks=self.objects.get("callbacks")),
             header_timeout=s.agi_header_timeout_seconds,
             command_timeout=s.agi_command_timeout_seconds,
+            allowed_networks=s.agi_allowed_networks,
+            secret=s.agi_secret,
         )
         await server.start(s.agi_host, s.agi_port)
         self._own("fastagi", server.stop)
@@ -386,6 +388,7 @@ class Runtime:
         sim = self.objects.get("sim")
         if sim is not None:  # simulated calls may pass through the IVR too
             sim.agi_address = (s.agi_host, server.port)
+            sim.agi_secret = s.agi_secret
 
     async def _console(self, bus: EventBus, db: Any, commands: Any, promiser: Any) -> None:
         from agent_console.app import create_app
@@ -455,6 +458,7 @@ class Runtime:
                 trust_forwarded_headers=s.trust_forwarded_headers,
                 default_language=s.default_language,
                 console_hold=s.console_hold,
+                allowed_origins=allowed_origins(s),
             ),
             callbacks=promiser,
             normalize_phone=lambda raw: normalize(raw, region),
@@ -523,6 +527,18 @@ def _closer(obj: Any) -> Callable[[], Awaitable[None]]:
                 return
 
     return close
+
+
+def allowed_origins(s: Settings) -> tuple[str, ...]:
+    """`allowed_origins` and the origin of `public_url`, in the form browsers send."""
+    from urllib.parse import urlsplit
+
+    origins = {o.strip().lower().rstrip("/") for o in s.allowed_origins if o.strip()}
+    if s.public_url:
+        parts = urlsplit(s.public_url)
+        if parts.scheme and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(sorted(origins))
 
 
 async def create_demo_users(db: Any) -> None:

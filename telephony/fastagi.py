@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -185,8 +187,17 @@ class FastAgiServer:
         header_timeout: float = 5.0,
         command_timeout: float = 10.0,
         play_timeout: float = 120.0,
+        allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128"),
+        secret: str = "",
     ) -> None:
         self.routes = dict(routes)
+        # who may connect: the PBX's addresses (a fake AGI session could otherwise learn
+        # who is a customer, create callbacks or score agents), and, when set, the shared
+        # secret the dialplan passes as the AGI's first argument
+        self.allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+        self.secret = secret
+        self.rejected = 0
+        self._rejected_logged: set[str] = set()
         self.header_timeout = header_timeout
         self.command_timeout = command_timeout
         self.play_timeout = play_timeout
@@ -237,12 +248,34 @@ class FastAgiServer:
     def active(self) -> int:
         return len(self._sessions)
 
+    def _peer_allowed(self, writer: asyncio.StreamWriter) -> tuple[bool, str]:
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else ""
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False, host or "unknown"
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allowed), host
+
+    def _reject(self, host: str, why: str) -> None:
+        self.rejected += 1
+        if host not in self._rejected_logged and len(self._rejected_logged) < 1000:
+            self._rejected_logged.add(host)
+            log.warning("FastAGI: refused a connection from %s (%s)", host, why)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        allowed, host = self._peer_allowed(writer)
+        if not allowed:
+            self._reject(host, "not a PBX address: settings agi_allowed_networks")
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
         try:
-            await self._session(reader, writer)
+            await self._session(reader, writer, host)
         finally:
             self._sessions.discard(task)
             writer.close()
@@ -265,7 +298,9 @@ class FastAgiServer:
                 raise AgiProtocolError(f"malformed AGI header {line[:60]!r}")
             env[key[4:]] = value.strip()
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str = ""
+    ) -> None:
         try:
             async with asyncio.timeout(self.header_timeout):
                 env = await self._headers(reader)
@@ -274,6 +309,11 @@ class FastAgiServer:
             log.warning(
                 "FastAGI: dropped a client before its call started: %s", exc or "headers timed out"
             )
+            return
+        if self.secret and not hmac.compare_digest(
+            env.get("arg_1", "").encode(), self.secret.encode()
+        ):
+            self._reject(host, "wrong or missing AGI secret: settings agi_secret")
             return
         channel = FastAgiChannel(
             reader,

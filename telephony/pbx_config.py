@@ -62,6 +62,8 @@ class PbxPlan:
     queue_wait_seconds: int = 300
     campaign_queue_timeout_seconds: int = 2
     language: str = "zh"
+    # passed as every AGI's first argument; the FastAGI server refuses sessions without it
+    agi_secret: str = ""
     # CDR into the CRM's PostgreSQL (ADR 0030); empty on SQLite
     cdr_database_url: str = ""
     extra_globals: dict[str, str] = field(default_factory=dict)
@@ -431,6 +433,7 @@ def _extensions_conf(plan: PbxPlan) -> str:
         "DID": plan.did,
         "CC_DEFAULT_QUEUE": default_queue,
         "CC_LANGUAGE_DEFAULT": plan.language,
+        "CC_AGI_SECRET": plan.agi_secret,
         **(_PHONE_DEFAULTS if plan.phones == "local" else {}),
         **plan.extra_globals,
     }
@@ -450,18 +453,18 @@ def _extensions_conf(plan: PbxPlan) -> str:
 exten => _[+0-9].,1,NoOp(inbound ${{CALLERID(num)}} to ${{EXTEN}})
  same => n,Set(CHANNEL(language)=${{CC_LANGUAGE_DEFAULT}})
  same => n,Answer()
- same => n,AGI({agi}/welcome)
+ same => n,AGI({agi}/welcome,${{CC_AGI_SECRET}})
  same => n,GotoIf($["${{CC_ROUTE}}" = "hangup"]?bye)
  same => n,GotoIf($["${{CC_ROUTE}}" = "callback"]?cb)
- same => n(menu),AGI({agi}/menu)
+ same => n(menu),AGI({agi}/menu,${{CC_AGI_SECRET}})
  same => n,GotoIf($["${{CC_ROUTE}}" = "selfservice"]?self)
  same => n,GotoIf($["${{CC_ROUTE}}" = "callback"]?cb)
  same => n,GotoIf($["${{CC_ROUTE}}" = "hangup"]?bye)
  same => n(queue),Set(CC_QUEUE=${{IF($["${{CC_QUEUE}}" = ""]?${{CC_DEFAULT_QUEUE}}:${{CC_QUEUE}})}})
  same => n,Goto(queue-call,${{CC_QUEUE}},1)
- same => n(cb),AGI({agi}/callback)
+ same => n(cb),AGI({agi}/callback,${{CC_AGI_SECRET}})
  same => n(bye),Hangup()
- same => n(self),AGI({agi}/selfservice)
+ same => n(self),AGI({agi}/selfservice,${{CC_AGI_SECRET}})
  same => n,GotoIf($["${{CC_ROUTE}}" = "queue"]?queue:bye)
 
 [queue-call]
@@ -470,10 +473,10 @@ exten => _[+0-9].,1,NoOp(inbound ${{CALLERID(num)}} to ${{EXTEN}})
 exten => _[a-z].,1,Queue(${{EXTEN}},tc,,,{plan.queue_wait_seconds})
  same => n,GotoIf($["${{QUEUESTATUS}}" = "TIMEOUT"]?timeout)
  same => n,GotoIf($["${{MEMBERNAME}}" = ""]?bye)
- same => n,AGI({agi}/survey)
+ same => n,AGI({agi}/survey,${{CC_AGI_SECRET}})
  same => n(bye),Hangup()
  ; waited {plan.queue_wait_seconds} s: offer a callback rather than drop the caller
- same => n(timeout),AGI({agi}/callback)
+ same => n(timeout),AGI({agi}/callback,${{CC_AGI_SECRET}})
  same => n,Hangup()
 
 [agents]

@@ -59,6 +59,7 @@ def plan_from(
         queues=queue_plans({*STANDARD_QUEUES, *queues}),
         ring_limit_seconds=settings.ring_limit_seconds,
         language=settings.ivr_language,
+        agi_secret=settings.agi_secret,
         cdr_database_url="" if settings.is_sqlite else settings.database_url,
         sip=SipPlan(
             extensions=extensions_of(interfaces),

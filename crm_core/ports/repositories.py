@@ -148,6 +148,8 @@ class CallbackRepository(Protocol):
         status: Sequence[CallbackStatus] | None = None,
         owner_user_id: int | None = None,
         limit: int = 500,
+        customer_id: int | None = None,
+        call_id: str | None = None,
     ) -> builtins.list[Callback]: ...
     async def update(self, callback_id: int, **fields: object) -> Callback: ...
     async def add_attempt(

@@ -33,6 +33,7 @@ async def run_agi_session(
     hangup_after: int | None = None,
     linkedid: str | None = None,
     missing: frozenset[str] = frozenset(),
+    args: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Run one AGI session; returns the channel variables the server set.
 
@@ -67,6 +68,8 @@ async def run_agi_session(
             "agi_enhanced": "0.0",
             "agi_accountcode": "",
             "agi_threadid": "140000000000000",
+            # AGI(url,arg1,…) as Asterisk sends them: agi_arg_1 …
+            **{f"agi_arg_{n}": value for n, value in enumerate(args, start=1)},
         }
         writer.write("".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n")
         await writer.drain()

@@ -189,6 +189,7 @@ class Simulator:
         self.username = ami_username
         self.secret = ami_secret
         self.agi_address = agi_address
+        self.agi_secret = ""  # passed as the AGI's first argument, as the rendered dialplan does
         self.queues: dict[str, QueueConfig] = {}
         self.agents: dict[str, AgentPhone] = {}  # by member name
         self.interfaces: dict[str, str] = {}  # interface -> member name (known phones)
@@ -927,7 +928,7 @@ class Simulator:
             self._end_call(call)
 
     async def _run_ivr(self, call: SimCall) -> None:
-        """Walk the call through the IVR like the dialplan does (docker/asterisk)."""
+        """Walk the call through the IVR like the dialplan does (`callcenter pbx-config`)."""
         from telephony.sim.agi_caller import run_agi_session
 
         assert self.agi_address is not None
@@ -948,6 +949,7 @@ class Simulator:
                     caller_number=call.caller_number,
                     caller_name=call.caller_name,
                     dtmf=",".join(inputs),
+                    args=(self.agi_secret,) if self.agi_secret else (),
                     variables=call.variables,
                 )
             except (OSError, TimeoutError, ValueError) as exc:

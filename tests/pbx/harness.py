@@ -115,6 +115,8 @@ class PbxStack:
             "CALLCENTER_OUTBOX_PATH": str(self.workdir / "outbox.db"),
             "CALLCENTER_INSTANCE_ID": "pbx-suite",
             "CALLCENTER_PBX_DID": DID,
+            # the rendered dialplan passes it to every AGI; the service refuses others
+            "CALLCENTER_AGI_SECRET": "pbx-suite-agi-secret",
             # the suite runs at any hour: the IVR is always open
             "CALLCENTER_BUSINESS_HOURS": "00:00-24:00",
             "CALLCENTER_LOG_LEVEL": "INFO",

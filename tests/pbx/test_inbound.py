@@ -29,6 +29,9 @@ async def test_inbound_call_pops_before_answer_and_is_recorded(
         assert card["known"]
         assert card["customer"]["name"] == "张三"
 
+        # the IVR ran over FastAGI with the dialplan's secret and identified the caller
+        found = await ami.wait_event("VarSet", Linkedid=call_id, Variable="CC_CUSTOMER_ID")
+        assert found["Value"] == str(card["customer"]["id"])
         record = await manager.call(call_id)
     finally:
         await console.close()
