@@ -299,10 +299,16 @@ secret = {plan.ami_secret}
 deny = 0.0.0.0/0.0.0.0
 {permits}
 ; call: channel events; agent: queue member events; dialplan: VarSet of the IVR's CC_*
-read = system,call,agent,user,dialplan,originate,reporting,cdr
+read = system,call,agent,user,dialplan,originate,reporting,cdr{_test_read(plan)}
 write = system,call,agent,user,originate,command,reporting
 writetimeout = 500
 """
+
+
+def _test_read(plan: PbxPlan) -> str:
+    # A simulated caller (--phones local) presses keys when the IVR waits for them: the
+    # tests see each AGI command start (AGIExecStart). Production has no use for them.
+    return ",agi" if plan.phones == "local" else ""
 
 
 def _queues_conf(plan: PbxPlan) -> str:

@@ -7,7 +7,9 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 - `AgentConnect` RingTime is in seconds, `AgentRingNoAnswer` RingTime in milliseconds;
   we measure ring time from our own timestamps and use RingTime only as a floor.
 - `AgentComplete` may come after both hang-ups and without caller fields: it is not
-  needed to finish a record (talk ends at hang-up), so a late one is ignored.
+  needed to finish a record, so a late one is ignored. When the agent hangs up first the
+  caller's channel lives on into the survey (`Queue` option `c`): the talk ends at that
+  `AgentComplete`, the record when the caller has gone (docs/adr/0048).
 - A caller who hangs up while an agent rings gives no `AgentRingNoAnswer`: the open
   offer ends as `caller_hung_up`.
 - After a reconnect, `resync()` takes the live channels (CoreShowChannels) so a call
@@ -118,6 +120,7 @@ class _Call:
         "queued",
         "recording",
         "started_at",
+        "talk_ended_at",
         "transfer_pending",
         "transferred_to",
         "up",
@@ -140,6 +143,7 @@ class _Call:
         self.queued = False
         self.offers: list[_Offer] = []
         self.answered_at: datetime | None = None
+        self.talk_ended_at: datetime | None = None  # the agent hung up, the caller stayed
         self.agent: str | None = None
         self.agent_interface: str | None = None
         self.wait_seconds = 0.0
@@ -207,6 +211,7 @@ class CallTracker:
             "AgentCalled": self._agent_called,
             "AgentConnect": self._agent_connect,
             "AgentRingNoAnswer": self._agent_rna,
+            "AgentComplete": self._agent_complete,
             "QueueCallerAbandon": self._abandon,
             "DialBegin": self._dial_begin,
             "DialEnd": self._dial_end,
@@ -698,6 +703,7 @@ class CallTracker:
             if other.ended is None:
                 other.close(at, OfferResult.NO_ANSWER)
                 self._ring_ended(call, other, out)
+        call.talk_ended_at = None  # another agent took the call: the talk goes on
         if call.answered_at is not None:
             # answered again after a transfer into a queue: the member is on the call now
             # (a Local member's device state already said "in use" while it rang, so
@@ -752,6 +758,16 @@ class CallTracker:
                     agent_channel=h.get("DestChannel") or None,
                 )
             )
+
+    def _agent_complete(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
+        call = self._call_of(msg)
+        if call is None or call.answered_at is None:
+            return
+        if msg.get("Reason") == "agent":  # the caller goes on, to the survey: talk is over
+            call.talk_ended_at = at
+            if call.hold_started is not None:
+                call.hold_seconds += (at - call.hold_started).total_seconds()
+                call.hold_started = None
 
     def _agent_rna(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -1110,8 +1126,11 @@ class CallTracker:
         outcome = self._outcome(call, direction)
         if outcome == CallOutcome.ABANDONED and call.queue_joined and not call.wait_seconds:
             call.wait_seconds = (at - call.queue_joined).total_seconds()
+        talk_end = call.talk_ended_at or at
         talk = (
-            (at - call.answered_at).total_seconds() - call.hold_seconds if call.answered_at else 0
+            (talk_end - call.answered_at).total_seconds() - call.hold_seconds
+            if call.answered_at
+            else 0
         )
         limit = self.ring_limit
         violations: tuple[str, ...] = ()

@@ -7,10 +7,9 @@ one entry per GET DATA / keypress prompt ("" = the caller says nothing).
 
 What Asterisk 22.10.1 does and this client copies (ADR 0009, "Learned from Asterisk"):
 
-- `STREAM FILE` of a prompt that is not installed answers `200 result=-1 endpos=0` and
-  Asterisk ends the AGI session there (the dialplan goes on with `AGISTATUS=FAILURE`).
-  `GET DATA` of a missing prompt answers `200 result=-1` and the session goes on (our
-  service takes -1 for a hang-up and ends it: `AGISTATUS=SUCCESS`).
+- `STREAM FILE` / `GET DATA` of a prompt that is not installed answers `200 result=-1`
+  while the channel stays up and the session goes on (`CHANNEL STATUS` answers 6): our
+  FastAGI tells the two apart that way (ADR 0049).
 - Every `SET VARIABLE` is a `VarSet` event at once, in order, repeats included.
 - When the caller hangs up mid-session Asterisk writes `HANGUP` once; from then on the
   channel is dead: every command but the dead-safe ones (`GET`/`SET VARIABLE`,
@@ -73,6 +72,7 @@ async def run_agi_session(
     dead: bool = False,
     context: str = "inbound",
     extension: str = "4008001234",
+    missing: frozenset[str] = frozenset(),
     args: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """Run one AGI session; returns the channel variables the server set.
@@ -98,6 +98,7 @@ async def run_agi_session(
         dead=dead,
         context=context,
         extension=extension,
+        missing=missing,
         args=args,
     )
     return result.variables
@@ -121,6 +122,7 @@ async def run_agi(
     dead: bool = False,
     context: str = "inbound",
     extension: str = "4008001234",
+    missing: frozenset[str] = frozenset(),
     args: tuple[str, ...] = (),
 ) -> AgiResult:
     """One AGI session as Asterisk runs it.
@@ -186,19 +188,13 @@ async def run_agi(
                 writer.write(DEAD.encode() + b"\n")
                 await writer.drain()
                 continue
-            missing = _missing_prompt(line, prompts)
-            if missing is not None and upper.startswith("GET DATA"):
-                outcome.missing_prompts.append(missing)
+            missing_prompt = _missing_prompt(line, prompts, missing)
+            if missing_prompt is not None:
+                # Asterisk: "File ... does not exist", result -1, the channel stays up
+                outcome.missing_prompts.append(missing_prompt)
                 writer.write(b"200 result=-1\n")
                 await writer.drain()
                 continue
-            if missing is not None:
-                # Asterisk answers, then ends the session: the dialplan sees FAILURE
-                outcome.missing_prompts.append(missing)
-                outcome.status = "FAILURE"
-                writer.write(b"200 result=-1 endpos=0\n")
-                await writer.drain()
-                break
             reply, stop = _answer(line, known, set_vars, inputs)
             if upper.startswith("SET VARIABLE") and (match := _SET.match(line)):
                 outcome.sets.append((match.group(1), match.group(2)))
@@ -213,21 +209,32 @@ async def run_agi(
     return outcome
 
 
-def _missing_prompt(line: str, prompts: Collection[str] | None) -> str | None:
+def _missing_prompt(
+    line: str, prompts: Collection[str] | None, missing: Collection[str] = ()
+) -> str | None:
     """The prompt a `STREAM FILE` / `GET DATA` asks for when it is not installed."""
-    if prompts is None or not line.upper().startswith(
-        ("STREAM FILE", "CONTROL STREAM FILE", "GET DATA")
-    ):
+    if not line.upper().startswith(("STREAM FILE", "CONTROL STREAM FILE", "GET DATA")):
         return None
     words = line.split()
     name = words[3 if words[0].upper() == "CONTROL" else 2].strip('"')
-    return None if name in prompts else name
+    if name in missing or (prompts is not None and name not in prompts):
+        return name
+    return None
 
 
 def _answer(
-    line: str, known: dict[str, str], set_vars: dict[str, str], inputs: list[str]
+    line: str,
+    known: dict[str, str],
+    set_vars: dict[str, str],
+    inputs: list[str],
+    missing: frozenset[str] = frozenset(),
 ) -> tuple[str, bool]:
     word = line.split(" ", 1)[0].upper()
+    if line.upper().startswith(("STREAM FILE ", "GET DATA ")) and line.split()[2] in missing:
+        # a real Asterisk: "File ... does not exist in any format", -1, channel still up
+        return ("200 result=-1 endpos=0" if word == "STREAM" else "200 result=-1"), False
+    if line.upper().startswith("CHANNEL STATUS"):
+        return "200 result=6", False  # AST_STATE_UP
     if line.upper().startswith("SET VARIABLE"):
         match = _SET.match(line)
         if match:
@@ -251,6 +258,8 @@ def _answer(
         return "200 result=0", False
     if word == "VERBOSE":
         return "200 result=1", False
+    if line.upper().startswith("CHANNEL STATUS"):
+        return "200 result=6", False  # Up
     return "510 Invalid or unknown command", False
 
 

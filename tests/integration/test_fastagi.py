@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,7 @@ from crm_core.services.callbacks import CallbackService
 from ivr_scripts.context import BusinessHours, IvrContext
 from ivr_scripts.routes import bind
 from telephony.fastagi import FastAgiServer
-from telephony.pbx_config import SOUNDS_DIR
-from telephony.sim.agi_caller import installed_prompts, run_agi_session
+from telephony.sim.agi_caller import run_agi_session
 
 # 10:00 in Shanghai on a Monday: open
 OPEN = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -134,6 +132,26 @@ async def test_callback_request_creates_callback_due_within_window(db: Database)
         assert cb.due_at == OPEN + timedelta(minutes=30)
     finally:
         await server.stop()
+
+
+async def test_a_missing_prompt_is_named_once_and_the_flow_goes_on(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asterisk answers -1 for a prompt it lacks while the caller is still there."""
+    server = await _server(db, FakeClock(OPEN))
+    missing = frozenset({"cc/we-will-call-you-at", "cc/press-1-confirm-2-other"})
+    try:
+        for number in ("13912345671", "13912345672"):
+            result = await _call(server, "callback", number=number, missing=missing)
+            assert _steps(result).startswith("callback:created:")
+            assert await db.callbacks.open_for_phone(f"+86{number}") is not None
+    finally:
+        await server.stop()
+    assert server.missing_prompts == {"cc/we-will-call-you-at": 2, "cc/press-1-confirm-2-other": 2}
+    warnings = [r.getMessage() for r in caplog.records if "missing on the PBX" in r.getMessage()]
+    assert len(warnings) == 2, warnings  # once per prompt, not once per caller
+    assert "prompt cc/we-will-call-you-at missing on the PBX" in warnings[0]
+    assert "caller hung up" not in caplog.text
 
 
 async def test_selfservice_reads_the_latest_case(db: Database) -> None:
@@ -251,19 +269,3 @@ async def test_only_the_pbx_may_open_an_agi_session(db: Database) -> None:
         assert guarded.completed == 1
     finally:
         await guarded.stop()
-
-
-async def test_a_missing_prompt_ends_the_session_like_asterisk(
-    db: Database, tmp_path: Path
-) -> None:
-    """Asterisk answers STREAM FILE of a missing file with result=-1: the flow stops there."""
-    server = await _server(db, FakeClock(OPEN))
-    try:
-        shipped = await _call(server, "welcome", prompts=installed_prompts(SOUNDS_DIR))
-        assert shipped["CC_ROUTE"] == "menu"  # every prompt is in telephony/sounds
-        (tmp_path / "en" / "cc").mkdir(parents=True)
-        bare = await _call(server, "welcome", prompts=installed_prompts(tmp_path))
-        assert "CC_ROUTE" not in bare  # cc/welcome missing: the caller never reaches the menu
-        assert bare["CHANNEL(language)"] == "zh"
-    finally:
-        await server.stop()

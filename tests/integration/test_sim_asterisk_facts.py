@@ -58,13 +58,14 @@ async def _script(commands: list[str], **kw: object) -> tuple[AgiResult, list[st
     return result, answers
 
 
-async def test_stream_file_of_a_missing_prompt_ends_the_session() -> None:
+async def test_stream_file_of_a_missing_prompt_answers_minus_one_and_the_channel_stays_up() -> None:
+    """Seen on Asterisk 22.10.1 (ADR 0049): -1, yet the session and the channel go on."""
     result, answers = await _script(
-        ['SET VARIABLE CC_IVR_STEP "welcome:start"', 'STREAM FILE cc/welcome ""', "ANSWER"],
+        ['SET VARIABLE CC_IVR_STEP "welcome:start"', 'STREAM FILE cc/welcome ""', "CHANNEL STATUS"],
         prompts={"cc/goodbye"},
     )
-    assert answers == ["200 result=1", "200 result=-1 endpos=0"]  # then the socket closed
-    assert result.status == "FAILURE"
+    assert answers == ["200 result=1", "200 result=-1", "200 result=6"]
+    assert result.status == "SUCCESS"
     assert result.missing_prompts == ["cc/welcome"]
     assert result.sets == [("CC_IVR_STEP", "welcome:start")]
 

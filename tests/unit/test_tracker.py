@@ -386,3 +386,34 @@ def test_queue_resync_keeps_members_and_callers_still_there() -> None:
         msg("QueueEntry", Queue="support", Channel=CALLER2),
     ]
     assert tracker.resync_queues(status, T0 + timedelta(seconds=5)) == []
+
+
+def test_agent_hangs_up_caller_stays_for_the_survey_talk_ends_at_agent_complete() -> None:
+    feed = Feed(CallTracker(15.0))
+    queued_call(feed)
+    offer(feed, 2)
+    connect(feed, 4, "2")
+    feed.at(14, channel("Hangup", AGENT1, "1700000000.3", Cause="16"))
+    feed.at(14, channel("Hangup", AGENT2, "1700000000.4", Cause="16"))
+    feed.at(
+        14,
+        channel(
+            "AgentComplete",
+            CALLER,
+            LID,
+            Queue="support",
+            MemberName="Alice Agent",
+            Interface="Local/1001@agents",
+            TalkTime="10",
+            Reason="agent",
+        ),
+    )
+    assert feed.records() == []  # the caller is still there, in the survey
+    feed.at(20, channel("VarSet", CALLER, LID, Variable="CC_IVR_STEP", Value="survey:start"))
+    hang_up_all(feed, 30, agent=False)
+    [record] = feed.records()
+    assert record.outcome.value == "answered"
+    assert abs(record.talk_seconds - 10) < 0.01  # not 26: the survey is not talk
+    assert record.ended_at == T0 + timedelta(seconds=30)
+    assert record.callback_due_at is None
+    assert [(s.flow, s.step) for s in record.ivr_path] == [("survey", "start")]
