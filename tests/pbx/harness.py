@@ -36,6 +36,7 @@ CLI = [sys.executable, "-m", "callcenter.cli"]
 PASSWORD = "pbx-pass-1"
 AMI_USER = "callcenter"
 AMI_SECRET = "pbx-test-secret"
+AGI_SECRET = "pbx-suite-agi-secret"  # the rendered dialplan passes it to every AGI
 DID = "4008001234"
 RING_CYCLE = 2.0  # seconds: the ring limit is 3 x 2 = 6 s, so ring tests stay short
 RING_LIMIT = 3 * RING_CYCLE
@@ -116,7 +117,7 @@ class PbxStack:
             "CALLCENTER_INSTANCE_ID": "pbx-suite",
             "CALLCENTER_PBX_DID": DID,
             # the rendered dialplan passes it to every AGI; the service refuses others
-            "CALLCENTER_AGI_SECRET": "pbx-suite-agi-secret",
+            "CALLCENTER_AGI_SECRET": AGI_SECRET,
             # the suite runs at any hour: the IVR is always open
             "CALLCENTER_BUSINESS_HOURS": "00:00-24:00",
             "CALLCENTER_LOG_LEVEL": "INFO",
@@ -337,7 +338,8 @@ class AmiControl:
     _task: asyncio.Task[None] | None = None
     _pending: dict[str, asyncio.Future[list[dict[str, str]]]] = field(default_factory=dict)
     _lists: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _grew: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _callers: set[asyncio.Task[None]] = field(default_factory=set)
     _ids: int = 0
 
     async def start(self) -> None:
@@ -348,6 +350,11 @@ class AmiControl:
         assert reply[0].get("Response") == "Success", reply
 
     async def stop(self) -> None:
+        for caller in list(self._callers):
+            caller.cancel()
+        for caller in list(self._callers):
+            with contextlib.suppress(asyncio.CancelledError, AssertionError, TimeoutError):
+                await caller
         if self._writer is not None:
             self._writer.close()
         if self._task is not None:
@@ -384,6 +391,8 @@ class AmiControl:
                     if sep:
                         msg.setdefault(key, value)
                 self._dispatch(msg)
+            async with self._grew:  # the waiters check again
+                self._grew.notify_all()
 
     def _dispatch(self, msg: dict[str, str]) -> None:
         action_id = msg.get("ActionID", "")
@@ -407,7 +416,15 @@ class AmiControl:
         if "Event" in msg:
             msg["_t"] = f"{time.time():.3f}"
             self.events.append(msg)
-            self._changed.set()
+
+    async def _more_than(self, count: int, timeout: float) -> None:
+        """Until there are more than `count` events (or `timeout`): no wake-up is lost,
+        the condition is checked under the lock the reader notifies with."""
+        async with self._grew:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._grew.wait_for(lambda: len(self.events) > count), timeout
+                )
 
     async def wait_event(
         self, event: str, timeout: float = 30.0, since: int = 0, **match: str
@@ -424,9 +441,7 @@ class AmiControl:
             left = end - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no {event} {match} within {timeout:g} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+            await self._more_than(index, left)
 
     # --- people ---------------------------------------------------------------------------
 
@@ -447,8 +462,15 @@ class AmiControl:
         dtmf: str = "",
         dtmf_wait: float = 2,
         did: str = DID,
+        menu: str | None = "0",
+        survey: str | None = "hangup",
     ) -> str:
-        """A customer dials the DID; returns the Linkedid (the call record's call_id)."""
+        """A customer dials the DID; returns the Linkedid (the call record's call_id).
+
+        The caller behaves as most do, so a test about something else is not kept in the
+        IVR: presses `menu` when the main menu asks (default 0: a person, the default
+        queue) and, when the survey asks after the agent hung up, presses `survey` or
+        hangs up ("hangup"). None: the test drives that step itself (`press`)."""
         since = len(self.events)
         caller = f'"{name}" <{number}>' if name else number
         variables = [
@@ -470,7 +492,29 @@ class AmiControl:
         assert reply[0].get("Response") == "Success", reply
         # the inbound half runs the `inbound` context: its Newchannel names the call
         event = await self.wait_event("Newchannel", since=since, Context="caller-sim", Exten=number)
-        return event["Linkedid"]
+        call_id = event["Linkedid"]
+        if menu is not None or survey is not None:
+            caller = asyncio.create_task(self._behave(call_id, since, menu, survey))
+            self._callers.add(caller)
+            caller.add_done_callback(self._callers.discard)
+        return call_id
+
+    async def _behave(self, call_id: str, since: int, menu: str | None, survey: str | None) -> None:
+        with contextlib.suppress(AssertionError):  # the call ended before that step
+            if menu is not None:
+                await self.press(call_id, "cc/main-menu", menu, since=since, timeout=120)
+            if survey is None:
+                return
+            started = await self.wait_agi(
+                call_id, "GET DATA cc/rate-1-to-5 ", since=since, timeout=3600
+            )
+            if survey == "hangup":
+                await self.action("Hangup", Channel=started["Channel"])
+            else:
+                for digit in survey:
+                    await self.action(
+                        "PlayDTMF", Channel=started["Channel"], Digit=digit, Receive="yes"
+                    )
 
     async def press(
         self, call_id: str, prompt: str, digits: str, *, since: int = 0, timeout: float = 30.0
@@ -507,9 +551,7 @@ class AmiControl:
             left = end - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no AGI {command!r} for call {call_id} within {timeout:g} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+            await self._more_than(index, left)
 
     async def queue_status(self) -> list[dict[str, str]]:
         return await self.action("QueueStatus")
@@ -582,7 +624,7 @@ class Console:
     messages: list[dict[str, Any]] = field(default_factory=list)
     ws: aiohttp.ClientWebSocketResponse | None = None
     _task: asyncio.Task[None] | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _grew: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def connect(self) -> Console:
         self.ws = await self.api.session.ws_connect(
@@ -600,7 +642,8 @@ class Console:
             for message in data if isinstance(data, list) else [data]:
                 message["_t"] = time.time()
                 self.messages.append(message)
-                self._changed.set()
+            async with self._grew:
+                self._grew.notify_all()
 
     async def wait(
         self, test: Callable[[dict[str, Any]], bool], *, what: str, timeout: float = 30.0
@@ -617,9 +660,14 @@ class Console:
             if left <= 0:
                 kinds = [m.get("type") for m in self.messages[-20:]]
                 raise AssertionError(f"console got no {what} within {timeout:g} s; last: {kinds}")
-            self._changed.clear()
+            await self._more_than(index, left)
+
+    async def _more_than(self, count: int, timeout: float) -> None:
+        async with self._grew:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+                await asyncio.wait_for(
+                    self._grew.wait_for(lambda: len(self.messages) > count), timeout
+                )
 
     async def close(self) -> None:
         if self.ws is not None:
