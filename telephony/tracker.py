@@ -17,6 +17,7 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from crm_core.domain.events import (
@@ -38,6 +39,7 @@ from crm_core.domain.events import (
     RecordingStarted,
 )
 from crm_core.domain.models import (
+    AgentStatus,
     CallOutcome,
     CallRecord,
     Direction,
@@ -367,6 +369,7 @@ class CallTracker:
                 if offer.ended is None and offer.channel and offer.channel not in live_names:
                     offer.close(at, OfferResult.NO_ANSWER)
                     self._ring_ended(call, offer, out)
+        self._members_on_call(at, out)
         return out
 
     def _answered_in_gap(
@@ -873,9 +876,41 @@ class CallTracker:
         event = translate.translate_member(msg, at, self.pbx)
         if event.agent and event.interface:
             self.members[translate.interface_base(event.interface)] = event.agent
+        event = self._on_call_elsewhere(event)
         key = f"{event.queue}|{event.interface}"
         self.agents[key] = AgentStateSnapshot(event)
         out.append(event)
+
+    def _talking_agents(self) -> set[str]:
+        return {c.agent for c in self.calls.values() if c.agent and c.answered_at is not None}
+
+    def _on_call_elsewhere(
+        self, event: AgentStateChanged, talking: set[str] | None = None
+    ) -> AgentStateChanged:
+        """A member "in use, not in a call" of one queue who talks on a call of another.
+
+        `InCall` is per queue: an agent in support and sales answering a support call is
+        InCall 1 in support and 0 in sales, which reads as ringing; after a resync the
+        sales line came last and the board showed a talking agent ringing (issue 12 #2).
+        """
+        if event.status is not AgentStatus.RINGING or not event.agent:
+            return event
+        if event.agent not in (talking if talking is not None else self._talking_agents()):
+            return event
+        return replace(event, status=AgentStatus.ON_CALL, in_call=True)
+
+    def _members_on_call(self, at: datetime, out: list[DomainEvent]) -> None:
+        """After a resync answered calls: their agents' queue lines say so too."""
+        talking = self._talking_agents()
+        for key, snap in list(self.agents.items()):
+            event = snap.event
+            if not isinstance(event, AgentStateChanged):
+                continue
+            fixed = self._on_call_elsewhere(event, talking)
+            if fixed is not event:
+                fixed = replace(fixed, at=at)
+                self.agents[key] = AgentStateSnapshot(fixed)
+                out.append(fixed)
 
     # --- finishing ------------------------------------------------------------------------------
     def _is_agent_channel(self, channel: str) -> bool:

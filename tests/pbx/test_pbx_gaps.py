@@ -1,0 +1,73 @@
+"""Calls across AMI gaps on the real PBX, through the real service (issue 12 #2).
+
+The gaps are made as they happen in production: the service's AMI session is kicked
+(`manager kick session`), its logins are refused for a while (its secret changed and
+`manager reload`ed), or Asterisk restarts (`core restart now`). Truth comes from the
+PBX: the test's own AMI connection (`AmiControl`, another AMI user) and the CDRs
+Asterisk writes into the service's schema.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from tests.pbx.harness import AmiControl, Api, PbxStack, wait_for
+
+
+def _at(value: str | None) -> float:
+    assert value, "no time"
+    return datetime.fromisoformat(value).timestamp()
+
+
+async def _sign_in(ami: AmiControl, api: Api, member: str) -> None:
+    since = len(ami.events)
+    await api.post("/api/agent/state", {"action": "sign_in"})
+    await ami.wait_event("QueueMemberAdded", since=since, MemberName=member)
+
+
+async def _open_callbacks(manager: Api, call_id: str) -> list[dict[str, Any]]:
+    body = await manager.get("/api/callbacks?status=open")
+    return [c for c in body["callbacks"] if c.get("call_id") == call_id]
+
+
+async def _board_row(manager: Api, member: str) -> dict[str, Any]:
+    agents = await manager.get("/api/agents")
+    return next(a for a in agents["agents"] if a["name"] == member)
+
+
+async def test_kick_mid_call_keeps_the_answered_call_and_the_board(
+    stack: PbxStack, ami: AmiControl, agent1: Api, manager: Api
+) -> None:
+    await ami.phone("1001", answer_after=1, talk=0)
+    await _sign_in(ami, agent1, "Agent 1001")
+    call_id = await ami.call_in("13800138000", "张三", hold=16)
+    connect = await ami.wait_event("AgentConnect", Linkedid=call_id, timeout=30)
+    await stack.kick_service()
+    kicked = time.time()
+    back = await stack.wait_service_logged_in()
+    assert back - kicked < 3.0
+
+    rows: list[dict[str, Any]] = []
+
+    async def talking() -> bool:
+        rows.append(await _board_row(manager, "Agent 1001"))
+        return rows[-1]["status"] == "on_call"
+
+    try:
+        await wait_for(talking, timeout=5, what="Agent 1001 on a call on the board")
+    except AssertionError as exc:
+        qs = [m for m in await ami.queue_status() if m.get("Event") == "QueueMember"]
+        raise AssertionError(f"{exc}; the board says {rows[-1]}; {qs}; {stack.service_log(3000)}") from None
+    hangup = await ami.wait_event("Hangup", Linkedid=call_id, Uniqueid=call_id, timeout=30)
+    record = await manager.call(call_id)
+    assert record["outcome"] == "answered", (record, stack.service_log())
+    assert record["agent"] == "Agent 1001"
+    assert abs(_at(record["answered_at"]) - float(connect["_t"])) <= 1.0
+    assert abs(_at(record["ended_at"]) - float(hangup["_t"])) <= 1.0
+    assert record["callback_due_at"] is None
+    assert [o["result"] for o in record["offers"]] == ["answered"]
+    assert await _open_callbacks(manager, call_id) == []
+    cdrs = await stack.cdrs(call_id)
+    assert cdrs, "Asterisk wrote no CDR into the service's schema"
