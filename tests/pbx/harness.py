@@ -368,7 +368,7 @@ class PbxStack:
         conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
         try:
             rows = await conn.fetch(
-                f'SELECT * FROM "{self.schema}".cdr WHERE linkedid = $1 ORDER BY calldate',
+                f'SELECT * FROM "{self.schema}".cdr WHERE linkedid = $1 ORDER BY calldate',  # noqa: S608 (our schema name)
                 linkedid,
             )
         finally:
