@@ -238,6 +238,10 @@ class PbxStack:
     def wait_ami_port(self, timeout: float = 30.0) -> None:
         asyncio.run(self._wait_ami_banner(timeout))
 
+    async def wait_ami_banner(self, timeout: float = 30.0) -> None:
+        """Until Asterisk's AMI answers with its banner (after a start or restart)."""
+        await self._wait_ami_banner(timeout)
+
     async def _wait_ami_banner(self, timeout: float) -> None:
         async def banner() -> bool:
             try:
@@ -424,6 +428,11 @@ class AmiControl:
             "Login", Username=TEST_AMI_USER, Secret=TEST_AMI_SECRET, Events="on"
         )
         assert reply[0].get("Response") == "Success", reply
+
+    async def closed(self, timeout: float = 20.0) -> None:
+        """Until Asterisk closes this connection (a restart, a shutdown)."""
+        assert self._task is not None
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
 
     async def stop(self) -> None:
         if self._writer is not None:

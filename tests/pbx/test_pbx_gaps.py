@@ -143,3 +143,53 @@ async def test_calls_begun_and_ended_in_a_gap_are_recovered_at_the_reconnect(
     rows = await wait_for(one_callback, timeout=10, what="the abandoned call's callback")
     assert len(rows) == 1, rows
     assert await _open_callbacks(manager, answered_id) == []
+
+
+async def test_asterisk_restart_mid_call_ends_the_answered_call_at_the_restart(
+    stack: PbxStack, ami: AmiControl, agent1: Api, manager: Api
+) -> None:
+    await ami.phone("1001", answer_after=1, talk=0)
+    await _sign_in(ami, agent1, "Agent 1001")
+    call_id = await ami.call_in("13800138000", "张三", hold=0)
+    connect = await ami.wait_event("AgentConnect", Linkedid=call_id, timeout=30)
+    restarted = time.time()
+    await stack.cli("core restart now")
+    await ami.closed()
+    await ami.stop()
+    await stack.wait_ami_banner()
+    ami_back = time.time()
+    await ami.start()
+    logged_in = await stack.wait_service_logged_in(timeout=20)
+    assert logged_in - ami_back < 3.0, "the service logged in late after the restart"
+
+    record = await manager.call(call_id)
+    assert record["outcome"] == "answered", (record, stack.service_log())
+    assert record["agent"] == "Agent 1001"
+    assert abs(_at(record["answered_at"]) - float(connect["_t"])) <= 1.0
+    assert abs(_at(record["ended_at"]) - restarted) <= 1.0, (record, restarted)
+    assert record["callback_due_at"] is None
+    assert await _open_callbacks(manager, call_id) == []
+
+    # Asterisk keeps dynamic members across a restart (persistentmembers = yes)
+    async def board_equals_pbx() -> bool:
+        status = await ami.queue_status()
+        pbx = {
+            (m["Name"], m["Queue"]): m["Paused"] == "1"
+            for m in status
+            if m.get("Event") == "QueueMember"
+        }
+        agents = (await manager.get("/api/agents"))["agents"]
+        signed_in = {
+            (a["name"], q): a["paused"]
+            for a in agents
+            if a["status"] != "logged_out"
+            for q in a["queues"]
+        }
+        board.append((pbx, signed_in))
+        return bool(pbx) and pbx == signed_in
+
+    board: list[tuple[object, object]] = []
+    try:
+        await wait_for(board_equals_pbx, timeout=10, what="the board to equal QueueStatus")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {board[-1]}") from None
