@@ -126,6 +126,11 @@ class PbxStack:
         }
 
     def start(self) -> None:
+        self.start_pbx()
+        self.start_service()
+
+    def start_pbx(self) -> None:
+        """The database and Asterisk, configured by `pbx-config` (no service yet)."""
         asyncio.run(self._prepare_database())
         subprocess.run(
             [
@@ -146,7 +151,6 @@ class PbxStack:
         )
         self._add_test_ami_user()
         self.start_asterisk()
-        self.start_service()
 
     def stop(self) -> None:
         self.stop_service()
