@@ -256,8 +256,9 @@ async def test_kill_9_of_the_reader_mid_traffic_loses_and_doubles_nothing(
     for call_id, record in records.items():
         truth = _truth(control, call_id)
         answered, joined, ended = truth["answered"], truth["joined"], truth["ended"]
-        assert isinstance(joined, float), (call_id, truth)
-        assert isinstance(ended, float), (call_id, truth)
+        if not isinstance(joined, float) or not isinstance(ended, float):
+            wrong.append((call_id, "never queued", record["outcome"], truth))
+            continue
         if answered is None:
             gave_up = truth["abandoned"]
             assert isinstance(gave_up, float), (call_id, truth)
