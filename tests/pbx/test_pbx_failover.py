@@ -128,7 +128,10 @@ class FailoverStack(PbxStack):
 
         async def holder() -> str | None:
             value = await client.get("cc:lease:ami:default")
-            return str(value.decode().split(":")[0]) if value else None
+            if not value:
+                return None
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            return text.split(":")[0]
 
         try:
             return await wait_for(holder, timeout=timeout, what="an AMI lease holder")

@@ -53,7 +53,7 @@ async def test_kick_mid_call_keeps_the_answered_call_and_the_board(
 
     async def talking() -> bool:
         rows.append(await _board_row(manager, "Agent 1001"))
-        return rows[-1]["status"] == "on_call"
+        return bool(rows[-1]["status"] == "on_call")
 
     try:
         await wait_for(talking, timeout=5, what="Agent 1001 on a call on the board")

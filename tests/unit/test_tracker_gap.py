@@ -8,6 +8,7 @@ its `CDR(answer,u)`; calls gone in the gap are finished from the PBX's CDRs.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from crm_core.domain.events import AgentRingEnded, AgentStateChanged, CallAnswered, CallEnded
 from crm_core.domain.models import AgentStatus, CallOutcome, OfferResult, PbxLeg
@@ -224,7 +225,7 @@ def _cdr(
         answered_at=T0 + timedelta(seconds=answer) if answer is not None else None,
         ended_at=T0 + timedelta(seconds=end),
         disposition="ANSWERED" if answer is not None else "NO ANSWER",
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
