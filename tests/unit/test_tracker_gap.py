@@ -215,7 +215,7 @@ def test_adopted_bridged_call_takes_the_legs_answer_time() -> None:
 
 
 def _cdr(
-    channel: str, dst: str, start: float, answer: float | None, end: float, **kw: str
+    channel: str, dst: str, start: float, answer: float | None, end: float, **kw: Any
 ) -> PbxLeg:
     return PbxLeg(
         linkedid="1700000100.1",
