@@ -37,6 +37,10 @@ PASSWORD = "pbx-pass-1"
 AMI_USER = "callcenter"
 AMI_SECRET = "pbx-test-secret"
 AGI_SECRET = "pbx-suite-agi-secret"  # the rendered dialplan passes it to every AGI
+# the tests' own AMI user: the service's sessions (AMI_USER) can be told apart, kicked
+# and refused without touching the test's connection
+TEST_AMI_USER = "cc-test"
+TEST_AMI_SECRET = "pbx-test-control"
 DID = "4008001234"
 RING_CYCLE = 2.0  # seconds: the ring limit is 3 x 2 = 6 s, so ring tests stay short
 RING_LIMIT = 3 * RING_CYCLE
@@ -125,6 +129,11 @@ class PbxStack:
         }
 
     def start(self) -> None:
+        self.start_pbx()
+        self.start_service()
+
+    def start_pbx(self) -> None:
+        """The database and Asterisk, configured by `pbx-config` (no service yet)."""
         asyncio.run(self._prepare_database())
         subprocess.run(
             [
@@ -143,14 +152,75 @@ class PbxStack:
             check=True,
             capture_output=True,
         )
+        self._add_test_ami_user()
         self.start_asterisk()
-        self.start_service()
 
     def stop(self) -> None:
         self.stop_service()
         self.stop_asterisk()
         if PG_ENABLED:
             asyncio.run(self._drop_schema())
+
+    @property
+    def manager_conf(self) -> Path:
+        return self.pbx_dir / "etc" / "manager.conf"
+
+    def _add_test_ami_user(self) -> None:
+        with self.manager_conf.open("a") as f:
+            f.write(
+                f"\n[{TEST_AMI_USER}]\nsecret = {TEST_AMI_SECRET}\n"
+                "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
+                "read = all\nwrite = all\nwritetimeout = 500\n"
+            )
+
+    async def cli(self, command: str) -> str:
+        """`asterisk -rx` without blocking the test's event loop."""
+        proc = await asyncio.create_subprocess_exec(
+            "asterisk",
+            "-C",
+            str(self.asterisk_conf),
+            "-rx",
+            command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        if proc.returncode != 0:
+            raise AssertionError(f"asterisk -rx {command!r} failed: {err.decode() or out.decode()}")
+        return out.decode(errors="replace")
+
+    async def service_sessions(self) -> list[str]:
+        """The service's AMI session ids (`manager show connected`)."""
+        ids: list[str] = []
+        for line in (await self.cli("manager show connected")).splitlines():
+            # Username  IP Address  Start  Elapsed  FileDes  HttpCnt  ReadPerms  WritePerms
+            parts = line.split()
+            if len(parts) >= 5 and parts[0] == AMI_USER and parts[4].isdigit():
+                ids.append(parts[4])
+        return ids
+
+    async def kick_service(self) -> None:
+        """Drop the service's AMI session(s), as `manager kick session` does."""
+        sessions = await self.service_sessions()
+        assert sessions, "the service has no AMI session to kick"
+        for session in sessions:
+            await self.cli(f"manager kick session {session}")
+
+    async def refuse_service_logins(self, refuse: bool = True) -> None:
+        """Change the service's AMI secret (logins refused) or put it back."""
+        text = self.manager_conf.read_text()
+        good, bad = f"secret = {AMI_SECRET}\n", "secret = refused-for-a-test\n"
+        self.manager_conf.write_text(text.replace(good, bad) if refuse else text.replace(bad, good))
+        await self.cli("manager reload")
+
+    async def wait_service_logged_in(self, timeout: float = 15.0) -> float:
+        """Until the service has an AMI session again; returns time.time() then."""
+
+        async def up() -> bool:
+            return bool(await self.service_sessions())
+
+        await wait_for(up, timeout=timeout, every=0.1, what="the service's AMI login")
+        return time.time()
 
     @property
     def asterisk_conf(self) -> Path:
@@ -177,6 +247,10 @@ class PbxStack:
 
     def wait_ami_port(self, timeout: float = 30.0) -> None:
         asyncio.run(self._wait_ami_banner(timeout))
+
+    async def wait_ami_banner(self, timeout: float = 30.0) -> None:
+        """Until Asterisk's AMI answers with its banner (after a start or restart)."""
+        await self._wait_ami_banner(timeout)
 
     async def _wait_ami_banner(self, timeout: float) -> None:
         async def banner() -> bool:
@@ -300,6 +374,21 @@ class PbxStack:
         finally:
             await db.close()
 
+    async def cdrs(self, linkedid: str) -> list[dict[str, Any]]:
+        """Asterisk's CDR rows of one call (`cdr_pgsql` writes them into our schema)."""
+        import asyncpg
+
+        assert PG_ENABLED, "Asterisk writes CDRs only into PostgreSQL"
+        conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            rows = await conn.fetch(
+                f'SELECT * FROM "{self.schema}".cdr WHERE linkedid = $1 ORDER BY calldate',  # noqa: S608 (our schema name)
+                linkedid,
+            )
+        finally:
+            await conn.close()
+        return [dict(r) for r in rows]
+
     async def _drop_schema(self) -> None:
         import asyncpg
 
@@ -346,8 +435,15 @@ class AmiControl:
         self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
         await self._reader.readline()  # banner
         self._task = asyncio.create_task(self._read())
-        reply = await self.action("Login", Username=AMI_USER, Secret=AMI_SECRET, Events="on")
+        reply = await self.action(
+            "Login", Username=TEST_AMI_USER, Secret=TEST_AMI_SECRET, Events="on"
+        )
         assert reply[0].get("Response") == "Success", reply
+
+    async def closed(self, timeout: float = 20.0) -> None:
+        """Until Asterisk closes this connection (a restart, a shutdown)."""
+        assert self._task is not None
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
 
     async def stop(self) -> None:
         for caller in list(self._callers):
