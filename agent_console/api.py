@@ -23,6 +23,14 @@ from agent_console.auth import (
     current_user,
     require,
 )
+from agent_console.edge import (
+    check_int,
+    check_text,
+    check_year,
+    is_id,
+    parse_json_object,
+    path_id,
+)
 from agent_console.errors import ApiError
 from agent_console.forwarded import client_ip
 from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY
@@ -59,33 +67,34 @@ from crm_core.ports.telephony import OriginateRequest, TelephonyError
 from crm_core.services.callbacks import schedule_retry
 
 THROTTLE_KEY = web.AppKey("login_throttle", LoginLimiter)
-CUSTOMER_FIELDS = {
-    "name": str,
-    "company": str,
-    "title": str,
-    "vip_level": int,
-    "notes": str,
-    "language": str,
+VIP_LEVELS = 9
+# field: type, then the longest text (the column's size) or the highest VIP level
+CUSTOMER_FIELDS: dict[str, tuple[type, int]] = {
+    "name": (str, 200),
+    "company": (str, 200),
+    "title": (str, 100),
+    "vip_level": (int, VIP_LEVELS),
+    "notes": (str, 20_000),
+    "language": (str, 10),
 }
+MAX_PHONE_TEXT = 60  # customer_phones.raw
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, "bad-json", "the body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad-json", "the body must be a JSON object")
-    return body
+    """The request's JSON object, through the edge checks (ADR 0062)."""
+    return parse_json_object(await request.read())
 
 
-def parse_time(value: str | None, name: str) -> datetime | None:
-    if not value:
+def parse_time(value: object, name: str) -> datetime | None:
+    if value is None or value == "":
         return None
+    if not isinstance(value, str):
+        raise ApiError(400, "bad-parameter", f"{name}: expected an ISO 8601 time")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ApiError(400, "bad-parameter", f"{name}: expected an ISO 8601 time") from exc
+    check_year(parsed.year, name)  # year 1 at +14:00 overflows on conversion
     if parsed.tzinfo is None:
         raise ApiError(400, "bad-parameter", f"{name}: the time needs a UTC offset")
     return parsed
@@ -121,6 +130,8 @@ async def team_member_names(request: web.Request, lead: User) -> tuple[str, ...]
 
 async def check_login(request: web.Request, username: str, password: str) -> User:
     """Throttled password check shared by the login form and `POST /api/login`."""
+    check_text(username, "username")
+    check_text(password, "password")
     throttle = request.app[THROTTLE_KEY]
     ip = client_ip(request)
     wait = await throttle.retry_after(username, ip)
@@ -279,7 +290,7 @@ async def list_calls(request: web.Request) -> web.Response:
         agents=agents,
         queue=q.get("queue") or None,
         outcome=q.get("outcome") or None,
-        customer_id=int(q["customer_id"]) if _is_id(q.get("customer_id", "")) else None,
+        customer_id=int(q["customer_id"]) if is_id(q.get("customer_id", "")) else None,
         limit=limit,
         offset=offset,
     )
@@ -350,6 +361,8 @@ async def save_wrapup(request: web.Request) -> web.Response:
         if not await may_see_call(request, user, record):
             raise ApiError(404, "no-such-call", "no such call on your console")
     disposition = body.get("disposition") or None
+    if disposition is not None and (not isinstance(disposition, str) or len(disposition) > 60):
+        raise ApiError(400, "bad-disposition", "disposition: a code of at most 60 characters")
     notes = str(body.get("notes", ""))[:10_000]
     result = body.get("result", "resolved")
     if result not in ("resolved", "callback", "escalate"):
@@ -630,7 +643,7 @@ async def create_customer(request: web.Request) -> web.Response:
     name = str(body.get("name", "")).strip()
     if not name:
         raise ApiError(400, "bad-name", "a customer needs a name")
-    phones = [str(p) for p in body.get("phones", []) if str(p).strip()]
+    phones = [p for p in _phone_list(body, "phones") if p.strip()]
     fields = _customer_fields(body, partial=True)
     fields.pop("name", None)
     customer = await svc(request).db.customers.create(name=name, phones=phones, **fields)
@@ -638,21 +651,33 @@ async def create_customer(request: web.Request) -> web.Response:
     return web.json_response(customer_json(customer), status=201)
 
 
+def _phone_list(body: dict[str, Any], key: str) -> list[str]:
+    phones = body.get(key, [])
+    if not isinstance(phones, list) or not all(
+        isinstance(p, str | int) and not isinstance(p, bool) and len(str(p)) <= MAX_PHONE_TEXT
+        for p in phones
+    ):
+        raise ApiError(400, "bad-field", f"{key}: a list of phone numbers")
+    return [str(p) for p in phones]
+
+
 def _customer_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, kind in CUSTOMER_FIELDS.items():
+    for key, (kind, limit) in CUSTOMER_FIELDS.items():
         if key in body:
             value = body[key]
-            if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-                raise ApiError(400, "bad-field", f"{key} must be a whole number")
+            if kind is int:
+                check_int(value, key, 0, limit)
             if kind is str and not isinstance(value, str):
                 raise ApiError(400, "bad-field", f"{key} must be text")
+            if kind is str and len(value) > limit:
+                raise ApiError(400, "bad-field", f"{key}: at most {limit} characters")
             out[key] = value
     return out
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    customer_id = _int_param(request, "customer_id")
+    customer_id = path_id(request, "customer_id")
     customer = await svc(request).db.customers.get(customer_id)
     await audit(request, "customer.read", f"customer:{customer_id}")
     return web.json_response(customer_json(customer))
@@ -660,13 +685,13 @@ async def get_customer(request: web.Request) -> web.Response:
 
 async def customer_card(request: web.Request) -> web.Response:
     user = current_user(request)
-    customer_id = _int_param(request, "customer_id")
+    customer_id = path_id(request, "customer_id")
     card = await request.app[SEATS_KEY].customer_card(user, customer_id=customer_id)
     return web.json_response(card)
 
 
 async def patch_customer(request: web.Request) -> web.Response:
-    customer_id = _int_param(request, "customer_id")
+    customer_id = path_id(request, "customer_id")
     body = await json_body(request)
     db = svc(request).db
     fields = _customer_fields(body, partial=True)
@@ -675,24 +700,12 @@ async def patch_customer(request: web.Request) -> web.Response:
         if fields
         else await db.customers.get(customer_id)
     )
-    for phone in body.get("add_phones", []):
-        customer = await db.customers.add_phone(customer_id, str(phone))
+    for phone in _phone_list(body, "add_phones"):
+        customer = await db.customers.add_phone(customer_id, phone)
     await audit(
         request, "customer.update", f"customer:{customer_id}", detail=",".join(sorted(fields))
     )
     return web.json_response(customer_json(customer))
-
-
-def _is_id(raw: str) -> bool:
-    """ASCII digits that fit a database id (`"³".isdigit()` is true, `int("³")` fails)."""
-    return 0 < len(raw) <= 18 and raw.isascii() and raw.isdigit()
-
-
-def _int_param(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not _is_id(raw):
-        raise ApiError(404, "not-found", f"no such {name}")
-    return int(raw)
 
 
 # --- callbacks, violations ----------------------------------------------------------------
@@ -720,7 +733,7 @@ async def list_callbacks(request: web.Request) -> web.Response:
 
 async def add_attempt(request: web.Request) -> web.Response:
     user = current_user(request)
-    callback_id = _int_param(request, "callback_id")
+    callback_id = path_id(request, "callback_id")
     body = await json_body(request)
     try:
         result = AttemptResult(str(body.get("result")))
@@ -737,7 +750,7 @@ async def add_attempt(request: web.Request) -> web.Response:
         at=s.clock.now(),
         result=result,
         by_user_id=user.id,
-        call_id=body.get("call_id") or None,
+        call_id=str(body.get("call_id") or "")[:64] or None,
         note=str(body.get("note", ""))[:2000],
     )
     now = s.clock.now()

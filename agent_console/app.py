@@ -24,6 +24,7 @@ from agent_console.auth import (
     UserCache,
     authenticate,
 )
+from agent_console.edge import edge_checks
 from agent_console.errors import json_errors
 from agent_console.forwarded import forwarded_middleware
 from agent_console.hub import Hub
@@ -44,7 +45,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(services: ConsoleServices, *, hub: Hub | None = None) -> web.Application:
     config = services.config
-    middlewares: list[Any] = [json_errors, authenticate, idempotent_writes]
+    middlewares: list[Any] = [json_errors, edge_checks, authenticate, idempotent_writes]
     if config.trust_forwarded_headers:
         middlewares.insert(0, forwarded_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)

@@ -12,6 +12,7 @@ from aiohttp import web
 from agent_console.api import agent_first_call, json_body
 from agent_console.auth import require
 from agent_console.campaigns import OPERATORS, audit_campaign
+from agent_console.edge import is_id
 from agent_console.errors import ApiError
 from agent_console.keys import HUB_KEY, SEATS_KEY, SERVICES_KEY
 from crm_core.domain.events import CallEnded, DomainEvent
@@ -163,7 +164,7 @@ def preview_routes(
     async def _mine(request: web.Request) -> tuple[User, Campaign, CampaignContact]:
         user = require(request, Role.AGENT, *OPERATORS)
         ids = (request.match_info["id"], request.match_info["contact_id"])
-        if not all(x.isascii() and x.isdigit() and len(x) <= 18 for x in ids):
+        if not all(is_id(x) for x in ids):
             raise ApiError(404, "no-such-contact", "no such contact")
         try:
             campaign = await campaigns.get(int(ids[0]))

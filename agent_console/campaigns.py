@@ -19,6 +19,7 @@ from aiohttp import web
 
 from agent_console.api import audit, json_body, parse_time
 from agent_console.auth import CLAIMS_KEY, SIGNER_KEY, require
+from agent_console.edge import path_id
 from agent_console.errors import ApiError
 from agent_console.keys import SERVICES_KEY
 from agent_console.pages import render
@@ -71,7 +72,7 @@ def campaign_settings(body: dict[str, Any], *, partial: bool) -> dict[str, objec
         if not 1 <= len(name) <= 200:
             raise bad("name", "a name of 1–200 characters")
         out["name"] = name
-    for field, limit in (("script", 10_000), ("caller_id", 80)):
+    for field, limit in (("script", 10_000), ("caller_id", 60)):
         if field in body:
             value = body[field]
             if not isinstance(value, str) or len(value) > limit:
@@ -99,7 +100,9 @@ def campaign_settings(body: dict[str, Any], *, partial: bool) -> dict[str, objec
         raise bad("calling_hours_end", "a time after calling_hours_start")
     if "timezone" in body:
         try:
-            zoneinfo.ZoneInfo(str(body["timezone"]))
+            if not isinstance(body["timezone"], str) or len(body["timezone"]) > 60:
+                raise ValueError(body["timezone"])
+            zoneinfo.ZoneInfo(body["timezone"])
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise bad("timezone", "an IANA time zone such as Asia/Shanghai") from exc
         out["timezone"] = str(body["timezone"])
@@ -213,6 +216,7 @@ def campaign_routes(
     async def create(request: web.Request) -> web.Response:
         require(request, *OPERATORS)
         fields = campaign_settings(await json_body(request), partial=False)
+        await _known_team(request, fields)
         draft = Campaign(
             id=0,
             name=str(fields.pop("name")),
@@ -234,11 +238,9 @@ def campaign_routes(
         )
 
     async def _campaign(request: web.Request) -> Campaign:
-        raw = request.match_info["id"]
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-            raise ApiError(404, "no-such-campaign", "no such campaign")
+        campaign_id = path_id(request, "id", "no-such-campaign")
         try:
-            return await campaigns.get(int(raw))
+            return await campaigns.get(campaign_id)
         except LookupError as exc:
             raise ApiError(404, "no-such-campaign", "no such campaign") from exc
 
@@ -250,6 +252,7 @@ def campaign_routes(
         require(request, *OPERATORS)
         campaign = await _campaign(request)
         fields = campaign_settings(await json_body(request), partial=True)
+        await _known_team(request, fields)
         merged = {**campaign_json(campaign), **fields}
         if str(merged["calling_hours_start"]) >= str(merged["calling_hours_end"]):
             raise ApiError(400, "bad-campaign", "calling_hours_end: expected a time after start")
@@ -330,7 +333,7 @@ def campaign_routes(
             raise ApiError(501, "no-cases", "this deployment has no case records")
         body = await json_body(request)
         queue = body.get("queue")
-        if not isinstance(queue, str) or not queue:
+        if not isinstance(queue, str) or not 0 < len(queue) <= 80:
             raise ApiError(400, "bad-campaign", "queue: expected the queue of the visiting agents")
         now = request.app[SERVICES_KEY].clock.now()
         start = parse_time(body.get("start"), "start") or now
@@ -380,6 +383,14 @@ def campaign_routes(
         app.router.add_get("/api/campaigns/{id}/results", results)
 
     return setup
+
+
+async def _known_team(request: web.Request, fields: dict[str, object]) -> None:
+    team = fields.get("team_id")
+    if team is not None:
+        teams = await request.app[SERVICES_KEY].db.users.teams()
+        if team not in {t.id for t in teams}:
+            raise ApiError(400, "bad-campaign", "team_id: expected the id of a team")
 
 
 def _now(request: web.Request) -> datetime:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+import traceback
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -45,6 +47,46 @@ def _wants_json(request: web.Request) -> bool:
     return request.path.startswith(("/api/", "/ws"))
 
 
+# the same failure (type and place) logs its traceback once a window, its repeats one
+# short line each: a flood of one bad request cannot fill the disk (ADR 0062)
+TRACEBACK_WINDOW_SECONDS = 300.0
+_MAX_SIGNATURES = 1000
+_last_traceback: dict[tuple[str, str], float] = {}
+
+
+def _signature(exc: BaseException) -> tuple[str, str]:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    return type(exc).__name__, where
+
+
+def _log_unhandled(request: web.Request, exc: BaseException) -> None:
+    from agent_console.auth import USER_KEY  # auth builds on this module
+
+    who = "" if request.get(USER_KEY) is not None else " (unauthenticated)"
+    kind, where = _signature(exc)
+    now = time.monotonic()
+    if now - _last_traceback.get((kind, where), -TRACEBACK_WINDOW_SECONDS) >= (
+        TRACEBACK_WINDOW_SECONDS
+    ):
+        if len(_last_traceback) >= _MAX_SIGNATURES:
+            _last_traceback.clear()
+        _last_traceback[(kind, where)] = now
+        log.exception("unhandled error on %s %.200s%s", request.method, request.path, who)
+        return
+    log.error(
+        "unhandled error on %s %.200s%s: %s at %s (traceback above, repeats within %.0f s"
+        " are one line): %.200s",
+        request.method,
+        request.path,
+        who,
+        kind,
+        where,
+        TRACEBACK_WINDOW_SECONDS,
+        exc,
+    )
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -68,7 +110,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         error_id = getattr(exc, "error_id", None)
         if isinstance(exc, ValueError) and isinstance(error_id, str):
             return error_response(400, error_id, str(exc))  # domain validation: a bad phone
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        _log_unhandled(request, exc)
         if not _wants_json(request):
             raise
         return error_response(500, "internal", "internal error; it has been logged")

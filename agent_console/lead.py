@@ -25,6 +25,7 @@ from aiohttp import web
 
 from agent_console.api import audit, json_body, svc
 from agent_console.auth import CLAIMS_KEY, SIGNER_KEY, SUPERVISORS, current_user, require
+from agent_console.edge import path_id
 from agent_console.errors import ApiError
 from agent_console.hub import Connection, Hub, encode
 from agent_console.keys import HUB_KEY, LIVE_KEY, SERVICES_KEY
@@ -395,7 +396,7 @@ async def _owner_in_scope(request: web.Request, lead: User, owner_id: int | None
 
 async def reassign_callback(request: web.Request) -> web.Response:
     lead = require(request, *SUPERVISORS)
-    callback_id = int(request.match_info["callback_id"])
+    callback_id = path_id(request, "callback_id", "no-such-callback")
     db = svc(request).db
     try:
         callback = await db.callbacks.get(callback_id)
@@ -416,7 +417,7 @@ async def reassign_callback(request: web.Request) -> web.Response:
 
 async def reassign_case(request: web.Request) -> web.Response:
     lead = require(request, *SUPERVISORS)
-    case_id = int(request.match_info["case_id"])
+    case_id = path_id(request, "case_id", "no-such-case")
     db = svc(request).db
     try:
         case = await db.cases.get(case_id)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_console.api import audit, svc
 from agent_console.auth import SUPERVISORS, require
+from agent_console.edge import parse_day
 from agent_console.errors import ApiError
 from agent_console.keys import SERVICES_KEY
 from agent_console.pages import render
@@ -50,10 +51,7 @@ def _params(request: web.Request, period_text: str) -> tuple[Period, date, Group
     except ValueError as exc:
         raise ApiError(404, "no-such-report", "reports are daily, weekly or quarterly") from exc
     raw_day = request.query.get("date")
-    try:
-        day = date.fromisoformat(raw_day) if raw_day else None
-    except ValueError as exc:
-        raise ApiError(400, "bad-parameter", "date: expected YYYY-MM-DD") from exc
+    day = parse_day(raw_day, "date") if raw_day else None
     if day is None:
         service = _service(request)
         day = service.local_day(svc(request).clock.now())

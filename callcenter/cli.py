@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--agi-port", type=int, help="FastAGI port (default: settings, 4573; 0: any free port)"
     )
     p.add_argument("--database", help="demo database file (default: var/demo.db)")
+    p.add_argument(
+        "--database-url",
+        help="a database URL instead of the file, e.g. an empty PostgreSQL schema (tests)",
+    )
     p.add_argument("--calls-per-minute", type=float, default=6.0, help="simulated inbound traffic")
 
     p = sub.add_parser("serve", help="production service; settings from CALLCENTER_* / --config")

@@ -20,12 +20,18 @@ from callcenter.wiring import DEMO_AGENTS, DEMO_PASSWORD, DemoOptions, Runtime
 log = logging.getLogger(__name__)
 
 
-def demo_settings(settings: Settings, database: Path, *, agi_port: int | None = None) -> Settings:
-    """The demo's own SQLite file, in-process bus, loopback FastAGI and a fresh secret.
-    Every port is an option, so two demos can run side by side."""
+def demo_settings(
+    settings: Settings,
+    database: Path,
+    *,
+    agi_port: int | None = None,
+    database_url: str | None = None,
+) -> Settings:
+    """The demo's own SQLite file (or `database_url`), in-process bus, loopback FastAGI
+    and a fresh secret. Every port is an option, so two demos can run side by side."""
     return dataclasses.replace(
         settings,
-        database_url=f"sqlite+aiosqlite:///{database}",
+        database_url=database_url or f"sqlite+aiosqlite:///{database}",
         redis_url="",
         secret_key=settings.secret_key or secrets.token_urlsafe(32),
         ami_secret=settings.ami_secret or secrets.token_urlsafe(12),
@@ -81,7 +87,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     database = Path(args.database or "var/demo.db")
     options = DemoOptions(database_file=database, calls_per_minute=args.calls_per_minute)
     runtime = Runtime(
-        settings=demo_settings(settings, database, agi_port=args.agi_port),
+        settings=demo_settings(
+            settings, database, agi_port=args.agi_port, database_url=args.database_url
+        ),
         demo=options,
         host=args.host,
         port=args.port,
