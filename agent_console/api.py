@@ -34,7 +34,17 @@ from agent_console.edge import (
 from agent_console.errors import ApiError
 from agent_console.forwarded import client_ip
 from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY
-from agent_console.openapi import register_operation
+from agent_console.openapi import (
+    BOOL,
+    INT64,
+    TEXT,
+    TIME,
+    json_object,
+    one_of,
+    register_operation,
+    text,
+    whole,
+)
 from agent_console.seats import SeatBoard
 from agent_console.services import ConsoleConfig, ConsoleServices
 from agent_console.throttle import LoginLimiter
@@ -214,7 +224,13 @@ async def agent_state(request: web.Request) -> web.Response:
     seats = request.app[SEATS_KEY]
     queues = set(user.queues)
     with seats.command(user.username):
-        await _change_state(s, seats, user, action, body, queues)
+        try:
+            await _change_state(s, seats, user, action, body, queues)
+        except TelephonyError as exc:
+            if exc.error_id != "action-failed":
+                raise  # the PBX unreachable or slow: 503/504
+            # the PBX refused: e.g. resume while in no queue
+            raise ApiError(409, "pbx-refused", f"{action}: {exc.message}") from exc
     await audit(request, f"agent.{action}", f"user:{user.username}")
     seat = seats.seat(user.username)
     return web.json_response(seat.state.to_json() if seat else {})
@@ -835,6 +851,54 @@ async def openapi_doc(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI_KEY].document())
 
 
+_CUSTOMER = {
+    "name": text(200),
+    "company": text(200),
+    "title": text(100),
+    "vip_level": whole(0, VIP_LEVELS),
+    "notes": text(20_000),
+    "language": text(10),
+}
+_PHONES = {"type": "array", "items": text(MAX_PHONE_TEXT)}
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/login"): json_object("username", "password", username=TEXT, password=TEXT),
+    ("PATCH", "/api/me"): json_object("language", language=one_of("zh-CN", "en", "")),
+    ("POST", "/api/agent/state"): json_object(
+        "action", action=one_of("sign_in", "pause", "resume", "sign_out"), reason=TEXT
+    ),
+    ("POST", "/api/calls/{call_id}/wrapup"): json_object(
+        disposition=text(60),
+        disposition_reason=TEXT,
+        notes=TEXT,
+        result=one_of("resolved", "callback", "escalate"),
+        customer_id=INT64,
+        phone=TEXT,
+        callback_at=TIME,
+        question=TEXT,
+        escalate_to=one_of("lead", "department"),
+        department=TEXT,
+        subject=TEXT,
+        complaint=BOOL,
+        reply_by=TIME,
+        satisfaction=whole(1, 5),
+    ),
+    ("POST", "/api/calls/{call_id}/hold"): json_object(hold=BOOL),
+    ("POST", "/api/calls/{call_id}/transfer"): json_object(
+        "target", target=TEXT, kind=one_of("queue", "agent")
+    ),
+    ("POST", "/api/dial"): json_object("number", number=text(40), customer_id=INT64),
+    ("POST", "/api/customers"): json_object("name", **_CUSTOMER, phones=_PHONES),
+    ("PATCH", "/api/customers/{customer_id}"): json_object(**_CUSTOMER, add_phones=_PHONES),
+    ("POST", "/api/callbacks/{callback_id}/attempts"): json_object(
+        "result",
+        result=one_of(*(r.value for r in AttemptResult)),
+        call_id=text(64),
+        note=TEXT,
+        close=BOOL,
+    ),
+}
+
+
 def setup_api_routes(app: web.Application) -> None:
     r = app.router
     routes: list[tuple[str, str, Any, str, tuple[str, ...], tuple[str, ...]]] = [
@@ -919,7 +983,15 @@ def setup_api_routes(app: web.Application) -> None:
     ]
     for method, path, handler, summary, roles, params in routes:
         r.add_route(method, path, handler)
-        register_operation(app, method, path, summary, roles=roles, parameters=params)
+        register_operation(
+            app,
+            method,
+            path,
+            summary,
+            roles=roles,
+            parameters=params,
+            request_body=BODIES.get((method, path)),
+        )
     r.add_get("/api/openapi.json", openapi_doc)
     register_operation(app, "GET", "/api/openapi.json", "This document")
     register_operation(app, "GET", "/ws", "WebSocket: screen pops, call and agent updates")

@@ -15,6 +15,7 @@ from agent_console.campaigns import OPERATORS, audit_campaign
 from agent_console.edge import is_id
 from agent_console.errors import ApiError
 from agent_console.keys import HUB_KEY, SEATS_KEY, SERVICES_KEY
+from agent_console.openapi import TEXT, json_object, one_of, register_operation
 from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import (
     CallOutcome,
@@ -341,6 +342,23 @@ def preview_routes(
         subscription.close()
 
     app.on_cleanup.append(unsubscribe)
-    app.router.add_post("/api/campaigns/preview/next", next_contact)
-    app.router.add_post("/api/campaigns/{id}/contacts/{contact_id}/dial", dial)
-    app.router.add_post("/api/campaigns/{id}/contacts/{contact_id}/skip", skip)
+    for path, handler, summary, body in (
+        ("/api/campaigns/preview/next", next_contact, "Take the next preview contact", None),
+        ("/api/campaigns/{id}/contacts/{contact_id}/dial", dial, "Dial the contact taken", None),
+        (
+            "/api/campaigns/{id}/contacts/{contact_id}/skip",
+            skip,
+            "Skip the contact taken, with a reason",
+            json_object("reason", reason=one_of(*SKIP_REASONS), note=TEXT),
+        ),
+    ):
+        app.router.add_post(path, handler)
+        register_operation(
+            app,
+            "POST",
+            path,
+            summary,
+            roles=("agent", *(r.value for r in OPERATORS)),
+            request_body=body,
+            tag="campaigns",
+        )

@@ -22,6 +22,17 @@ from agent_console.auth import CLAIMS_KEY, SIGNER_KEY, require
 from agent_console.edge import path_id
 from agent_console.errors import ApiError
 from agent_console.keys import SERVICES_KEY
+from agent_console.openapi import (
+    BOOL,
+    ID,
+    TEXT,
+    TIME,
+    json_object,
+    one_of,
+    register_operation,
+    text,
+    whole,
+)
 from agent_console.pages import render
 from crm_core.domain.models import (
     Campaign,
@@ -56,6 +67,29 @@ _INTS = {
     "retry_no_answer_minutes": (1, 7 * 24 * 60),
     "retry_failed_minutes": (1, 7 * 24 * 60),
 }
+CAMPAIGN_FIELDS: dict[str, dict[str, Any]] = {
+    "name": text(200, 1),
+    "script": text(10_000),
+    "caller_id": text(60),
+    "queue": {**text(80, 1), "nullable": True},
+    "mode": one_of(*(m.value for m in DialMode)),
+    "kind": one_of(*(k.value for k in CampaignKind)),
+    "calling_hours_start": {**TEXT, "pattern": _HHMM.pattern},
+    "calling_hours_end": {**TEXT, "pattern": _HHMM.pattern},
+    "timezone": text(60),
+    **{name: whole(low, high) for name, (low, high) in _INTS.items()},
+    "dispositions": {
+        "type": "array",
+        "items": {**TEXT, "pattern": _CODE.pattern},
+        "minItems": 1,
+        "maxItems": 30,
+    },
+    "amd_enabled": BOOL,
+    "team_id": {**ID, "nullable": True},
+}
+FOLLOWUPS_BODY = json_object(
+    "queue", queue=text(80, 1), start=TIME, end=TIME, name=TEXT, script=TEXT
+)
 # live dialer figures of a campaign (occupancy, abandon rate), when the dialer runs here
 DialerStats = Callable[[int], dict[str, Any] | None]
 
@@ -371,16 +405,39 @@ def campaign_routes(
 
     def setup(app: web.Application) -> None:
         app.router.add_get("/lead/campaigns", page)
-        app.router.add_post("/api/campaigns/followups", followups)
-        app.router.add_get("/api/campaigns", list_all)
-        app.router.add_post("/api/campaigns", create)
-        app.router.add_get("/api/campaigns/{id}", get_one)
-        app.router.add_patch("/api/campaigns/{id}", change)
-        app.router.add_post("/api/campaigns/{id}/contacts", upload)
-        app.router.add_post("/api/campaigns/{id}/start", _set_status(CampaignStatus.RUNNING))
-        app.router.add_post("/api/campaigns/{id}/pause", _set_status(CampaignStatus.PAUSED))
-        app.router.add_post("/api/campaigns/{id}/stop", _set_status(CampaignStatus.STOPPED))
-        app.router.add_get("/api/campaigns/{id}/results", results)
+        operations: list[tuple[str, str, Callable[..., Any], str, dict[str, Any] | None]] = [
+            ("POST", "/api/campaigns/followups", followups, "Generate a follow-up campaign",
+             FOLLOWUPS_BODY),
+            ("GET", "/api/campaigns", list_all, "Campaigns", None),
+            ("POST", "/api/campaigns", create, "Create a campaign (a draft)",
+             json_object("name", **CAMPAIGN_FIELDS)),
+            ("GET", "/api/campaigns/{id}", get_one, "One campaign", None),
+            ("PATCH", "/api/campaigns/{id}", change, "Change a campaign's settings",
+             json_object(**CAMPAIGN_FIELDS)),
+            ("POST", "/api/campaigns/{id}/contacts", upload, "Load a contact list (CSV/XLSX)",
+             {"type": "string"}),
+            ("POST", "/api/campaigns/{id}/start", _set_status(CampaignStatus.RUNNING),
+             "Start or resume dialling", None),
+            ("POST", "/api/campaigns/{id}/pause", _set_status(CampaignStatus.PAUSED),
+             "Pause dialling", None),
+            ("POST", "/api/campaigns/{id}/stop", _set_status(CampaignStatus.STOPPED),
+             "Stop for good", None),
+            ("GET", "/api/campaigns/{id}/results", results, "Progress (JSON) or results (CSV)",
+             None),
+        ]  # fmt: skip
+        for method, path, handler, summary, body in operations:
+            app.router.add_route(method, path, handler)
+            register_operation(
+                app,
+                method,
+                path,
+                summary,
+                roles=tuple(r.value for r in OPERATORS),
+                request_body=body,
+                parameters=("format",) if path.endswith("/results") else (),
+                tag="campaigns",
+                body_type="text/csv" if path.endswith("/contacts") else "application/json",
+            )
 
     return setup
 

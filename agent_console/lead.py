@@ -29,7 +29,7 @@ from agent_console.edge import path_id
 from agent_console.errors import ApiError
 from agent_console.hub import Connection, Hub, encode
 from agent_console.keys import HUB_KEY, LIVE_KEY, SERVICES_KEY
-from agent_console.openapi import register_operation
+from agent_console.openapi import TEXT, json_object, one_of, register_operation
 from agent_console.pages import render
 from agent_console.reports_views import setup_report_routes
 from agent_console.services import ConsoleServices
@@ -185,6 +185,13 @@ def setup_lead_routes(app: web.Application, config: LeadConfig | None = None) ->
         app, cfg.reports or ReportConfig(ring_limit_seconds=board_cfg.ring_limit_seconds)
     )
     supervisors = tuple(role.value for role in SUPERVISORS)
+    to = json_object("to", to=TEXT)
+    bodies = {
+        "/api/agents/{member}/pause": json_object(reason=TEXT),
+        "/api/agents/{member}/spy": json_object(mode=one_of(*(m.value for m in SpyMode), "stop")),
+        "/api/callbacks/{callback_id}/reassign": to,
+        "/api/cases/{case_id}/reassign": to,
+    }
     for method, path, summary in (
         ("POST", "/api/agents/{member}/pause", "Pause an agent in every queue {reason}"),
         ("POST", "/api/agents/{member}/resume", "Resume a paused agent"),
@@ -198,7 +205,16 @@ def setup_lead_routes(app: web.Application, config: LeadConfig | None = None) ->
         ("POST", "/api/cases/{case_id}/reassign", "Hand an open case {to}"),
         ("GET", "/api/reports/{period}", "daily|weekly|quarterly statistics (JSON or CSV)"),
     ):
-        register_operation(app, method, path, summary, roles=supervisors, tag="lead")
+        register_operation(
+            app,
+            method,
+            path,
+            summary,
+            roles=supervisors,
+            tag="lead",
+            request_body=bodies.get(path),
+            parameters=("date", "group", "format") if path.startswith("/api/reports") else (),
+        )
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await monitor.start()
