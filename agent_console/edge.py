@@ -101,7 +101,8 @@ def check_values(body: object) -> None:
                 raise ApiError(400, "out-of-range", f"{where}: a number beyond 64 bits")
         elif isinstance(value, dict):
             for key, item in value.items():
-                name = f"{where}.{check_text(key, where)}" if where != "body" else key
+                check_text(key, where)
+                name = f"{where}.{key}" if where != "body" else key
                 stack.append((name, item))
         elif isinstance(value, list):
             stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
