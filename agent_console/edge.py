@@ -33,6 +33,7 @@ MIN_REPORT_DAY, MAX_REPORT_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 # what PostgreSQL (NUL), UTF-8 (lone surrogates) or a sane record cannot hold
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_PATH_CONTROL = re.compile("[\x00-\x1f\x7f]")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
@@ -150,6 +151,8 @@ def path_id(request: web.Request, name: str, error_id: str = "not-found") -> int
 @web.middleware
 async def edge_checks(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Path and query text every route may pass on to a database (bodies: `json_body`)."""
+    if _PATH_CONTROL.search(request.path):  # no line breaks either: ids and names only
+        raise bad_text("path")
     check_text(request.path, "path")
     for key, value in request.query.items():
         check_text(key, "query")

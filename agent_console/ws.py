@@ -9,13 +9,13 @@ reconnecting console missed; otherwise a snapshot is sent.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 
 from aiohttp import WSMsgType, web
 
 from agent_console.auth import CLAIMS_KEY, SIGNER_KEY, USERS_KEY, current_user
+from agent_console.edge import parse_json_object
 from agent_console.errors import ApiError
 from agent_console.hub import CLOSE_AUTH, Connection, Hub, encode
 from agent_console.keys import HUB_KEY, SEATS_KEY, SERVICES_KEY
@@ -105,9 +105,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def _client_message(request: web.Request, conn: Connection, user: User, data: str) -> None:
     hub: Hub = request.app[HUB_KEY]
     try:
-        message = json.loads(data)
+        message = parse_json_object(data.encode("utf-8", "surrogatepass"))  # ADR 0062
         kind = message["type"]
-    except (ValueError, KeyError, TypeError):
+    except (ApiError, KeyError):
         _reply(
             conn, {"type": "error", "error_id": "bad-message", "message": "expected {type: ...}"}
         )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.conftest import DB_BACKENDS
@@ -149,3 +150,24 @@ def test_every_hostile_input_is_refused_with_an_error_id(demo: Demo) -> None:
     assert not wrong, "\n".join(wrong) + "\n" + log[-3000:]
     assert "Traceback" not in log, log[-3000:]
     assert "unhandled error" not in log, log[-3000:]
+
+
+async def test_a_hostile_socket_message_is_answered_and_the_socket_lives_on(demo: Demo) -> None:
+    token = demo.login("agent1")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{demo.base}/ws?token={token}") as ws,
+    ):
+        for hostile in (
+            "[" * 5000 + "]" * 5000,
+            '{"type": "ping", "x": "a\\u0000b"}',
+            '{"type": NaN}',
+        ):
+            await ws.send_str(hostile)
+            while (reply := await ws.receive_json(timeout=10))["type"] != "error":
+                pass  # the snapshot and other pushes
+            assert reply["error_id"] == "bad-message"
+        await ws.send_str('{"type": "ping"}')
+        while (await ws.receive_json(timeout=10))["type"] != "pong":
+            pass
+    assert "Traceback" not in demo.log_text()

@@ -79,7 +79,7 @@ async def test_query_and_path_text_is_checked_before_the_handler() -> None:
     app = web.Application(middlewares=[json_errors, edge_checks])
     app.router.add_get("/api/x/{id}", handler)
     async with TestClient(TestServer(app)) as client:
-        for url in ("/api/x/a%00b", "/api/x/1?q=%00", "/api/x/1?q%01=1"):
+        for url in ("/api/x/a%00b", "/api/x/a%0ab", "/api/x/1?q=%00", "/api/x/1?q%01=1"):
             resp = await client.get(url)
             assert resp.status == 400, url
             assert (await resp.json())["error_id"] == "bad-text"
