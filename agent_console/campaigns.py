@@ -414,7 +414,7 @@ def campaign_routes(
             ("GET", "/api/campaigns/{id}", get_one, "One campaign", None),
             ("PATCH", "/api/campaigns/{id}", change, "Change a campaign's settings",
              json_object(**CAMPAIGN_FIELDS)),
-            ("POST", "/api/campaigns/{id}/contacts", upload, "Load a contact list (CSV/XLSX)",
+            ("POST", "/api/campaigns/{id}/contacts", upload, "Load a contact list (CSV)",
              {"type": "string"}),
             ("POST", "/api/campaigns/{id}/start", _set_status(CampaignStatus.RUNNING),
              "Start or resume dialling", None),

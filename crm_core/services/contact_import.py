@@ -44,6 +44,9 @@ HEADER_ALIASES: dict[str, str] = {
 }
 
 
+MAX_NAME = 200  # campaign_contacts.name, customers.company
+
+
 class ContactFileError(ValueError):
     """The whole file is unusable (no phone column, undecodable)."""
 
@@ -136,6 +139,8 @@ def parse_contacts(
     in it, and a number that is not valid there (or, written with its country code,
     valid in its own country) is rejected as `invalid-phone`."""
     region = region.upper()
+    if b"\x00" in data:  # no text file has one, and PostgreSQL cannot store it
+        raise ContactFileError("the file has NUL bytes: save it as CSV text (UTF-8 or GBK)")
     text, encoding = decode_contact_file(data)
     report = ImportReport(encoding=encoding)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -152,6 +157,9 @@ def parse_contacts(
             report.rejected.append(RejectedRow(row=line_no, reason="empty-row", detail="no data"))
             continue
         values = {f: (cells[i].strip() if i < len(cells) else "") for i, f in enumerate(fields)}
+        for name in ("name", "company"):  # the columns' size
+            if name in values:
+                values[name] = values[name][:MAX_NAME]
         phone = values.get("phone", "")
         try:
             e164 = normalize(phone, region)

@@ -171,3 +171,21 @@ async def test_a_hostile_socket_message_is_answered_and_the_socket_lives_on(demo
         while (await ws.receive_json(timeout=10))["type"] != "pong":
             pass
     assert "Traceback" not in demo.log_text()
+
+
+def test_a_contact_file_with_nul_or_overlong_names_is_no_server_error(demo: Demo) -> None:
+    token = demo.login("manager1")
+    status, text = demo.request("POST", "/api/campaigns", {"name": "hostile"}, token=token)
+    assert status == 201, text
+    upload = f"/api/campaigns/{json.loads(text)['id']}/contacts"
+    status, text = demo.request(
+        "POST", upload, raw=b"name,phone\na\x00b,13800138001\n", token=token
+    )
+    assert (status, json.loads(text)["error_id"]) == (400, "bad-contact-file"), text
+    long_name = "名" * 300
+    status, text = demo.request(
+        "POST", upload, raw=f"name,phone\n{long_name},13800138004\n".encode(), token=token
+    )
+    assert status == 200, text
+    assert json.loads(text)["accepted"] == 1
+    assert "Traceback" not in demo.log_text()
