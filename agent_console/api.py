@@ -383,9 +383,7 @@ async def save_wrapup(request: web.Request) -> web.Response:
     result = body.get("result", "resolved")
     if result not in ("resolved", "callback", "escalate"):
         raise ApiError(400, "bad-result", "result must be resolved, callback or escalate")
-    customer_id = body.get("customer_id")
-    if customer_id is not None and not isinstance(customer_id, int):
-        raise ApiError(400, "bad-customer", "customer_id must be a number")
+    customer_id = await known_customer(s, body.get("customer_id"))
     if customer_id is None and card is not None:
         customer_id = card.get("customer_id")
     now = s.clock.now()
@@ -458,6 +456,19 @@ async def save_wrapup(request: web.Request) -> web.Response:
             await hook(context, body, user)
     seats.dismiss(user.username, call_id)
     return web.json_response(out, status=200 if saved else 202)
+
+
+async def known_customer(s: ConsoleServices, value: object) -> int | None:
+    """A request's `customer_id`: absent, or the id of a customer that exists."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not is_id(str(value)):
+        raise ApiError(400, "bad-customer", "customer_id must be a customer's id")
+    try:
+        await s.db.customers.get(value)
+    except NotFound as exc:
+        raise ApiError(400, "bad-customer", f"no customer {value}") from exc
+    return value
 
 
 async def _card_of_record(s: ConsoleServices, call_id: str) -> dict[str, Any]:
@@ -598,7 +609,8 @@ async def dial(request: web.Request) -> web.Response:
     s = svc(request)
     request_id = uuid.uuid4().hex
     variables = {"CC_AGENT": user.username}
-    variables_customer = body["customer_id"] if isinstance(body.get("customer_id"), int) else None
+    # a record naming a customer that does not exist could never be stored (issue 13 item 1)
+    variables_customer = await known_customer(s, body.get("customer_id"))
     if variables_customer is not None:
         variables["CC_CUSTOMER_ID"] = str(variables_customer)
         await audit(request, "customer.dial", f"customer:{body['customer_id']}", detail=number)
