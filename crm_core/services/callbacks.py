@@ -125,6 +125,12 @@ class CallbackService(EventWorker):
         abandon, a dialer abandon), satisfy the open one (answered), or nothing. The
         key (call, "callback") is claimed in the transaction that writes the callback;
         an instance that finds it claimed does nothing (docs/adr/0060)."""
+        return (await self.claim_call(record, at))[1]
+
+    async def claim_call(
+        self, record: CallRecord, at: datetime | None = None
+    ) -> tuple[bool, Callback | None]:
+        """`apply_call`, and whether this instance was the one that applied it."""
         number = (
             record.dialed_number
             if record.direction == Direction.OUTBOUND
@@ -155,9 +161,9 @@ class CallbackService(EventWorker):
             }
         async with self.db.effects.transaction(self.clock.now()) as tx:
             if not await tx.claim(record.call_id, CALLBACK_EFFECT):
-                return None  # another instance (or an earlier try) applied it
+                return False, None  # another instance (or an earlier try) applied it
             if phone is None:
-                return None
+                return True, None
             if owed is not None:
                 cb, merged = await self._request_in(
                     tx,
@@ -172,12 +178,12 @@ class CallbackService(EventWorker):
             elif answered:
                 closed = await self._satisfy_in(tx, phone, at, record.call_id)
             else:
-                return None
+                return True, None
         if owed is not None:
             await self._announce(cb, merged=merged)
-            return cb
+            return True, cb
         if closed is None:
-            return None
+            return True, None
         await self.bus.publish(
             CallbackClosed(
                 at=at,
@@ -187,7 +193,7 @@ class CallbackService(EventWorker):
                 in_time=closed.status == CallbackStatus.SATISFIED,
             )
         )
-        return closed
+        return True, closed
 
     async def _first_contact(self, phone: str, customer_id: int | None) -> int | None:
         """First contact owns it: the owner of an open case of this customer, if any."""

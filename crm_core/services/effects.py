@@ -29,7 +29,8 @@ from crm_core.services.worker import database_unreachable
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[CallRecord], Awaitable[object]]
+# applies an effect of a call; returns its first item True when this instance did
+Apply = Callable[[CallRecord], Awaitable[tuple[bool, object]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class EffectSweeper:
         """The effects of a call: its callback (CallbackService) and its ring-rule
         violations (RingRuleService)."""
         return cls(
-            effects={CALLBACK_EFFECT: callbacks.apply_call, RING_RULE_EFFECT: rules.apply_call},
+            effects={CALLBACK_EFFECT: callbacks.claim_call, RING_RULE_EFFECT: rules.claim_call},
             **kwargs,
         )
 
@@ -88,14 +89,15 @@ class EffectSweeper:
                 except NotFound:
                     continue
                 try:
-                    await apply(record)
+                    claimed, _ = await apply(record)
                 except Exception as exc:
                     if database_unreachable(exc):
                         raise
                     # one call that cannot be applied must not hold up the others
                     log.exception("effects sweep: %s of call %s failed", effect, call_id)
                     continue
-                applied[effect] = applied.get(effect, 0) + 1
+                if claimed:
+                    applied[effect] = applied.get(effect, 0) + 1
         self.sweeps += 1
         result = SweepResult(applied)
         self.applied += result.total

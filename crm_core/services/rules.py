@@ -118,10 +118,14 @@ class RingRuleService(EventWorker):
         live events recorded is found by its key; what they could not (the database was
         away, the instance died) is recorded now, without pausing anyone (the call is
         over). The effects sweep runs this for calls that have not had it."""
+        return (await self.claim_call(record))[1]
+
+    async def claim_call(self, record: CallRecord) -> tuple[bool, list[Violation]]:
+        """`apply_call`, and whether this instance was the one that applied it."""
         added: list[Violation] = []
         async with self.db.effects.transaction(self.clock.now()) as tx:
             if not await tx.claim(record.call_id, RING_RULE_EFFECT):
-                return []
+                return False, []
             for offer in record.offers:
                 kind = self.classify(offer)
                 if kind is None or offer.ring_ended_at is None:
@@ -149,7 +153,7 @@ class RingRuleService(EventWorker):
                 violation.call_id,
             )
             await self._announce(violation, pbx=record.pbx, interface="", live=False)
-        return added
+        return True, added
 
     def classify(self, offer: Offer) -> ViolationKind | None:
         """The tracker's rule for a record's `ring_limit` (telephony.tracker): rung out
