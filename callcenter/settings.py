@@ -130,6 +130,9 @@ class Settings:
     # (database outage, a crash) is applied by a sweep this often, for calls this recent
     effects_sweep_seconds: float = 30.0
     effects_lookback_minutes: float = 120.0
+    # how long the rules retry an event while the database is unreachable, before
+    # leaving it to the sweep
+    event_retry_seconds: float = 30.0
 
     @property
     def ring_limit_seconds(self) -> float:
@@ -262,6 +265,8 @@ def _validate(s: Settings) -> None:
         raise bad("login_window_seconds", "seconds >= 1", s.login_window_seconds)
     if not 0.2 <= s.effects_sweep_seconds <= 3600:
         raise bad("effects_sweep_seconds", "seconds from 0.2 to 3600", s.effects_sweep_seconds)
+    if s.event_retry_seconds < 0:
+        raise bad("event_retry_seconds", "seconds >= 0", s.event_retry_seconds)
     if s.effects_lookback_minutes < 1:
         raise bad("effects_lookback_minutes", "minutes >= 1", s.effects_lookback_minutes)
     if not 15 <= s.dialer_ring_seconds <= 120:

@@ -381,6 +381,7 @@ class Runtime:
         clock = self.objects["clock"]
         callbacks = CallbackService(db=db, bus=bus, clock=clock, settings=s, commands=commands)
         rules = RingRuleService(db=db, bus=bus, clock=clock, settings=s, commands=commands)
+        callbacks.retry_seconds = rules.retry_seconds = self.settings.event_retry_seconds
         deadlines = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=callbacks)
         bus.subscribe(callbacks.handle)
         bus.subscribe(rules.handle)
