@@ -374,7 +374,7 @@ class Runtime:
     async def _rules(self, bus: EventBus, db: Any, commands: Any) -> Any:
         from crm_core.services.callbacks import CallbackService, RuleSettings
         from crm_core.services.deadlines import DeadlineScheduler
-        from crm_core.services.rules import RingRuleService
+        from crm_core.services.rules import QueueTimeoutCheck, RingRuleService
 
         s = cast(RuleSettings, self.settings)
         clock = self.objects["clock"]
@@ -383,11 +383,16 @@ class Runtime:
         deadlines = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=callbacks)
         bus.subscribe(callbacks.handle)
         bus.subscribe(rules.handle)
+        # queues that ring an agent longer than the limit, from the PBX's QueueStatus
+        queue_timeouts = QueueTimeoutCheck(s.ring_limit_seconds)
+        bus.subscribe(queue_timeouts.handle)
         self._own("callbacks", callbacks.stop)
         self._own("ring rules", rules.stop)
         await deadlines.start()
         self._own("deadlines", deadlines.stop)
-        self.objects.update(callbacks=callbacks, rules=rules, deadlines=deadlines)
+        self.objects.update(
+            callbacks=callbacks, rules=rules, deadlines=deadlines, queue_timeouts=queue_timeouts
+        )
         return CallbackPromiserAdapter(callbacks)
 
     async def _fastagi(self, bus: EventBus, db: Any) -> None:
