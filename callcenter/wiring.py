@@ -375,7 +375,7 @@ class Runtime:
         from crm_core.services.callbacks import CallbackService, RuleSettings
         from crm_core.services.deadlines import DeadlineScheduler
         from crm_core.services.effects import EffectSweeper
-        from crm_core.services.rules import RingRuleService
+        from crm_core.services.rules import QueueTimeoutCheck, RingRuleService
 
         s = cast(RuleSettings, self.settings)
         clock = self.objects["clock"]
@@ -385,6 +385,9 @@ class Runtime:
         deadlines = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=callbacks)
         bus.subscribe(callbacks.handle)
         bus.subscribe(rules.handle)
+        # queues that ring an agent longer than the limit, from the PBX's QueueStatus
+        queue_timeouts = QueueTimeoutCheck(s.ring_limit_seconds)
+        bus.subscribe(queue_timeouts.handle)
         self._own("callbacks", callbacks.stop)
         self._own("ring rules", rules.stop)
         await deadlines.start()
@@ -402,7 +405,11 @@ class Runtime:
         sweeper.start()
         self._own("effects sweep", sweeper.stop)
         self.objects.update(
-            callbacks=callbacks, rules=rules, deadlines=deadlines, effects_sweep=sweeper
+            callbacks=callbacks,
+            rules=rules,
+            deadlines=deadlines,
+            effects_sweep=sweeper,
+            queue_timeouts=queue_timeouts,
         )
         return CallbackPromiserAdapter(callbacks)
 

@@ -232,6 +232,7 @@ class CallTracker:
             "OriginateResponse": self._originate_response,
             "ChanSpyStart": self._spy,
             "ChanSpyStop": self._spy,
+            "QueueParams": self._queue_params,
         }
         for name in translate.MEMBER_EVENTS:
             self._dispatch[name] = self._member
@@ -1192,6 +1193,11 @@ class CallTracker:
         spyer = self.calls.get(msg.get("SpyerLinkedid"))
         if spyer is not None:
             spyer.internal = True
+
+    def _queue_params(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
+        event = translate.translate_queue_params(msg, at, self.pbx)
+        if event is not None:
+            out.append(event)
 
     def _member(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         event = translate.translate_member(msg, at, self.pbx)

@@ -1,7 +1,7 @@
 """Stateless AMI → domain event translation.
 
 Events whose meaning does not depend on the call's history (queue member state,
-originate results, supervisor spying) are translated here, purely. Events that
+queue settings, originate results, supervisor spying) are translated here, purely. Events that
 build up a call (channels, queue entry, offers, bridges, hang-ups) need state and
 are reduced by `telephony.tracker.CallTracker`, which calls into this module.
 """
@@ -14,6 +14,7 @@ from crm_core.domain.events import (
     AgentStateChanged,
     DomainEvent,
     OriginateCompleted,
+    QueueParamsRead,
     SpyStarted,
     SpyStopped,
 )
@@ -68,6 +69,16 @@ def translate_member(msg: AmiMessage, at: datetime, pbx: str) -> AgentStateChang
         paused=h.get("Paused", "0") == "1",
         pause_reason=h.get("PausedReason") or h.get("Reason") or "",
         in_call=h.get("InCall", "0") == "1",
+    )
+
+
+def translate_queue_params(msg: AmiMessage, at: datetime, pbx: str) -> QueueParamsRead | None:
+    """A QueueParams item with the member ring timeout (None when it does not say)."""
+    timeout = msg.get("Timeout")
+    if not timeout.replace(".", "", 1).isdigit():
+        return None
+    return QueueParamsRead(
+        at=at, pbx=pbx, queue=msg.get("Queue"), member_timeout_seconds=float(timeout)
     )
 
 

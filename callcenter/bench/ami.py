@@ -1,7 +1,9 @@
 """`callcenter bench ami`: our ingest path against panoramisk's parser, same bytes.
 
 (a) bare panoramisk 1.4 parsing of a large recorded-shape AMI stream;
-(b) our full ingest (bytes framing + translate + call tracker, no database).
+(b) our full ingest (bytes framing + pre-filter + translate + call tracker, no
+database): `Ingest.feed_bytes`, the class and method the live `AmiClient` calls with
+every socket read (docs/adr/0066), so this is the path production runs.
 Both get the same bytes in the same 4 KiB reads. Also: peak memory of the tracker
 holding 10,000 live calls.
 """

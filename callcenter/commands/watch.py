@@ -1,4 +1,7 @@
-"""`callcenter watch`: print finished calls from a live AMI as JSON lines."""
+"""`callcenter watch`: print finished calls from a live AMI as JSON lines.
+
+The AMI client feeds the same ingest path as `serve`, `replay` and `bench ami`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import sys
 from callcenter.settings import Settings
 from crm_core.clock import SystemClock
 from crm_core.domain.events import AmiDisconnected, CallEnded, DomainEvent
+from crm_core.services.rules import QueueTimeoutCheck
 from telephony.ami.client import AmiClient, Endpoint
 from telephony.tracker import CallTracker
 
@@ -24,8 +28,12 @@ async def _watch(args: argparse.Namespace, settings: Settings) -> int:
         args.ami_secret if args.ami_secret is not None else settings.ami_secret,
     )
 
+    ring_limit = rings * cycle
+    queue_timeouts = QueueTimeoutCheck(ring_limit)  # logs queues that ring too long
+
     async def sink(events: list[DomainEvent]) -> None:
         for event in events:
+            queue_timeouts.handle(event)
             if isinstance(event, CallEnded):
                 sys.stdout.write(json.dumps(event.record.to_contract(), ensure_ascii=False) + "\n")
                 sys.stdout.flush()
@@ -38,7 +46,7 @@ async def _watch(args: argparse.Namespace, settings: Settings) -> int:
     client = AmiClient(
         endpoint,
         tracker=CallTracker(
-            rings * cycle, abandon_threshold_seconds=settings.abandon_threshold_seconds
+            ring_limit, abandon_threshold_seconds=settings.abandon_threshold_seconds
         ),
         on_events=sink,
         clock=SystemClock(),

@@ -236,6 +236,14 @@ class AgentStateChanged(DomainEvent):
     in_call: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueParamsRead(DomainEvent):
+    """A queue's settings as the PBX reported them (a QueueStatus answer at a resync)."""
+
+    queue: str
+    member_timeout_seconds: float  # how long each agent is rung
+
+
 # --- rules and callbacks --------------------------------------------------------------
 
 

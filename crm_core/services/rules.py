@@ -19,6 +19,7 @@ from crm_core.domain.events import (
     AlertRaised,
     CallEnded,
     DomainEvent,
+    QueueParamsRead,
     RuleViolated,
 )
 from crm_core.domain.models import CallRecord, Offer, OfferResult, Violation, ViolationKind
@@ -50,6 +51,33 @@ def check_queue_ring_timeouts(timeouts: dict[str, float], limit: float) -> list[
         for queue, seconds in sorted(timeouts.items())
         if seconds > limit
     ]
+
+
+class QueueTimeoutCheck:
+    """Bus subscriber: warns once per change about a queue that rings agents too long.
+
+    The PBX's queue settings reach us as `QueueParamsRead` (the AMI client's resync asks
+    QueueStatus; the ingest translates the answer); the rule is decided here, not in the
+    transport (docs/adr/0066).
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._timeouts: dict[str, dict[str, float]] = {}  # pbx -> queue -> seconds
+        self.warnings: dict[str, list[str]] = {}  # pbx -> current warnings
+
+    def handle(self, event: DomainEvent) -> None:
+        if not isinstance(event, QueueParamsRead):
+            return
+        queues = self._timeouts.setdefault(event.pbx, {})
+        if queues.get(event.queue) == event.member_timeout_seconds:
+            return
+        queues[event.queue] = event.member_timeout_seconds
+        before = self.warnings.get(event.pbx, [])
+        self.warnings[event.pbx] = now = check_queue_ring_timeouts(queues, self.limit)
+        for warning in now:
+            if warning not in before:
+                log.warning("PBX %s: %s", event.pbx, warning)
 
 
 class RingRuleService(EventWorker):

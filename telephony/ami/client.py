@@ -1,4 +1,4 @@
-"""The AMI connection: login, keep-alive, watchdog, reconnect, resync, actions.
+"""The AMI transport: connect, login, keep-alive, watchdog, reconnect, actions.
 
 We drive the socket ourselves with our bytes-safe framing instead of panoramisk's
 Manager (docs/adr/0008-own-ami-client.md), and neutralise each of its known hazards:
@@ -9,10 +9,14 @@ Manager (docs/adr/0008-own-ami-client.md), and neutralise each of its known haza
 - a half-open socket is noticed: pings are answered or the link is dropped, and no
   traffic at all within `watchdog` seconds also drops it;
 - Originate is always sent with `Async: true`;
-- events go to an ordered queue consumed by their own task, so a slow or failing
-  handler never stalls reading (Asterisk drops clients that do not read).
-After every (re)connect the tracker is resynced from `CoreShowChannels` and
-`QueueStatus`, so a call in progress across a gap still ends as one record.
+- every read goes to the one ingest path (`telephony.ingest.Ingest.feed_bytes`: framing,
+  pre-filter, translation, tracker — the path replay and `bench ami` run too); the
+  domain events it returns go to an ordered queue consumed by their own task, so a
+  slow or failing sink never stalls reading (Asterisk drops clients that do not read).
+After every (re)connect the client asks the PBX (`CoreShowChannels`, `QueueStatus`,
+the legs' CDR times, the CDRs of calls that ended meanwhile) and hands the answers to
+the ingest, so a call in progress across a gap still ends as one record
+(docs/adr/0043, 0058, 0066).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,8 +35,8 @@ from crm_core.domain.events import AmiConnected, AmiDisconnected, CallEnded, Dom
 from crm_core.domain.models import PbxLeg
 from crm_core.ports.clock import Clock
 from crm_core.ports.telephony import TelephonyError
-from crm_core.services.rules import check_queue_ring_timeouts
-from telephony.ami.framing import AmiFrameParser, AmiMessage, serialize_action
+from telephony.ami.framing import AmiMessage, serialize_action
+from telephony.ingest import ChannelTimes, Ingest
 from telephony.tracker import CallTracker
 
 log = logging.getLogger(__name__)
@@ -43,15 +47,6 @@ GapRecovery = Callable[[list[str]], Awaitable[Mapping[str, list[PbxLeg]]]]
 # the PBX's records of calls that ended since a time and that the CRM lacks (calls that
 # began and ended while nobody read the events: docs/adr/0058)
 GapSweep = Callable[[datetime], Awaitable[Mapping[str, list[PbxLeg]]]]
-
-
-@dataclass(slots=True)
-class ChannelTimes:
-    """Exact times of live legs by Uniqueid, read from their CDRs at a resync."""
-
-    answers: dict[str, datetime] = field(default_factory=dict)
-    starts: dict[str, datetime] = field(default_factory=dict)
-    queued: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +97,8 @@ class AmiClient:
         gap_retries: tuple[float, ...] = (1.0, 3.0),
     ) -> None:
         self.endpoint = endpoint
-        self.tracker = tracker
+        # the one ingest path; frames answering our actions come back to `_answer`
+        self.ingest = Ingest(tracker, answers=self._answer)
         self.on_events = on_events
         self.clock = clock
         self.action_timeout = action_timeout
@@ -136,15 +132,12 @@ class AmiClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
         self.connected = False
-        self.ring_timeout_warnings: list[str] = []
         self._up = False  # logged in and announced
         self.last_error = ""
         self.refused = False  # the last login was refused by Asterisk
         self._logged_in = False  # this connection attempt logged in
         self._failure_state = ""  # the failure last logged (logged once per change)
-        self.events_read = 0
         self.connects = 0
-        self.bad_frames = 0
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -170,8 +163,21 @@ class AmiClient:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
     @property
+    def tracker(self) -> CallTracker:
+        return self.ingest.tracker
+
+    @property
+    def events_read(self) -> int:
+        """Events read from the socket (dialplan noise included; not answers to actions)."""
+        return self.ingest.events
+
+    @property
+    def bad_frames(self) -> int:
+        return self.ingest.bad_frames
+
+    @property
     def backlog(self) -> int:
-        """Events read from the socket that the tracker has not handled yet (reader lag)."""
+        """Batches of domain events read that the sink has not taken yet (reader lag)."""
         return self._queue.qsize()
 
     # --- actions ------------------------------------------------------------------------------
@@ -314,10 +320,10 @@ class AmiClient:
     async def _connect_and_read(self) -> None:
         ep = self.endpoint
         reader, writer = await asyncio.wait_for(asyncio.open_connection(ep.host, ep.port), 5.0)
-        parser = AmiFrameParser()
+        self.ingest.new_connection()
         self._writer = writer
         self.connected = True  # the socket is up; login decides whether we keep it
-        reader_task = asyncio.create_task(self._read(reader, parser), name=f"ami-read-{ep.name}")
+        reader_task = asyncio.create_task(self._read(reader), name=f"ami-read-{ep.name}")
         try:
             asked = self.events_enabled
             login = await self.send_action(
@@ -366,17 +372,21 @@ class AmiClient:
                 # (a refused login closes the socket too: no "exception never retrieved")
                 log.debug("AMI %s: reader ended: %s", ep.name, reader_task.exception())
 
-    async def _read(self, reader: asyncio.StreamReader, parser: AmiFrameParser) -> None:
+    async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
-            await self._read_frames(reader, parser)
+            await self._read_frames(reader)
         except (OSError, ConnectionError) as exc:
             # answers that cannot come any more fail now, not at their timeout (a login
             # answered by a close waited action_timeout before)
             self._fail_waiting(str(exc) or type(exc).__name__)
             raise
 
-    async def _read_frames(self, reader: asyncio.StreamReader, parser: AmiFrameParser) -> None:
+    async def _read_frames(self, reader: asyncio.StreamReader) -> None:
         pbx = self.endpoint.name
+        ingest = self.ingest
+        queue = self._queue
+        read_counter = metrics.AMI_EVENTS.labels(pbx)
+        bad_counter = metrics.AMI_BAD_FRAMES.labels(pbx)
         while True:
             try:
                 data = await asyncio.wait_for(reader.read(65536), self.watchdog)
@@ -389,28 +399,17 @@ class AmiClient:
             at = self.clock.now()
             if self.events_enabled and self._up:  # not a refused login's answer
                 self._last_event_at = at
-            before = parser.errors
-            wanted = self.tracker.wanted_events
-            for raw in parser.feed_frames(data):
-                if raw.startswith(b"Event: ") and b"ActionID:" not in raw:
-                    # dialplan noise the tracker ignores is skipped unparsed (the hot path)
-                    eol = raw.find(b"\n", 7)
-                    name = raw[7:eol].rstrip(b"\r") if eol > 0 else raw[7:]
-                    if name not in wanted or (
-                        name == b"VarSet"
-                        and b"Variable: CC_" not in raw
-                        and b"MIXMONITOR" not in raw
-                    ):
-                        self.events_read += 1
-                        continue
-                msg = parser.parse(raw)
-                if msg is not None:
-                    self._route(msg, at)
-            if parser.errors != before:
-                self.bad_frames += parser.errors - before
-                metrics.AMI_BAD_FRAMES.labels(pbx).inc(parser.errors - before)
+            events_before, bad_before = ingest.events, ingest.bad_frames
+            events = ingest.feed_bytes(data, at)  # the one ingest path (docs/adr/0066)
+            if events:
+                queue.put_nowait(("events", events, at))
+            if ingest.events != events_before:
+                read_counter.inc(ingest.events - events_before)
+            if ingest.bad_frames != bad_before:
+                bad_counter.inc(ingest.bad_frames - bad_before)
 
-    def _route(self, msg: AmiMessage, at: datetime) -> None:
+    def _answer(self, msg: AmiMessage) -> bool:
+        """A frame that answers an action: True when it is the transport's alone."""
         h = msg.headers
         action_id = h.get("ActionID")
         if "Response" in h and "Event" not in h:  # OriginateResponse events carry Response too
@@ -419,7 +418,7 @@ class AmiClient:
                 future.set_result(msg)
             elif action_id:
                 log.info("AMI: response to an unknown ActionID %r ignored", action_id)
-            return
+            return True
         if action_id and action_id in self._lists:
             collector = self._lists[action_id]
             if h.get("EventList") == "Complete":
@@ -427,13 +426,12 @@ class AmiClient:
                     collector.done.set_result(collector.items)
             else:
                 collector.items.append(msg)
-            return
+            return True
         if action_id and h.get("Event") == "OriginateResponse":
             waiter = self._originates.pop(action_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
-        self.events_read += 1
-        self._queue.put_nowait(("event", msg, at))
+        return False  # an event: the tracker's too
 
     async def _ping(self) -> None:
         while True:
@@ -460,40 +458,16 @@ class AmiClient:
         members = await self.send_list_action({"Action": "QueueStatus"})
         times = await self._exact_times(channels)
         self._resyncs += 1
-        payload = (channels, members, times, asked_at, since, self._resyncs)
-        self._queue.put_nowait(("resync", payload, self.clock.now()))
+        at = self.clock.now()
+        # the ingest reduces the answers now, in order with the events read so far; what
+        # it says leaves in that order, after the CDRs of calls that ended meanwhile
+        events = self.ingest.resync(channels, at, members=members, times=times, asked_at=asked_at)
+        self._queue.put_nowait(("resync", (events, since, asked_at, self._resyncs), at))
         self._events_lost_at = None
-        timeouts = {
-            m.get("Queue"): float(m.get("Timeout"))
-            for m in members
-            if m.event == "QueueParams" and m.get("Timeout").replace(".", "", 1).isdigit()
-        }
-        self.ring_timeout_warnings = check_queue_ring_timeouts(timeouts, self.tracker.ring_limit)
-        for warning in self.ring_timeout_warnings:
-            log.warning("AMI %s: %s", self.endpoint.name, warning)
 
     async def _exact_times(self, channels: list[AmiMessage]) -> ChannelTimes:
-        """When legs of calls we do not fully know began, were queued, were answered.
-
-        CoreShowChannels tells who is bridged, not since when, and gives ages in whole
-        seconds; each leg's CDR has the exact times (`CDR(answer,u)`, `CDR(start,u)`,
-        epoch with microseconds; `CDR(cc_queued)` set by the dialplan on entering the
-        queue). Asked for bridged legs of calls not known as answered (docs/adr/0043)
-        and for every leg of calls we never saw (a takeover, docs/adr/0058).
-        """
-        asks: list[tuple[str, str, str]] = []  # (uniqueid, channel, variable)
-        for item in channels:
-            h = item.headers
-            lid, uid, name = h.get("Linkedid"), h.get("Uniqueid"), h.get("Channel")
-            if not uid or not name:
-                continue
-            call = self.tracker.calls.get(lid or "")
-            if call is None:
-                asks.append((uid, name, "CDR(start,u)"))
-                if uid == lid:
-                    asks.append((uid, name, "CDR(cc_queued)"))
-            if h.get("BridgeId") and uid != lid and (call is None or call.answered_at is None):
-                asks.append((uid, name, "CDR(answer,u)"))
+        """Read the CDR times the ingest wants of legs of calls it does not fully know."""
+        asks = self.ingest.times_wanted(channels)  # (uniqueid, channel, variable)
         gate = asyncio.Semaphore(16)
 
         async def one(uid: str, channel: str, variable: str) -> tuple[str, str, datetime | None]:
@@ -571,28 +545,14 @@ class AmiClient:
 
     # --- ordered event consumer ------------
     async def _consume(self) -> None:
-        counter = metrics.AMI_EVENTS.labels(self.endpoint.name)
         while True:
             kind, payload, at = await self._queue.get()
             try:
-                if kind == "event":
-                    counter.inc()
-                    events = self.tracker.handle(payload, at)
+                if kind == "events":
+                    events = payload
                 elif kind == "resync":
-                    channels, members, times, asked_at, since, generation = payload
-                    events = []
-                    for item in members:  # members first: resync names agents by interface
-                        events += self.tracker.handle(item, at)
-                    events += self.tracker.resync_queues(members, at)
-                    events += self.tracker.resync(
-                        channels,
-                        at,
-                        times.answers,
-                        asked_at,
-                        starts=times.starts,
-                        queued=times.queued,
-                    )
-                    events += await self._after_gap(since, asked_at, generation, 0, at)
+                    reduced, since, asked_at, generation = payload
+                    events = reduced + await self._after_gap(since, asked_at, generation, 0, at)
                 else:  # "gap": read the PBX's records again (late CDRs)
                     since, asked_at, generation, attempt = payload
                     events = await self._after_gap(since, asked_at, generation, attempt, at)
@@ -616,12 +576,13 @@ class AmiClient:
             return []  # a newer resync took over (another gap): it reads for itself
         final = attempt >= len(self.gap_retries)
         events: list[DomainEvent] = []
-        if self.tracker.gap_ended:
-            legs = await self._recover(list(self.tracker.gap_ended))
-            events += self.tracker.finish_gap(legs, at, final=final)
+        gone = self.ingest.gap_calls()
+        if gone:
+            legs = await self._recover(gone)
+            events += self.ingest.finish_gap(legs, at, final=final)
         if self.recover_since is not None:
             found = await self._recover_window(since)
-            unseen = self.tracker.recover_unseen(found, before=asked_at)
+            unseen = self.ingest.recover_unseen(found, before=asked_at)
             ended = sum(isinstance(e, CallEnded) for e in unseen)
             log.log(
                 logging.WARNING if ended else logging.DEBUG,

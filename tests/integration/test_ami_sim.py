@@ -20,6 +20,7 @@ from crm_core.domain.events import (
 )
 from crm_core.domain.models import AgentStatus, CallRecord
 from crm_core.ports.telephony import OriginateRequest, SpyMode, TelephonyError
+from crm_core.services.rules import QueueTimeoutCheck
 from telephony.ami.client import AmiClient, Endpoint
 from telephony.commands import AmiCommands
 from telephony.sim import Simulator, demo_simulator
@@ -258,9 +259,13 @@ async def test_queue_ringing_longer_than_three_rings_is_warned() -> None:
     sim = demo_simulator(ami_secret=SECRET, preload_members=True)
     sim.queues["sales"].member_timeout = 20.0
     harness = await _harness(sim)
+    check = QueueTimeoutCheck(15.0)  # the rule `serve` subscribes to the bus
     try:
-        await harness.until(lambda: harness.client.ring_timeout_warnings, timeout=5)
-        (warning,) = harness.client.ring_timeout_warnings
+        await harness.until(
+            lambda: [check.handle(e) for e in harness.events] and check.warnings.get("default"),
+            timeout=5,
+        )
+        (warning,) = check.warnings["default"]
         assert "'sales'" in warning
         assert "20 s" in warning
     finally:
