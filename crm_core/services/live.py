@@ -106,6 +106,10 @@ class QueueLive:
     hourly: list[list[int]] = field(default_factory=lambda: [[0, 0, 0] for _ in range(24)])
 
 
+def _after_call(agent: AgentLive) -> AgentStatus:
+    return AgentStatus.AVAILABLE if agent.signed_in else AgentStatus.LOGGED_OUT
+
+
 @dataclass(slots=True)
 class AgentLive:
     name: str
@@ -457,8 +461,10 @@ class LiveBoard:
                 a.call_id = a.call_since = None
                 a.customer = ""
                 if a.status is AgentStatus.ON_CALL:
-                    # until the PBX says otherwise (wrap-up, pause), the agent is free again
-                    a.status, a.since = AgentStatus.AVAILABLE, record.ended_at or at
+                    # until the PBX says otherwise (wrap-up, pause), the agent is free
+                    # again — or signed out, if the call reached them outside any queue
+                    # (a colleague's transfer to their extension)
+                    a.status, a.since = _after_call(a), record.ended_at or at
 
     def _transferred(self, event: CallTransferred) -> None:
         """The transferring agent's part of the call is over: free them (the PBX's member
@@ -470,7 +476,7 @@ class LiveBoard:
             a.call_id = a.call_since = None
             a.customer = ""
             if a.status is AgentStatus.ON_CALL:
-                a.status, a.since = AgentStatus.AVAILABLE, event.at
+                a.status, a.since = _after_call(a), event.at
 
     def _state(self, event: AgentStateChanged) -> None:
         name = event.agent or event.interface
