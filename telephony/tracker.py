@@ -50,6 +50,10 @@ from telephony import translate
 from telephony.ami.framing import AmiMessage
 
 _UNKNOWN = ("", "<unknown>", "unknown")
+# Asterisk's stand-in channel when an Originate with a context fails (busy, no answer):
+# it runs the context's `failed` exten and hangs up. Not a call: the dialer's own leg
+# already carries the attempt (its OriginateResponse and DialEnd say why).
+SPOOL_FAILED = "OutgoingSpoolFailed"
 _REJECTING = frozenset({"BUSY", "CHANUNAVAIL", "CONGESTION"})
 
 
@@ -297,7 +301,7 @@ class CallTracker:
             h = item.headers
             linkedid = h.get("Linkedid") or h.get("Uniqueid")
             uniqueid = h.get("Uniqueid")
-            if not linkedid or not uniqueid:
+            if not linkedid or not uniqueid or h.get("Channel") == SPOOL_FAILED:
                 continue
             live.setdefault(linkedid, {})[uniqueid] = h.get("Channel", "")
             if linkedid in adopted and self._is_agent_channel(h.get("Channel", "")):
@@ -358,7 +362,7 @@ class CallTracker:
         h = msg.headers
         linkedid = h.get("Linkedid") or h.get("Uniqueid", "")
         uniqueid = h.get("Uniqueid", "")
-        if not linkedid:
+        if not linkedid or h.get("Channel") == SPOOL_FAILED:
             return
         call = self.calls.get(linkedid)
         if call is None:
@@ -847,7 +851,10 @@ class CallTracker:
             if call.dialed_number is None and exten:
                 call.dialed_number = str(exten)
             if status is not None or answered is not None:
-                call.answered_at = answered if isinstance(answered, datetime) else None
+                if not (call.campaign_id is not None and call.queued):
+                    call.answered_at = answered if isinstance(answered, datetime) else None
+                # else a dialer call: the customer answered, then waited in the campaign's
+                # queue; the talk starts when an agent connects (AgentConnect), as inbound
                 call.legs = {channel: [exten, status, answered]}
                 break
 
