@@ -264,8 +264,12 @@ class CampaignDialer:
         run.samples.append(self._agents_in(campaign.queue))
         in_flight = len(run.dialing)  # ringing, or answered and being connected
         keep = agents_needed(campaign.mode, in_flight, run.pacer.ratio, run.pacer.answer_rate())
-        plan = self.floor.plan(campaign.id, campaign.queue, keep=keep, active=True)
+        # nobody due (list worked through, retries later): hold no agent from inbound
+        due = await self.campaigns.due_contacts(campaign.id, self.clock.now(), limit=1)
+        plan = self.floor.plan(campaign.id, campaign.queue, keep=keep, active=bool(due))
         await self._apply(campaign.id, campaign.queue, plan)
+        if not due:
+            return 0
         # pace on agents held for the campaign only: reserved (their pauses confirmed by
         # Asterisk) or serving no other queue; an agent being offered a call never counts
         free = len(self.floor.ready(campaign.id, campaign.queue))

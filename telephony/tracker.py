@@ -875,7 +875,11 @@ class CallTracker:
         reason = call.originate_failure
         if "BUSY" in statuses or reason == 5:
             return CallOutcome.BUSY
-        if "NOANSWER" in statuses or reason == 3:
+        # CANCEL: the side that placed the call gave up while it rang. On a real
+        # Asterisk an Originate that times out hangs its channels up (the customer leg's
+        # DialEnd says CANCEL) and may send its OriginateResponse (reason 3) only after
+        # the last Hangup, when the call is already finished here.
+        if "NOANSWER" in statuses or "CANCEL" in statuses or reason == 3:
             return CallOutcome.NO_ANSWER
         return CallOutcome.FAILED
 

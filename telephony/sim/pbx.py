@@ -847,7 +847,13 @@ class Simulator:
                 self.emit("QueueMemberPause", m.fields(), "agent,all")
 
     def _member_event(self, member: Member) -> None:
-        self.emit("QueueMemberStatus", member.fields(), "agent,all")
+        """A member's device changed: like Asterisk, every queue the member is in reports
+        it (the queue that rings them and the others alike), not only the ringing one."""
+        same = [
+            m for q in self.queues.values() for m in q.members if m.interface == member.interface
+        ]
+        for m in same or [member]:
+            self.emit("QueueMemberStatus", m.fields(), "agent,all")
 
     def _members_named(self, name: str) -> list[Member]:
         return [m for q in self.queues.values() for m in q.members if m.name == name]

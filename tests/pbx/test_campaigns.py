@@ -178,6 +178,16 @@ async def test_progressive_answered_customer_reaches_the_agent_with_the_campaign
             what="the campaign card",
         )
         connect = await ami.wait_event("AgentConnect", Linkedid=call_id, timeout=20)
+        # Asterisk reports the agent's device in every queue they are in, not only the
+        # campaign's (the simulator does the same since)
+        support = [
+            e["Status"]
+            for e in ami.events
+            if e.get("Event") == "QueueMemberStatus"
+            and e.get("MemberName") == "Agent 1001"
+            and e.get("Queue") == "support"
+        ]
+        assert {"2", "6"} & set(support), support  # in use / ringing
         record = await campaign_record(manager, call_id)
     finally:
         await console.close()
@@ -320,7 +330,7 @@ async def test_busy_and_unanswered_customers_are_recorded_and_keep_their_attempt
 
     # the no-answer attempt rings the 15 s the dialer allows
     results = await wait_for(both_tried, timeout=40, what="both contacts tried once")
-    assert results["reached"] == 0 and results["abandoned"] == 0
+    assert (results["reached"], results["abandoned"]) == (0, 0)
     assert results["results"] == {"busy": 1, "no_answer": 1}, results
     assert results["attempts_left"] == 4  # 2 + 2 of max 3 each
     rows = {r["phone"] if "phone" in r else r["电话"]: r for r in await campaigns.contacts(cid)}
@@ -367,12 +377,32 @@ async def test_shared_agents_with_an_inbound_backlog_drop_no_answered_customer(
         return res if res["reached"] + res["abandoned"] == 4 else None
 
     results = await wait_for(done, timeout=90, what="four campaign customers answered")
+    # the agents were reserved (paused in support for the campaign) before dialling
+    reason = f"cc-campaign:{cid}"
+    paused = [
+        e
+        for e in ami.events
+        if e.get("Event") == "QueueMemberPause"
+        and e.get("Queue") == "support"
+        and e.get("PausedReason") == reason
+    ]
+    assert {e["MemberName"] for e in paused} == {"Agent 1001", "Agent 1002"}, paused
     for call_id in inbound:
         record = await manager.call(call_id, timeout=30)
         assert record["outcome"] == "answered", record
         assert record["agent"] in ("Agent 1001", "Agent 1002")
     assert results["abandoned"] == 0, (results, stack.service_log())
     assert results["reached"] == 4
+    # the list is done: the campaign runs on, but holds nobody back from inbound
+
+    async def back_in_support() -> bool:
+        status = await ami.queue_status()
+        members = [
+            m for m in status if m.get("Event") == "QueueMember" and m.get("Queue") == "support"
+        ]
+        return len(members) == 2 and all(m.get("Paused") == "0" for m in members)
+
+    await wait_for(back_in_support, timeout=10, what="both agents unpaused in support")
     # nobody heard the apology
     assert not [
         e
