@@ -108,6 +108,18 @@ class Campaigns:
     async def results(self, cid: int) -> dict[str, Any]:
         return dict(await self.operator.get(f"/api/campaigns/{cid}/results"))
 
+    async def dialer_turns(self, cid: int, turns: int) -> None:
+        """Wait until the dialer has paced the campaign `turns` more times with idle
+        agents: each turn samples the floor, so the live occupancy falls every time."""
+        for _ in range(turns):
+            before = (await self.results(cid))["occupancy"]
+
+            async def fell(before: float | None = before) -> bool:
+                now = (await self.results(cid))["occupancy"]
+                return now is not None and (before is None or now < before)
+
+            await wait_for(fell, timeout=10, every=0.1, what="a dialer turn")
+
     async def contacts(self, cid: int) -> list[dict[str, str]]:
         status, text = await self.operator.request(
             "GET", f"/api/campaigns/{cid}/results?format=csv"
@@ -395,6 +407,14 @@ async def test_shared_agents_with_an_inbound_backlog_drop_no_answered_customer(
     assert results["reached"] == 4
     # the list is done: the campaign runs on, but holds nobody back from inbound
 
+    async def quiet_pbx() -> bool:
+        channels = await ami.action("CoreShowChannels")
+        return not [m for m in channels if m.get("Event") == "CoreShowChannel"]
+
+    await wait_for(quiet_pbx, timeout=30, what="every call ended")
+    # two dialer turns with both agents idle: before, the first one reserved them again
+    await campaigns.dialer_turns(cid, 2)
+
     async def back_in_support() -> bool:
         status = await ami.queue_status()
         members = [
@@ -403,6 +423,15 @@ async def test_shared_agents_with_an_inbound_backlog_drop_no_answered_customer(
         return len(members) == 2 and all(m.get("Paused") == "0" for m in members)
 
     await wait_for(back_in_support, timeout=10, what="both agents unpaused in support")
+    since = len(ami.events)
+    late = await ami.call_in("13700137009", "迟到的来电")
+    await ami.wait_event("AgentConnect", Linkedid=late, since=since, timeout=20)
+    held = [
+        e
+        for e in ami.events[since:]
+        if e.get("Event") == "QueueMemberPause" and e.get("PausedReason") == reason
+    ]
+    assert not held, held
     # nobody heard the apology
     assert not [
         e
