@@ -347,3 +347,69 @@ def test_queue_member_events_feed_agent_snapshot() -> None:
     [agent] = tracker.snapshot()["agents"]
     assert agent["agent"] == "Alice Agent"
     assert agent["status"] == "paused"
+
+
+def test_asterisks_stand_in_for_a_failed_originate_is_not_a_call() -> None:
+    """A failed Originate with a context leaves an `OutgoingSpoolFailed` channel with the
+    originate's variables (ADR 0056): no second record of the attempt."""
+    feed = Feed(CallTracker(15.0))
+    spool = {"Linkedid": "1700000009.9", "Context": "campaign-dial", "Exten": "failed"}
+    feed.at(0, channel("Newchannel", "OutgoingSpoolFailed", "1700000009.9", **spool))
+    feed.at(
+        0,
+        channel(
+            "VarSet",
+            "OutgoingSpoolFailed",
+            "1700000009.9",
+            Variable="CC_CAMPAIGN_ID",
+            Value="1",
+            **spool,
+        ),
+    )
+    feed.at(0, channel("Hangup", "OutgoingSpoolFailed", "1700000009.9", Cause="16", **spool))
+    assert not [e for e in feed.events if isinstance(e, CallEnded)]
+
+
+def test_an_originate_cancelled_while_the_customer_rang_is_no_answer() -> None:
+    """The originate timed out: the customer leg's DialEnd says CANCEL, and Asterisk may
+    send the OriginateResponse (reason 3) only after the last Hangup."""
+    feed = Feed(CallTracker(15.0))
+    one = "Local/8613900139022@outbound-00000002;1"
+    two = "Local/8613900139022@outbound-00000002;2"
+    cust = "Local/8613900139022@customer-sim-00000003;1"
+    ctx = {"Context": "outbound", "Exten": "8613900139022"}
+    feed.at(0, channel("Newchannel", one, "1.1", **ctx))
+    feed.at(0, channel("Newchannel", two, "1.2", **ctx))
+    feed.at(0, channel("Newchannel", cust, "1.3", Context="customer-sim", Exten="8613900139022"))
+    feed.at(0, channel("VarSet", one, "1.1", Variable="CC_CAMPAIGN_ID", Value="1", **ctx))
+    feed.at(
+        0,
+        msg(
+            "DialBegin",
+            Channel=two,
+            Uniqueid="1.2",
+            Linkedid=LID,
+            DestChannel=cust,
+            DestUniqueid="1.3",
+            DestLinkedid=LID,
+            DestExten="8613900139022",
+        ),
+    )
+    feed.at(
+        15,
+        msg(
+            "DialEnd",
+            Channel=two,
+            Uniqueid="1.2",
+            Linkedid=LID,
+            DestChannel=cust,
+            DestUniqueid="1.3",
+            DestLinkedid=LID,
+            DialStatus="CANCEL",
+        ),
+    )
+    for chan, uid in ((cust, "1.3"), (two, "1.2"), (one, "1.1")):
+        feed.at(15, channel("Hangup", chan, uid, Cause="19", **ctx))
+    (ended,) = [e for e in feed.events if isinstance(e, CallEnded)]
+    assert ended.record.outcome.value == "no_answer"
+    assert ended.record.dialed_number == "8613900139022"
