@@ -4,6 +4,8 @@ customers, callbacks, violations, agents, queues, click-to-dial, hold, transfer.
 from __future__ import annotations
 
 import asyncio
+import functools
+import secrets
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -18,7 +20,6 @@ from agent_console.auth import (
     SIGNER_KEY,
     SUPERVISORS,
     USERS_KEY,
-    LoginThrottle,
     current_user,
     require,
 )
@@ -26,7 +27,9 @@ from agent_console.errors import ApiError
 from agent_console.forwarded import client_ip
 from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY
 from agent_console.openapi import register_operation
+from agent_console.seats import SeatBoard
 from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.throttle import LoginLimiter
 from agent_console.views import (
     call_json,
     callback_json,
@@ -40,6 +43,7 @@ from crm_core.domain.models import (
     AgentStatus,
     AttemptResult,
     AuditEntry,
+    Callback,
     CallbackReason,
     CallbackStatus,
     CallRecord,
@@ -48,12 +52,13 @@ from crm_core.domain.models import (
     Role,
     User,
 )
-from crm_core.passwords import verify_password
+from crm_core.passwords import hash_password, verify_password
+from crm_core.phones import InvalidPhoneNumber, carrier_digits, normalize
 from crm_core.ports.repositories import CallFilter, NotFound
 from crm_core.ports.telephony import OriginateRequest, TelephonyError
 from crm_core.services.callbacks import schedule_retry
 
-THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
+THROTTLE_KEY = web.AppKey("login_throttle", LoginLimiter)
 CUSTOMER_FIELDS = {
     "name": str,
     "company": str,
@@ -118,20 +123,27 @@ async def check_login(request: web.Request, username: str, password: str) -> Use
     """Throttled password check shared by the login form and `POST /api/login`."""
     throttle = request.app[THROTTLE_KEY]
     ip = client_ip(request)
-    wait = throttle.retry_after(username, ip)
+    wait = await throttle.retry_after(username, ip)
     if wait > 0:
         raise ApiError(429, "rate-limited", f"too many failed logins; try again in {int(wait)} s")
     db = svc(request).db
     stored = await db.users.password_hash(username) if username else None
     user = await db.users.get_by_username(username) if stored else None
-    # argon2 takes tens of ms of CPU: keep it off the loop that delivers screen pops
+    # argon2 takes tens of ms of CPU: keep it off the loop that delivers screen pops.
+    # An unknown username costs the same check, so timing does not tell it apart.
     loop = asyncio.get_running_loop()
-    ok = stored is not None and await loop.run_in_executor(None, verify_password, stored, password)
-    if not ok or user is None or not user.active:
-        throttle.failed(username, ip)
+    checked = stored if stored is not None else _dummy_hash()
+    ok = await loop.run_in_executor(None, verify_password, checked, password)
+    if not ok or stored is None or user is None or not user.active:
+        await throttle.failed(username, ip, account_exists=stored is not None)
         raise ApiError(401, "bad-credentials", "wrong username or password")
-    throttle.succeeded(username, ip)
+    await throttle.succeeded(username, ip)
     return user
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
 
 
 async def api_login(request: web.Request) -> web.Response:
@@ -152,7 +164,7 @@ async def api_login(request: web.Request) -> web.Response:
 async def api_logout(request: web.Request) -> web.Response:
     claims = request.get(CLAIMS_KEY)
     if claims is not None:
-        request.app[SIGNER_KEY].revoke(claims, now=time.time())
+        await request.app[SIGNER_KEY].revoke(claims, now=time.time())
         request.app[HUB_KEY].close_user(current_user(request).username)
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -189,8 +201,25 @@ async def agent_state(request: web.Request) -> web.Response:
     action = body.get("action")
     s = svc(request)
     seats = request.app[SEATS_KEY]
-    cmds = s.commands
     queues = set(user.queues)
+    with seats.command(user.username):
+        await _change_state(s, seats, user, action, body, queues)
+    await audit(request, f"agent.{action}", f"user:{user.username}")
+    seat = seats.seat(user.username)
+    return web.json_response(seat.state.to_json() if seat else {})
+
+
+async def _change_state(
+    s: ConsoleServices,
+    seats: SeatBoard,
+    user: User,
+    action: object,
+    body: dict[str, Any],
+    queues: set[str],
+) -> None:
+    assert user.interface is not None
+    assert user.member_name is not None
+    cmds = s.commands
     if action == "sign_in":
         for queue in sorted(queues):
             await cmds.queue_add(queue, user.interface, user.member_name)
@@ -212,9 +241,6 @@ async def agent_state(request: web.Request) -> web.Response:
         seats.set_state(user.username, status=AgentStatus.LOGGED_OUT, queues=set())
     else:
         raise ApiError(400, "bad-action", "action must be sign_in, pause, resume or sign_out")
-    await audit(request, f"agent.{action}", f"user:{user.username}")
-    seat = seats.seat(user.username)
-    return web.json_response(seat.state.to_json() if seat else {})
 
 
 # --- calls ------------------------------------------------------------------------------
@@ -271,6 +297,44 @@ async def get_call(request: web.Request) -> web.Response:
     return web.json_response(call_json(record))
 
 
+async def _promise_once(
+    s: ConsoleServices,
+    seats: SeatBoard,
+    user: User,
+    call_id: str,
+    phone: str,
+    due: datetime,
+    customer_id: int | None,
+    question: str,
+    card: dict[str, Any] | None,
+) -> Callback:
+    """The callback this call's wrap-up promises: the one promised already, else a new one."""
+    for earlier in await s.db.callbacks.list(call_id=call_id):
+        if earlier.reason is CallbackReason.PROMISED:
+            return earlier
+    if s.callbacks is not None:
+        return await s.callbacks.promise(
+            phone=phone,
+            due_at=due,
+            customer_id=customer_id,
+            owner_user_id=user.id,
+            call_id=call_id,
+            question=question,
+            queue=(card or {}).get("queue"),
+        )
+    return await s.db.callbacks.create(
+        phone_e164=seats.normalize(phone),
+        reason=CallbackReason.PROMISED,
+        due_at=due,
+        created_at=s.clock.now(),
+        customer_id=customer_id,
+        owner_user_id=user.id,
+        queue=(card or {}).get("queue"),
+        call_id=call_id,
+        question=question,
+    )
+
+
 async def save_wrapup(request: web.Request) -> web.Response:
     user = current_user(request)
     call_id = request.match_info["call_id"]
@@ -312,27 +376,11 @@ async def save_wrapup(request: web.Request) -> web.Response:
         question = str(body.get("question") or notes)[:2000]
         if not phone:
             raise ApiError(400, "no-phone", "a callback needs the customer's phone number")
-        if s.callbacks is not None:
-            cb = await s.callbacks.promise(
-                phone=phone,
-                due_at=due,
-                customer_id=customer_id,
-                owner_user_id=user.id,
-                call_id=call_id,
-                question=question,
-                queue=(card or {}).get("queue"),
-            )
-        else:
-            cb = await s.db.callbacks.create(
-                phone_e164=seats.normalize(phone),
-                reason=CallbackReason.PROMISED,
-                due_at=due,
-                created_at=now,
-                customer_id=customer_id,
-                owner_user_id=user.id,
-                queue=(card or {}).get("queue"),
-                call_id=call_id,
-                question=question,
+        # one wrap-up of a call at a time: a double-click without an Idempotency-Key
+        # waits for the first and finds its callback instead of promising a second
+        async with seats.wrapup_lock(call_id):
+            cb = await _promise_once(
+                s, seats, user, call_id, phone, due, customer_id, question, card
             )
         out["callback"] = callback_json(cb)
     elif result == "escalate":
@@ -425,17 +473,18 @@ async def hold_call(request: web.Request) -> web.Response:
     call_id = request.match_info["call_id"]
     body = await json_body(request)
     seats = request.app[SEATS_KEY]
-    if seats.card(user.username, call_id) is None:
+    card = seats.card(user.username, call_id)
+    if card is None:
         raise ApiError(404, "no-such-call", "no such call on your console")
-    if not svc(request).config.console_hold:
-        raise ApiError(
-            409, "hold-from-phone", "this PBX holds calls from the agent's phone, not the console"
-        )
-    channel = seats.channel_of(call_id, user.username) or seats.channel_of(call_id, "caller")
-    if channel is None:
-        raise ApiError(409, "no-such-channel", "the PBX has not told us this call's channel")
-    await svc(request).commands.hold(channel, bool(body.get("hold", True)))
-    return web.json_response({"ok": True})
+    hold = bool(body.get("hold", True))
+    if card.get("state") not in (("talking",) if hold else ("held",)):
+        raise ApiError(409, "call-not-up", "only a call you are talking on can be held")
+    try:
+        await svc(request).commands.hold(call_id, hold)
+    except TelephonyError as exc:
+        raise ApiError(409, exc.error_id, f"{'hold' if hold else 'unhold'} failed: {exc}") from exc
+    await audit(request, "call.hold" if hold else "call.unhold", f"call:{call_id}")
+    return web.json_response({"ok": True, "held": hold})
 
 
 async def transfer_call(request: web.Request) -> web.Response:
@@ -459,9 +508,11 @@ async def transfer_call(request: web.Request) -> web.Response:
         raise ApiError(400, "bad-kind", "kind must be queue or agent")
     if not exten:
         raise ApiError(400, "bad-target", "say where to transfer the call")
-    channel = seats.channel_of(call_id, "caller")
+    # BlindTransfer's Channel is the *transferer*: the agent's own leg. Asterisk releases
+    # it and sends its bridge peer, the customer, on to the target (ADR 0046).
+    channel = seats.channel_of(call_id, user.username)
     if channel is None:
-        raise ApiError(409, "no-such-channel", "the PBX has not told us this call's channel")
+        raise ApiError(409, "no-such-channel", "the PBX has not told us your leg of this call")
     await s.commands.blind_transfer(channel, s.config.transfer_context, exten)
     await audit(request, "call.transfer", f"call:{call_id}", detail=f"{kind}:{target}")
     return web.json_response({"ok": True})
@@ -484,15 +535,26 @@ def agent_first_call(
     variables: dict[str, str],
 ) -> OriginateRequest:
     """Ring the agent's own phone, then dial `number` from it (click-to-dial, callbacks,
-    preview contacts)."""
+    preview contacts).
+
+    The exten is the number in the carrier's form (setting carrier_number_format); the
+    record's `dialed_number` is the number as the CRM keys it, E.164 (or the digits as
+    typed when it is no phone number, e.g. an extension), passed as CC_DIALED (ADR 0047).
+    """
     assert user.interface is not None
+    digits = "".join(ch for ch in number if ch.isdigit())
+    try:
+        exten = carrier_digits(number, config.phone_region, config.carrier_number_format)
+        dialed = normalize(number, config.phone_region)
+    except InvalidPhoneNumber:
+        exten = dialed = digits
     return OriginateRequest(
         channel=user.interface,
         context=config.dial_context,
-        exten=number.lstrip("+"),
+        exten=exten,
         caller_id=user.member_name,
         request_id=request_id,
-        variables=variables,
+        variables={**variables, "CC_DIALED": dialed},
     )
 
 

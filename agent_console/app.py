@@ -20,7 +20,6 @@ from agent_console.api import THROTTLE_KEY, setup_api_routes
 from agent_console.auth import (
     SIGNER_KEY,
     USERS_KEY,
-    LoginThrottle,
     TokenSigner,
     UserCache,
     authenticate,
@@ -28,12 +27,15 @@ from agent_console.auth import (
 from agent_console.errors import json_errors
 from agent_console.forwarded import forwarded_middleware
 from agent_console.hub import Hub
+from agent_console.idempotency import IDEMPOTENCY_KEY, idempotent_writes
 from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY, LiveProviders
 from agent_console.openapi import OPENAPI_KEY, OpenApiRegistry
 from agent_console.pages import setup_page_routes
 from agent_console.seats import SeatBoard
 from agent_console.services import ConsoleServices
+from agent_console.throttle import LoginThrottle
 from agent_console.ws import websocket
+from crm_core.db.idempotency import IdempotencyRepo
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(services: ConsoleServices, *, hub: Hub | None = None) -> web.Application:
     config = services.config
-    middlewares: list[Any] = [json_errors, authenticate]
+    middlewares: list[Any] = [json_errors, authenticate, idempotent_writes]
     if config.trust_forwarded_headers:
         middlewares.insert(0, forwarded_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
@@ -52,14 +54,20 @@ def create_app(services: ConsoleServices, *, hub: Hub | None = None) -> web.Appl
     app[HUB_KEY] = hub
     app[SEATS_KEY] = seats
     app[LIVE_KEY] = LiveProviders()
-    app[SIGNER_KEY] = TokenSigner(config.secret_key)
+    signer = TokenSigner(config.secret_key, services.revocations)
+    signer.revocations.watch(hub.close_session)  # logged out anywhere: its sockets end here
+    app[SIGNER_KEY] = signer
     app[USERS_KEY] = UserCache(services.db.users)
-    app[THROTTLE_KEY] = LoginThrottle(
+    app[THROTTLE_KEY] = services.login_limiter or LoginThrottle(
         services.clock,
         max_failures=config.login_max_failures,
+        max_failures_per_address=config.login_max_failures_per_address,
         window_seconds=config.login_window_seconds,
     )
     app[OPENAPI_KEY] = OpenApiRegistry()
+    engine = getattr(services.db, "engine", None)
+    if engine is not None:  # the CRM database: keys shared by every instance
+        app[IDEMPOTENCY_KEY] = IdempotencyRepo(engine)
 
     setup_page_routes(app)
     setup_api_routes(app)

@@ -3,9 +3,11 @@
 A session cookie and a bearer token are the same HMAC-signed token
 (`v1.<payload>.<signature>`, payload = user id, username, session id, expiry),
 so several instances behind a load balancer accept each other's sessions with
-only the shared `secret_key`. Logout revokes the session id in memory (see
-ADR 0018). The CSRF token of a session is derived from its id, so forms and the
-console's fetch calls need no server-side storage either.
+only the shared `secret_key`. Logout revokes the session id in a `Revocations`
+store: in memory for one instance, in Redis for several, so a token logged out
+on one instance is refused by all of them (ADR 0055). The CSRF token of a
+session is derived from its id, so forms and the console's fetch calls need no
+server-side storage either.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from agent_console.errors import ApiError
 from crm_core.domain.models import Role, User
-from crm_core.ports.clock import Clock
 from crm_core.ports.repositories import NotFound, UserRepository
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,48 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class Revocations(Protocol):
+    """Where logged-out session ids live until their tokens expire."""
+
+    async def revoke(self, session_id: str, *, expires: float, now: float) -> None: ...
+
+    async def is_revoked(self, session_id: str) -> bool: ...
+
+    def watch(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(session_id)` when a session is revoked (on any instance the
+        store reaches), so its open sockets can be closed at once."""
+        ...
+
+
+class MemoryRevocations:
+    """One instance's revocations (no Redis)."""
+
+    def __init__(self) -> None:
+        self._revoked: dict[str, float] = {}
+        self._watchers: list[Callable[[str], None]] = []
+
+    def watch(self, callback: Callable[[str], None]) -> None:
+        self._watchers.append(callback)
+
+    async def revoke(self, session_id: str, *, expires: float, now: float) -> None:
+        self._revoked[session_id] = expires
+        for watcher in self._watchers:
+            watcher(session_id)
+        for sid, until in list(self._revoked.items()):
+            if until <= now:
+                del self._revoked[sid]
+
+    async def is_revoked(self, session_id: str) -> bool:
+        return session_id in self._revoked
+
+
 class TokenSigner:
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, revocations: Revocations | None = None) -> None:
         if not secret_key:
             raise ValueError("the console needs a secret_key to sign sessions")
         self._key = hashlib.sha256(b"callcenter-session\0" + secret_key.encode()).digest()
         self._csrf_key = hashlib.sha256(b"callcenter-csrf\0" + secret_key.encode()).digest()
-        self._revoked: dict[str, float] = {}
+        self.revocations: Revocations = revocations or MemoryRevocations()
 
     def issue(self, user: User, *, kind: str, ttl: float, now: float) -> tuple[str, Claims]:
         claims = Claims(user.id, user.username, secrets.token_urlsafe(12), now + ttl, kind)
@@ -81,7 +117,8 @@ class TokenSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
-    def verify(self, token: str, *, now: float) -> Claims | None:
+    def decode(self, token: str, *, now: float) -> Claims | None:
+        """Signature and expiry only; `verify` also asks whether it was logged out."""
         try:
             version, payload, signature = token.split(".")
         except ValueError:
@@ -95,54 +132,25 @@ class TokenSigner:
             )
         except (ValueError, KeyError, TypeError):
             return None
-        if claims.expires <= now or claims.session_id in self._revoked:
+        return claims if claims.expires > now else None
+
+    async def verify(self, token: str, *, now: float) -> Claims | None:
+        claims = self.decode(token, now=now)
+        if claims is None or await self.revocations.is_revoked(claims.session_id):
             return None
         return claims
 
-    def is_live(self, claims: Claims, *, now: float) -> bool:
-        return claims.expires > now and claims.session_id not in self._revoked
+    async def is_live(self, claims: Claims, *, now: float) -> bool:
+        return claims.expires > now and not await self.revocations.is_revoked(claims.session_id)
 
-    def revoke(self, claims: Claims, *, now: float) -> None:
-        self._revoked[claims.session_id] = claims.expires
-        for sid, expires in list(self._revoked.items()):
-            if expires <= now:
-                del self._revoked[sid]
+    async def revoke(self, claims: Claims, *, now: float) -> None:
+        await self.revocations.revoke(claims.session_id, expires=claims.expires, now=now)
 
     def csrf_token(self, session_id: str) -> str:
         return _b64(hmac.new(self._csrf_key, session_id.encode(), hashlib.sha256).digest()[:18])
 
     def check_csrf(self, session_id: str, presented: str) -> bool:
         return bool(presented) and hmac.compare_digest(presented, self.csrf_token(session_id))
-
-
-class LoginThrottle:
-    """Refuse logins after repeated failures for one username from one address."""
-
-    def __init__(self, clock: Clock, *, max_failures: int, window_seconds: float) -> None:
-        self._clock = clock
-        self._max = max_failures
-        self._window = window_seconds
-        self._failures: dict[tuple[str, str], list[float]] = {}
-
-    def retry_after(self, username: str, ip: str) -> float:
-        key = (username.lower(), ip)
-        now = self._clock.monotonic()
-        recent = [t for t in self._failures.get(key, []) if now - t < self._window]
-        if recent:
-            self._failures[key] = recent
-        else:
-            self._failures.pop(key, None)
-        if len(recent) < self._max:
-            return 0.0
-        return max(1.0, self._window - (now - recent[0]))
-
-    def failed(self, username: str, ip: str) -> None:
-        self._failures.setdefault((username.lower(), ip), []).append(self._clock.monotonic())
-        if len(self._failures) > 100_000:  # bound memory under a spray attack
-            self._failures.clear()
-
-    def succeeded(self, username: str, ip: str) -> None:
-        self._failures.pop((username.lower(), ip), None)
 
 
 class UserCache:
@@ -195,7 +203,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     path = request.path
     token = bearer_or_cookie(request)
     signer = request.app[SIGNER_KEY]
-    claims = signer.verify(token, now=time.time()) if token else None
+    claims = await signer.verify(token, now=time.time()) if token else None
     user = await request.app[USERS_KEY].get(claims.user_id) if claims else None
     if user is not None and (not user.active or claims is None or user.username != claims.username):
         user = None

@@ -2,7 +2,10 @@
 
 Only when `trust_forwarded_headers` is set, because anyone can send those headers
 to a service that is reachable directly. We trust exactly one proxy hop: the
-right-most X-Forwarded-For entry is the address our proxy saw.
+right-most X-Forwarded-For entry is the address our proxy saw (nginx appends it
+with `$proxy_add_x_forwarded_for`); everything left of it is whatever the client
+sent and counts for nothing (the login throttle and the audit log use this
+address). Only the proxy may reach the service when this is on.
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ def forwarded_middleware() -> Callable[[web.Request, Handler], Awaitable[web.Str
     @web.middleware
     async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
         changes: dict[str, str] = {}
-        xff = request.headers.get("X-Forwarded-For", "")
-        if xff:
-            hops = [part.strip() for part in xff.split(",") if part.strip()]
-            if hops:
-                changes["remote"] = hops[-1]
+        # every X-Forwarded-For line, in order: a client may send its own line(s) and
+        # the proxy appends to the list, so only the very last entry is the proxy's
+        hops = [
+            part.strip()
+            for line in request.headers.getall("X-Forwarded-For", ())
+            for part in line.split(",")
+            if part.strip()
+        ]
+        if hops:
+            changes["remote"] = hops[-1]
         proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         if proto in ("http", "https"):
             changes["scheme"] = proto

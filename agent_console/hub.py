@@ -86,8 +86,13 @@ class Connection:
         ws: web.WebSocketResponse,
         transport: asyncio.Transport | None,
         max_queue: int,
+        *,
+        batch: bool = False,
     ) -> None:
         self.hub = hub
+        # several queued messages in one JSON-array frame, only for a client that asked
+        # for it (`?batch=1`, as our console does); others get one object per frame
+        self.batch = batch
         self.stream = stream
         self.ws = ws
         self._transport = transport
@@ -97,6 +102,7 @@ class Connection:
         self._sending = False
         self.closed = False
         self.close_code: int | None = None
+        self.session_id = ""  # the login session this socket belongs to
         self.start_seq = stream.seq
         self.sent_messages = 0
 
@@ -141,7 +147,8 @@ class Connection:
         self._wake.set()
 
     async def run_writer(self) -> None:
-        """Drain the queue; several queued messages leave as one JSON-array frame."""
+        """Drain the queue; for a batching client several queued messages leave as one
+        JSON-array frame, for any other one frame per message (CONTRACTS.md)."""
         try:
             while True:
                 await self._wake.wait()
@@ -152,10 +159,14 @@ class Connection:
                     continue
                 batch = list(self._queue)
                 self._queue.clear()
-                frame = batch[0] if len(batch) == 1 else "[" + ",".join(batch) + "]"
+                joined = self.batch and len(batch) > 1
+                frames = ["[" + ",".join(batch) + "]"] if joined else batch
                 self._sending = True
                 try:
-                    await self.ws.send_str(frame)
+                    for frame in frames:
+                        await self.ws.send_str(frame)
+                        if self.closed:
+                            break
                 finally:
                     self._sending = False
                 self.sent_messages += len(batch)
@@ -255,10 +266,15 @@ class Hub:
     # --- connections ------------------------------------------------------------------
 
     def connect(
-        self, user: User, ws: web.WebSocketResponse, transport: asyncio.Transport | None
+        self,
+        user: User,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        *,
+        batch: bool = False,
     ) -> Connection:
         stream = self.stream_for(user)
-        conn = Connection(self, stream, ws, transport, self._socket_queue)
+        conn = Connection(self, stream, ws, transport, self._socket_queue, batch=batch)
         stream.connections.add(conn)
         metrics.WS_CONNECTIONS.inc()
         return conn
@@ -302,6 +318,13 @@ class Hub:
             return
         for conn in tuple(stream.connections):
             conn.kill(code)
+
+    def close_session(self, session_id: str, code: int = CLOSE_AUTH) -> None:
+        """End the sockets of one login session (it was logged out, maybe elsewhere)."""
+        for stream in tuple(self._streams.values()):
+            for conn in tuple(stream.connections):
+                if conn.session_id == session_id:
+                    conn.kill(code)
 
     def heartbeat(self, turn: int = 0, turns: int = 1) -> None:
         """A heartbeat carries the current seq so a client can spot a gap. With `turns`

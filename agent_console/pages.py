@@ -112,7 +112,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     claims = request.get(CLAIMS_KEY)
     if claims is not None:
-        request.app[SIGNER_KEY].revoke(claims, now=time.time())
+        await request.app[SIGNER_KEY].revoke(claims, now=time.time())
         request.app[HUB_KEY].close_user(current_user(request).username)
     response = web.HTTPFound("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -149,7 +149,6 @@ async def console_page(request: web.Request) -> web.Response:
         "company": config.company_name,
         "pause_reasons": list(config.pause_reasons),
         "dispositions": list(config.dispositions),
-        "console_hold": config.console_hold,
         "departments": list(config.departments),
         "callback_minutes": config.callback_window_minutes,
         "ring_limit_seconds": config.ring_limit_seconds,

@@ -11,9 +11,10 @@ owned background task (ADR 0019).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,6 +107,8 @@ class SeatBoard:
         self._channels: dict[str, dict[str, str]] = {}  # call_id -> {"caller": ch, user: ch}
         self._customers: OrderedDict[str, Customer | None] = OrderedDict()  # phone -> customer
         self._tasks: set[asyncio.Task[None]] = set()
+        self._wrapup_locks: dict[str, asyncio.Lock] = {}
+        self._commands: set[str] = set()  # users whose own state command is running
         self._sub: Subscription | None = None
         self.pops = 0
         # set by the campaign routes: what a campaign call's card shows (name, script,
@@ -128,6 +131,16 @@ class SeatBoard:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wrapup_lock(self, call_id: str) -> asyncio.Lock:
+        """Serialises the wrap-ups of one call on this instance (a double-click)."""
+        lock = self._wrapup_locks.get(call_id)
+        if lock is None:
+            if len(self._wrapup_locks) > 1000:  # forget the idle ones
+                for key in [k for k, v in self._wrapup_locks.items() if not v.locked()]:
+                    del self._wrapup_locks[key]
+            lock = self._wrapup_locks[call_id] = asyncio.Lock()
+        return lock
 
     def spawn(self, coro: Any, what: str) -> None:
         """Run `coro` as a task this board owns (cancelled and awaited on stop)."""
@@ -210,11 +223,43 @@ class SeatBoard:
         if seat is None:
             return
         state = seat.state
+        before = state.to_json()
         state.status, state.paused, state.reason = status, paused, reason
         if queues is not None:
             state.queues = set(queues)
-        state.since = self._s.clock.now()
-        self._hub.send_to_user(username, {"type": "agent_state", **state.to_json()})
+        self._state_changed(username, state, before, self._s.clock.now())
+
+    def _state_changed(
+        self, username: str, state: AgentState, before: dict[str, Any], at: datetime
+    ) -> None:
+        """One `agent_state` message per change: the console's own command sets the
+        state, and the PBX confirms it with an event per queue (QueueMemberAdded,
+        QueueMemberPause ...) that says the same again."""
+        now = state.to_json()
+        if {**now, "since": None} == {**before, "since": None}:
+            return
+        state.since = at
+        if username not in self._commands:
+            self._hub.send_to_user(username, {"type": "agent_state", **state.to_json()})
+
+    @contextlib.contextmanager
+    def command(self, username: str) -> Iterator[None]:
+        """A state command of the agent's own (sign in to each queue, pause ...): the
+        PBX's events while it runs describe its steps; the console hears the outcome,
+        once, when it is done."""
+        seat = self._seats.get(username)
+        if seat is None or username in self._commands:
+            yield
+            return
+        before = seat.state.to_json()
+        self._commands.add(username)
+        try:
+            yield
+        finally:
+            self._commands.discard(username)
+            state = seat.state
+            if {**state.to_json(), "since": None} != {**before, "since": None}:
+                self._hub.send_to_user(username, {"type": "agent_state", **state.to_json()})
 
     # --- the bus ----------------------------------------------------------------------
 
@@ -432,7 +477,8 @@ class SeatBoard:
                 self._update(
                     username, event.call_id, {"state": "talking", "answered_at": iso(event.at)}
                 )
-            else:
+            elif (self.card(username, event.call_id) or {}).get("state") != "transferred":
+                # (the agent who transferred the call keeps its card for the wrap-up)
                 self._drop(username, event.call_id, {"state": "answered_elsewhere"})
 
     def _transferred(self, event: CallTransferred) -> None:
@@ -511,20 +557,23 @@ class SeatBoard:
         if username is None:
             return
         state = self._seats[username].state
-        if event.status is AgentStatus.LOGGED_OUT:
+        before = state.to_json()
+        out = event.status is AgentStatus.LOGGED_OUT
+        if out:
             if event.queue is None:
                 state.queues.clear()
             else:
                 state.queues.discard(event.queue)
-            if state.queues:
-                return  # still a member elsewhere: keep the current status
+            if state.queues:  # still a member elsewhere: keep the current status
+                self._state_changed(username, state, before, event.at)
+                return
         elif event.queue:
             state.queues.add(event.queue)
         state.status = event.status
-        state.paused = event.paused
-        state.reason = event.pause_reason
-        state.since = event.at
-        self._hub.send_to_user(username, {"type": "agent_state", **state.to_json()})
+        # a member removed while paused is reported Paused: 1; out is out
+        state.paused = event.paused and not out
+        state.reason = event.pause_reason if state.paused else ""
+        self._state_changed(username, state, before, event.at)
 
     def _callback_reminder(self, event: CallbackReminderDue) -> None:
         """Time to call back (the warning before due, or the retry after a failed attempt):

@@ -13,6 +13,8 @@ from typing import Protocol
 
 from aiohttp import web
 
+from agent_console.auth import Revocations
+from agent_console.throttle import LoginLimiter
 from crm_core.domain.models import Callback
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
@@ -85,11 +87,17 @@ class ConsoleConfig:
     departments: tuple[str, ...] = ("billing", "technical", "logistics", "complaints")
     transfer_context: str = "transfer"  # dialplan context for blind transfers
     dial_context: str = "outbound"  # dialplan context for click-to-dial
-    console_hold: bool = True  # False: the PBX cannot hold from the console (real Asterisk)
+    # how click-to-dial hands the number to the carrier (crm_core.phones.carrier_digits)
+    phone_region: str = "CN"
+    carrier_number_format: str = "national"
+    # origins besides the page's own host that may open /ws (e.g. the public URL behind
+    # a proxy that rewrites Host), lower case, no trailing slash
+    allowed_origins: tuple[str, ...] = ()
     heartbeat_seconds: float = 15.0
     ws_buffer_size: int = 500
     ws_socket_queue: int = 256
-    login_max_failures: int = 5
+    login_max_failures: int = 5  # per account, from any address
+    login_max_failures_per_address: int = 30  # per source address, any usernames
     login_window_seconds: float = 300.0
 
 
@@ -103,3 +111,6 @@ class ConsoleServices:
     callbacks: CallbackPromiser | None = None  # None: write the callback row directly
     normalize_phone: Callable[[str], str] | None = None  # to E.164; None: digits as given
     extra_setup: list[Callable[[web.Application], None]] = field(default_factory=list)
+    # shared across instances (Redis) when set; None: this process only
+    revocations: Revocations | None = None
+    login_limiter: LoginLimiter | None = None

@@ -76,6 +76,10 @@ def call_json(r: CallRecord) -> dict[str, Any]:
         "wrapup_notes": r.wrapup_notes,
         "campaign_id": r.campaign_id,
         "agent_interface": r.agent_interface,
+        # where the caller went in the IVR (CC_IVR_STEP), the survey included
+        "ivr_path": [
+            {"flow": s.flow, "step": s.step, "input": s.input, "at": iso(s.at)} for s in r.ivr_path
+        ],
     }
 
 

@@ -16,6 +16,7 @@ import time
 from aiohttp import WSMsgType, web
 
 from agent_console.auth import CLAIMS_KEY, SIGNER_KEY, USERS_KEY, current_user
+from agent_console.errors import ApiError
 from agent_console.hub import CLOSE_AUTH, Connection, Hub, encode
 from agent_console.keys import HUB_KEY, SEATS_KEY, SERVICES_KEY
 from crm_core.domain.models import User
@@ -45,13 +46,30 @@ def _reply(conn: Connection, message: dict[str, object]) -> None:
     conn.push(encode({**message, "seq": conn.stream.seq}))
 
 
+def origin_allowed(request: web.Request) -> bool:
+    """A browser always names the page that opens a socket: only our own pages may
+    (a cross-site page would otherwise ride on the session cookie). Clients that are
+    not browsers send no Origin and authenticate with a token."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    own = f"{request.scheme}://{request.host}".lower()
+    allowed = {own, *request.app[SERVICES_KEY].config.allowed_origins}
+    return origin.strip().lower().rstrip("/") in allowed
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     user = current_user(request)
     claims = request[CLAIMS_KEY]
     hub: Hub = request.app[HUB_KEY]
+    if not origin_allowed(request):
+        log.warning("console socket of %s refused: foreign origin", user.username)
+        raise ApiError(403, "bad-origin", "this page may not open the console's socket")
     ws = web.WebSocketResponse(heartbeat=30.0, compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    conn = hub.connect(user, ws, request.transport)
+    batch = request.query.get("batch", "") in ("1", "true")
+    conn = hub.connect(user, ws, request.transport, batch=batch)
+    conn.session_id = claims.session_id
     after_raw = request.query.get("after", "")
     if after_raw.lstrip("-").isascii() and after_raw.lstrip("-").isdigit():
         if not hub.resume(conn, int(after_raw)):
@@ -65,7 +83,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 continue
             fresh = await request.app[USERS_KEY].get(user.id)
             signer = request.app[SIGNER_KEY]
-            if fresh is None or not fresh.active or not signer.is_live(claims, now=time.time()):
+            if (
+                fresh is None
+                or not fresh.active
+                or not await signer.is_live(claims, now=time.time())
+            ):
                 conn.kill(CLOSE_AUTH)
                 break
             await _client_message(request, conn, fresh, msg.data)

@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--agi-url", help="FastAGI server the simulated calls pass through")
     p.add_argument("--calls-per-minute", type=float, default=0.0)
+    p.add_argument(
+        "--prompts",
+        help="sounds directory (as pbx-config installs it): a prompt missing there ends "
+        "the AGI session, as on Asterisk (default: every prompt exists)",
+    )
 
     p = sub.add_parser("pbx-config", help="render the Asterisk configuration the service expects")
     p.add_argument("--out", required=True, help="directory to write (etc/, sounds/, data/ …)")

@@ -40,7 +40,11 @@ def setup_ops_routes(
                 health.set("database", False, f"ping failed: {exc}")
             else:
                 health.set("database", ok, "ping ok" if ok else "ping failed")
-        body = {"ready": health.ready, "components": health.snapshot()}
+        body = {
+            "ready": health.ready,
+            "degraded": health.degraded,
+            "components": health.snapshot(),
+        }
         return web.json_response(body, status=200 if health.ready else 503)
 
     async def metrics_view(request: web.Request) -> web.Response:

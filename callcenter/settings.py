@@ -23,6 +23,7 @@ from typing import Any
 import phonenumbers
 
 ENV_PREFIX = "CALLCENTER_"
+IVR_LANGUAGES = ("zh", "en")  # the sound languages telephony/sounds ships (ivr_scripts.prompts)
 
 
 class SettingsError(ValueError):
@@ -50,7 +51,15 @@ class Settings:
     http_port: int = 8080
     secret_key: str = ""  # signs session cookies; required by `serve`
     trust_forwarded_headers: bool = False  # honour X-Forwarded-* from the reverse proxy
+    # failed logins within the window before 429: per account (any address), per
+    # source address (any usernames); shared through Redis when configured (ADR 0054)
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_window_seconds: float = 300.0
     public_url: str = ""
+    # pages that may open the console's WebSocket besides the console's own host
+    # (public_url's origin is always allowed), e.g. https://cc.example.com
+    allowed_origins: tuple[str, ...] = ()
     # AMI (one PBX); `ami_endpoints` lists more as name=user:secret@host:port
     ami_host: str = "127.0.0.1"
     ami_port: int = 5038
@@ -67,6 +76,10 @@ class Settings:
     agi_port: int = 4573
     agi_command_timeout_seconds: float = 10.0
     agi_header_timeout_seconds: float = 5.0
+    # who may open a FastAGI session: the PBX's networks, and (when set) the secret the
+    # rendered dialplan passes as every AGI's first argument
+    agi_allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    agi_secret: str = ""
     # the rules
     ring_count: int = 3
     ring_cycle_seconds: float = 5.0
@@ -91,6 +104,10 @@ class Settings:
     # international (008613900139001, from the region's international prefix)
     pbx_did: str = "4008001234"
     ivr_language: str = "zh"
+    # the prompt language per dialled number, as DID=lang pairs, e.g.
+    # "4008001234=zh,4008005678=en"; a known customer's own language wins over both, and
+    # the caller can switch with 8 in the main menu
+    did_languages: tuple[str, ...] = ()
     carrier_number_format: str = "national"
     # the carrier's SIP trunk and NAT, rendered into pjsip.conf (production phones)
     sip_carrier_host: str = ""
@@ -100,9 +117,6 @@ class Settings:
     # outbound
     abandon_rate_cap: float = 0.03
     amd_enabled: bool = False
-    # the console's hold button sets CC_HOLD, which only the simulator honours: on a real
-    # Asterisk agents hold from their phone (docs/console.md), so the button is hidden
-    console_hold: bool = False
     dialer_channel: str = "Local/{number}@outbound"  # customer leg; {number}: E.164 sans "+"
     dialer_context: str = "campaign-dial"  # queues an answered campaign call (exten = queue)
     dialer_ring_seconds: int = 30  # before "no answer" (never under 15)
@@ -120,6 +134,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def did_language_map(self) -> dict[str, str]:
+        """`did_languages` as {DID: language}."""
+        pairs = (pair.partition("=") for pair in self.did_languages)
+        return {did.strip(): language.strip() for did, _, language in pairs}
 
     def ami_endpoint_list(self) -> list[AmiEndpoint]:
         """The PBXs this deployment serves (the single `ami_*` one when no list)."""
@@ -232,6 +251,11 @@ def _validate(s: Settings) -> None:
             'a dial string with {number}, e.g. "PJSIP/{number}@trunk"',
             s.dialer_channel,
         )
+    for name in ("login_max_failures", "login_max_failures_per_address"):
+        if getattr(s, name) < 1:
+            raise bad(name, "a whole number of failed logins >= 1", getattr(s, name))
+    if s.login_window_seconds < 1:
+        raise bad("login_window_seconds", "seconds >= 1", s.login_window_seconds)
     if not 15 <= s.dialer_ring_seconds <= 120:
         raise bad("dialer_ring_seconds", "seconds from 15 to 120", s.dialer_ring_seconds)
     for port_name in ("http_port", "ami_port", "agi_port"):
@@ -252,12 +276,15 @@ def _validate(s: Settings) -> None:
         )
     if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise bad("redis_url", "redis://HOST:PORT/DB (or empty for in-process)", s.redis_url)
-    if s.ivr_language not in ("zh", "en"):
-        raise bad("ivr_language", "zh or en", s.ivr_language)
     if s.carrier_number_format not in ("national", "e164", "international"):
         raise bad(
             "carrier_number_format", "national, e164 or international", s.carrier_number_format
         )
+    for cidr in s.agi_allowed_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise bad("agi_allowed_networks", "networks such as 10.0.0.0/8", cidr) from exc
     for cidr in s.ami_permit:
         try:
             ipaddress.ip_network(cidr, strict=False)
@@ -267,6 +294,20 @@ def _validate(s: Settings) -> None:
         raise bad("pbx_did", "the DID's digits, e.g. 4008001234", s.pbx_did)
     if s.default_language not in ("", "zh-CN", "en"):
         raise bad("default_language", "zh-CN, en or empty", s.default_language)
+    if s.ivr_language not in IVR_LANGUAGES:
+        raise bad("ivr_language", " or ".join(IVR_LANGUAGES), s.ivr_language)
+    dids: set[str] = set()
+    for pair in s.did_languages:
+        did, _, language = (part.strip() for part in pair.partition("="))
+        if not did.lstrip("+").isdigit() or language not in IVR_LANGUAGES or did in dids:
+            raise bad(
+                "did_languages",
+                "comma-separated DID=lang pairs, one per DID, lang "
+                + " or ".join(IVR_LANGUAGES)
+                + ", e.g. 4008001234=zh,4008005678=en",
+                pair,
+            )
+        dids.add(did)
     _check_hours(s.business_hours)
     for day in s.holidays:
         try:

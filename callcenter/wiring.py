@@ -155,7 +155,11 @@ class Runtime:
 
         assert self.demo is not None
         secret = self.settings.ami_secret
-        sim = demo_simulator(ami_secret=secret, answer_after=self.demo.answer_after_seconds)
+        sim = demo_simulator(
+            ami_secret=secret,
+            answer_after=self.demo.answer_after_seconds,
+            ring_limit_seconds=self.settings.ring_limit_seconds,
+        )
         # agents 2..6 are already at work so calls flow; agent1 is yours to sign in
         for n in range(2, DEMO_AGENTS + 1):
             for queue in DEMO_QUEUES:
@@ -168,6 +172,7 @@ class Runtime:
     async def _ami(self, bus: EventBus, db: Any) -> Any:
         """One AMI client and tracker per PBX; commands routed by PBX (ADR 0038)."""
         from callcenter.settings import AmiEndpoint
+        from crm_core.services.reconcile import pbx_legs
         from telephony.ami.client import AmiClient, Endpoint
         from telephony.commands import AmiCommands
         from telephony.pbx_router import Pbx, PbxRouter
@@ -185,6 +190,13 @@ class Runtime:
             for event in events:
                 await bus.publish(event)
 
+        # agents' phones by interface, so calls of an agent in no queue (click-to-dial,
+        # a transfer to their extension) still name them
+        roster = {
+            u.interface: u.member_name
+            for u in await db.users.list()
+            if u.interface and u.member_name
+        }
         pbxs: list[Pbx] = []
         clients: list[Any] = []
         for ep in endpoints:
@@ -194,6 +206,7 @@ class Runtime:
                 callback_window=timedelta(minutes=s.callback_window_minutes),
                 pbx=ep.name,
             )
+            tracker.know_agents(roster)
             client = AmiClient(
                 Endpoint(ep.host, ep.port, ep.username, ep.secret, name=ep.name),
                 tracker=tracker,
@@ -203,6 +216,9 @@ class Runtime:
                 action_timeout=s.ami_action_timeout_seconds,
                 ping_interval=s.ami_ping_interval_seconds,
                 watchdog=s.ami_watchdog_seconds,
+                # calls that ended while the link was down are finished from Asterisk's
+                # CDRs, read at the reconnect (docs/adr/0043)
+                recover=functools.partial(pbx_legs, db),
             )
             clients.append(client)
             pbxs.append(Pbx(ep.name, AmiCommands(client), tracker, ep.agents))
@@ -232,6 +248,7 @@ class Runtime:
         """Campaign dialer; with several instances only the AMI lease holder dials."""
         import os
 
+        from crm_core.phones import carrier_digits
         from telephony.dialer import CampaignDialer, DialerConfig
         from telephony.dialer_task import SupervisedDialer
 
@@ -247,6 +264,10 @@ class Runtime:
                 ring_seconds=s.dialer_ring_seconds,
                 abandon_cap=s.abandon_rate_cap,
                 instance=s.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+                # the customer's number as the carrier expects it (ADR 0047)
+                dial_number=functools.partial(
+                    carrier_digits, region=s.phone_region, form=s.carrier_number_format
+                ),
             ),
         )
         bus.subscribe(dialer.handle)
@@ -375,6 +396,8 @@ class Runtime:
             routes(db=db, bus=bus, settings=s, callbacks=self.objects.get("callbacks")),
             header_timeout=s.agi_header_timeout_seconds,
             command_timeout=s.agi_command_timeout_seconds,
+            allowed_networks=s.agi_allowed_networks,
+            secret=s.agi_secret,
         )
         await server.start(s.agi_host, s.agi_port)
         self._own("fastagi", server.stop)
@@ -382,6 +405,7 @@ class Runtime:
         sim = self.objects.get("sim")
         if sim is not None:  # simulated calls may pass through the IVR too
             sim.agi_address = (s.agi_host, server.port)
+            sim.agi_secret = s.agi_secret
 
     async def _console(self, bus: EventBus, db: Any, commands: Any, promiser: Any) -> None:
         from agent_console.app import create_app
@@ -413,11 +437,15 @@ class Runtime:
         components = ("ami", "database", "redis") if s.redis_url else ("ami", "database")
         health = HealthRegistry(components)
         bus.subscribe(health.handle)
-        ami = self.objects.get("ami")
-        if ami is not None and ami.connected:  # it connected before the registry listened
-            health.set("ami", True, f"connected to {ami.endpoint.host}:{ami.endpoint.port}")
-        if s.redis_url:
-            health.set("redis", True, "event bus started")
+        for ami in self.objects.get("ami_clients", []):
+            # it (dis)connected, or had its login refused, before the registry listened
+            name = ami.endpoint.name
+            healthy, detail = ami.health()
+            if healthy or ami.refused:
+                health.set("ami" if name == "default" else f"ami:{name}", healthy, detail)
+        if s.redis_url:  # the bus probes Redis from now on; start from what it knows
+            up = bool(getattr(bus, "healthy", True))
+            health.set("redis", up, "event bus started" if up else "unreachable at start")
         self.objects["health"] = health
         extra.append(
             lambda app: setup_ops_routes(
@@ -446,12 +474,18 @@ class Runtime:
                 callback_window_minutes=s.callback_window_minutes,
                 pause_reasons=s.pause_reasons,
                 trust_forwarded_headers=s.trust_forwarded_headers,
+                login_max_failures=s.login_max_failures,
+                login_max_failures_per_address=s.login_max_failures_per_address,
+                login_window_seconds=s.login_window_seconds,
                 default_language=s.default_language,
-                console_hold=s.console_hold,
+                allowed_origins=allowed_origins(s),
+                phone_region=s.phone_region,
+                carrier_number_format=s.carrier_number_format,
             ),
             callbacks=promiser,
             normalize_phone=lambda raw: normalize(raw, region),
             extra_setup=extra,
+            **self._shared_console_state(),
         )
         app = create_app(services)
         runner = web.AppRunner(app, access_log=None)
@@ -464,6 +498,36 @@ class Runtime:
         self.url = s.public_url or f"http://{shown}:{bound[1]}/"
         self.port = int(bound[1])
         self.objects.update(app=app, runner=runner)
+
+    def _shared_console_state(self) -> dict[str, Any]:
+        """With Redis: logouts and the login throttle shared by every instance
+        (ADR 0054, 0055); without, the console keeps them in this process."""
+        s = self.settings
+        if not s.redis_url:
+            return {}
+        from agent_console.redis_state import RedisLoginThrottle, RedisRevocations, connect
+        from agent_console.throttle import LoginThrottle
+
+        client = connect(s.redis_url)
+        revocations = RedisRevocations(client)
+        revocations.start()
+
+        async def stop() -> None:
+            await revocations.stop()
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(client.aclose(), 3.0)
+
+        self._own("console redis state", stop)
+        local = LoginThrottle(
+            self.objects["clock"],
+            max_failures=s.login_max_failures,
+            max_failures_per_address=s.login_max_failures_per_address,
+            window_seconds=s.login_window_seconds,
+        )
+        return {
+            "revocations": revocations,
+            "login_limiter": RedisLoginThrottle(client, local),
+        }
 
     async def _demo_traffic(self) -> None:
         from telephony.sim import DemoTraffic
@@ -516,6 +580,18 @@ def _closer(obj: Any) -> Callable[[], Awaitable[None]]:
                 return
 
     return close
+
+
+def allowed_origins(s: Settings) -> tuple[str, ...]:
+    """`allowed_origins` and the origin of `public_url`, in the form browsers send."""
+    from urllib.parse import urlsplit
+
+    origins = {o.strip().lower().rstrip("/") for o in s.allowed_origins if o.strip()}
+    if s.public_url:
+        parts = urlsplit(s.public_url)
+        if parts.scheme and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(sorted(origins))
 
 
 async def create_demo_users(db: Any) -> None:

@@ -7,6 +7,11 @@ their origin instance so nobody sees its own twice. While Redis is unreachable,
 outgoing events wait in a bounded buffer and are appended in order when it
 returns; the operator is told through `ServiceHealthChanged` and the log.
 
+Health is probed, not only inferred from traffic: a PING every `probe_seconds`
+marks the bus unhealthy when Redis stops answering and healthy again as soon as
+it answers (and neither the writer nor the reader is failing), so an idle
+instance's `/readyz` follows Redis within seconds.
+
 Why a stream and not pub/sub: a stream keeps the last events (MAXLEN), so a
 reader that lost its connection resumes from its last id instead of losing what
 was published meanwhile (docs/adr/0027-redis-streams-bus.md).
@@ -61,12 +66,14 @@ class RedisBus:
         maxlen: int = 100_000,
         buffer_limit: int = 100_000,
         block_ms: int = 1000,
+        probe_seconds: float = 2.0,
     ) -> None:
         self.url = url
         self.instance_id = instance_id or uuid.uuid4().hex[:12]
         self.stream = stream
         self.maxlen = maxlen
         self.block_ms = block_ms
+        self.probe_seconds = probe_seconds
         self._subs: list[_Subscription] = []
         self._out: deque[str] = deque(maxlen=buffer_limit)
         self._out_ready = asyncio.Event()
@@ -74,6 +81,8 @@ class RedisBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_id = "$"
         self.healthy = True
+        self._write_failing = False
+        self._read_failing = False
         self.published = 0
         self.received = 0
         self.dropped = 0
@@ -89,6 +98,7 @@ class RedisBus:
         self._tasks = [
             asyncio.create_task(self._writer(), name="redis-bus-writer"),
             asyncio.create_task(self._reader(), name="redis-bus-reader"),
+            asyncio.create_task(self._prober(), name="redis-bus-prober"),
         ]
 
     async def stop(self) -> None:
@@ -169,6 +179,7 @@ class RedisBus:
                     pipe.xadd(self.stream, {"e": item}, maxlen=self.maxlen, approximate=True)
                 await pipe.execute()
             except (RedisError, OSError) as exc:
+                self._write_failing = True
                 await self._set_health(False, f"write failed: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -176,7 +187,9 @@ class RedisBus:
             backoff = 0.1
             for _ in batch:
                 self._out.popleft()
-            await self._set_health(True, "write ok")
+            self._write_failing = False
+            if not self._read_failing:
+                await self._set_health(True, "write ok")
 
     async def _reader(self) -> None:
         assert self._redis is not None
@@ -191,16 +204,35 @@ class RedisBus:
                     {self.stream: self._last_id}, count=1000, block=self.block_ms
                 )
             except (RedisError, OSError) as exc:
+                self._read_failing = True
                 await self._set_health(False, f"read failed: {exc}")
                 recovering = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.1
+            if self._read_failing:
+                self._read_failing = False
+                if not self._write_failing:
+                    await self._set_health(True, "read ok")
             for _stream, entries in resp or ():
                 for entry_id, fields in entries:
                     self._last_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                     await self._handle_entry(fields)
+
+    async def _prober(self) -> None:
+        """PING Redis every `probe_seconds`, whether or not anything is published."""
+        assert self._redis is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._redis.ping(), timeout=max(1.0, self.probe_seconds))
+            except (RedisError, OSError, TimeoutError) as exc:
+                await self._set_health(False, f"ping failed: {exc or type(exc).__name__}")
+            else:
+                # a failing writer or reader reports its own recovery on its next success
+                if not (self._write_failing or self._read_failing):
+                    await self._set_health(True, "ping ok")
+            await asyncio.sleep(self.probe_seconds)
 
     async def _stream_end(self) -> str | None:
         """The stream's last id, None when there is no stream. Connection errors raise:

@@ -25,6 +25,11 @@ class ComponentHealth:
     since: datetime | None
 
 
+# components whose trouble the operator must see but that do not make the instance
+# unready: a record set aside does not stop the next one from being written
+DEGRADING = frozenset({"call-log"})
+
+
 class HealthRegistry:
     def __init__(self, components: tuple[str, ...] = ("ami", "database")) -> None:
         self._components = {
@@ -47,10 +52,14 @@ class HealthRegistry:
                 event.at,
             )
         elif isinstance(event, AmiDisconnected):
+            where = f"{event.host}:{event.port}"
             self.set(
                 f"ami:{event.pbx}" if event.pbx != "default" else "ami",
                 False,
-                f"disconnected from {event.host}:{event.port}: {event.reason}",
+                # a refused login names itself first: the operator's fix is the secret
+                f"{event.reason} at {where}"
+                if event.reason.startswith("AMI login refused")
+                else f"disconnected from {where}: {event.reason}",
                 event.at,
             )
         elif isinstance(event, ServiceHealthChanged):
@@ -58,7 +67,12 @@ class HealthRegistry:
 
     @property
     def ready(self) -> bool:
-        return all(c.healthy for c in self._components.values())
+        return all(c.healthy for c in self._components.values() if c.name not in DEGRADING)
+
+    @property
+    def degraded(self) -> list[str]:
+        """Components in trouble that do not take the instance out of service."""
+        return [c.name for c in self._components.values() if c.name in DEGRADING and not c.healthy]
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         return {

@@ -47,6 +47,17 @@ _OUTBOX_DEPTH = Gauge(
 )
 
 
+_SET_ASIDE = Gauge(
+    "callcenter_records_set_aside",
+    "call records the CRM refused for good (dead letters in the outbox file)",
+    registry=REGISTRY,
+)
+
+
+def watch_set_aside(read: Callable[[], float]) -> None:
+    _SET_ASIDE.set_function(read)
+
+
 def watch_open_callbacks(read: Callable[[], float]) -> None:
     _OPEN_CALLBACKS.set_function(read)
 

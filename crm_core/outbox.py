@@ -35,7 +35,14 @@ class Outbox:
             "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " call_id TEXT NOT NULL, payload TEXT NOT NULL)"
         )
+        # records the CRM refused for a reason no retry fixes: kept with the error for the
+        # operator, out of the way of the records behind them
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letter (id INTEGER PRIMARY KEY,"
+            " call_id TEXT NOT NULL, payload TEXT NOT NULL, error TEXT NOT NULL, at TEXT NOT NULL)"
+        )
         self.depth = self._count()
+        self.set_aside_count = self._count_set_aside()
 
     def _count(self) -> int:
         row = self._db.execute("SELECT count(*) FROM outbox").fetchone()
@@ -70,6 +77,32 @@ class Outbox:
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
             self._db.execute("COMMIT")
             self.depth = self._count()
+
+    def set_aside(self, row_id: int, error: str) -> None:
+        """Move one record from the queue to the dead letters, with the reason."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO dead_letter (id, call_id, payload, error, at)"
+                " SELECT id, call_id, payload, ?, ? FROM outbox WHERE id = ?",
+                (error, datetime.now(UTC).isoformat(), row_id),
+            )
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            self._db.execute("COMMIT")
+            self.depth = self._count()
+            self.set_aside_count = self._count_set_aside()
+
+    def set_aside_records(self) -> list[tuple[str, str, str]]:
+        """(call_id, error, at) of every dead letter, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT call_id, error, at FROM dead_letter ORDER BY id"
+            ).fetchall()
+        return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+    def _count_set_aside(self) -> int:
+        row = self._db.execute("SELECT count(*) FROM dead_letter").fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         with self._lock:

@@ -72,3 +72,39 @@ def try_normalize(raw: str | None, region: str = "CN") -> str | None:
         return normalize(raw, region)
     except InvalidPhoneNumber:
         return None
+
+
+CARRIER_FORMS = ("national", "e164", "international")
+
+
+def carrier_digits(number: str, region: str = "CN", form: str = "national") -> str:
+    """`number` as the carrier of `region` wants it dialled (setting carrier_number_format):
+
+    - `national`: as a caller in `region` dials it — 13900139001, 01012345678, and a
+      foreign number with the region's international prefix (0016502530000 from CN);
+    - `e164`: +8613900139001;
+    - `international`: the region's international prefix, country code, national
+      number — 008613900139001 (011 from the US).
+
+    Raises InvalidPhoneNumber for what is not a phone number.
+    """
+    if form not in CARRIER_FORMS:
+        raise ValueError(f"carrier number form: expected one of {CARRIER_FORMS}, got {form!r}")
+    e164 = normalize(number, region)
+    if form == "e164":
+        return e164
+    parsed = phonenumbers.parse(e164, None)
+    if form == "national":
+        text = phonenumbers.format_out_of_country_calling_number(parsed, region.upper())
+        return "".join(_DIGITS.findall(text)) if not text.startswith("+") else text
+    significant = phonenumbers.national_significant_number(parsed)
+    return f"{_international_prefix(region)}{parsed.country_code}{significant}"
+
+
+def _international_prefix(region: str) -> str:
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    if meta is not None:
+        for prefix in (meta.preferred_international_prefix, meta.international_prefix):
+            if prefix and prefix.isdigit():
+                return prefix
+    return "00"

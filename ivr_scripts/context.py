@@ -83,4 +83,7 @@ class IvrContext:
     vip_queue: str = "vip"
     default_queue: str = "support"
     menu_queues: dict[str, str] = field(default_factory=lambda: {"1": "support", "2": "sales"})
+    # Asterisk sound languages (ivr_scripts.prompts.LANGUAGES): the default, and per DID
+    language: str = "zh"
+    did_languages: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -15,15 +15,18 @@ from datetime import timedelta
 from crm_core.domain.models import (
     CallbackReason,
     CaseStatus,
+    Customer,
     Satisfaction,
     SurveyAnswer,
     pbx_call_id,
 )
 from crm_core.phones import try_normalize
 from crm_core.ports.agi import AgiChannel
+from ivr_scripts import prompts
 from ivr_scripts.context import IvrContext
 
 PERSON = "0"  # "0" reaches a person from any menu
+SWITCH_LANGUAGE = "8"  # the main menu in the other language (English / 中文)
 RETRIES = 3
 
 
@@ -43,8 +46,29 @@ async def step(channel: AgiChannel, flow: str, name: str, given: str | None = No
     await channel.set_variable("CC_IVR_STEP", value)
 
 
+def dialed_number(channel: AgiChannel) -> str:
+    """The DID the caller dialled: the inbound extension, else Asterisk's DNID."""
+    for key in ("extension", "dnid"):
+        value = channel.env.get(key, "")
+        if value and value not in ("s", "unknown"):
+            return value
+    return ""
+
+
+def choose_language(ctx: IvrContext, did: str, customer: Customer | None) -> str:
+    """The known customer's own language, else the DID's, else the IVR default."""
+    known = prompts.sound_language(customer.language) if customer is not None else None
+    return known or ctx.did_languages.get(did) or ctx.language
+
+
+async def set_language(channel: AgiChannel, language: str) -> None:
+    """Every later prompt of the call, Asterisk's SAY routines and queue announcements included."""
+    await channel.set_variable("CHANNEL(language)", language)
+    await channel.set_variable("CC_LANGUAGE", language)
+
+
 async def welcome(channel: AgiChannel, ctx: IvrContext) -> None:
-    """Identify the caller, pick the queue, and handle closed hours."""
+    """Identify the caller, choose the language and the queue, and handle closed hours."""
     # the CRM lookup runs while the first step is on its way to Asterisk: one round trip less
     lookup = asyncio.ensure_future(ctx.customers.find_by_phone(channel.caller_number))
     try:
@@ -58,31 +82,43 @@ async def welcome(channel: AgiChannel, ctx: IvrContext) -> None:
     if customer is not None:
         await channel.set_variable("CC_CUSTOMER_ID", str(customer.id))
         await channel.set_variable("CC_VIP", str(customer.vip_level))
-        if customer.language:
-            await channel.set_variable("CC_LANGUAGE", customer.language)
         await step(channel, "welcome", "identified", str(customer.id))
     else:
         await step(channel, "welcome", "unknown_caller")
+    await set_language(channel, choose_language(ctx, dialed_number(channel), customer))
     vip = customer is not None and customer.vip_level > 0
     await channel.set_variable("CC_QUEUE", ctx.vip_queue if vip else ctx.default_queue)
     if not ctx.hours.open_at(ctx.clock.now()):
         await step(channel, "welcome", "closed")
-        choice = await channel.get_data("cc/closed-press-1-for-callback", 5000, 1)
+        choice = await channel.get_data(prompts.CLOSED_PRESS_1_FOR_CALLBACK, 5000, 1)
         if choice == "1":
             await channel.set_variable("CC_ROUTE", "callback")
             await step(channel, "welcome", "closed_callback", "1")
         else:
-            await channel.stream_file("cc/goodbye")
+            await channel.stream_file(prompts.GOODBYE)
             await channel.set_variable("CC_ROUTE", "hangup")
         return
-    await channel.stream_file("cc/welcome")
+    await channel.stream_file(prompts.WELCOME)
     await channel.set_variable("CC_ROUTE", "menu")
 
 
 async def menu(channel: AgiChannel, ctx: IvrContext) -> None:
-    """1 support, 2 sales, 3 order/case status, 9 callback, 0 a person; retries on silence."""
-    for attempt in range(1, RETRIES + 1):
-        choice = await channel.get_data("cc/main-menu", 5000, 1)
+    """1 support, 2 sales, 3 order/case status, 9 callback, 0 a person, 8 English/中文.
+
+    Retries on silence or an invalid key; switching the language replays the menu in the
+    other language without using up a try (at most RETRIES switches).
+    """
+    attempt = switches = 0
+    while attempt < RETRIES:
+        choice = await channel.get_data(prompts.MAIN_MENU, 5000, 1)
+        if choice == SWITCH_LANGUAGE and switches < RETRIES:
+            switches += 1
+            current = await channel.get_variable("CHANNEL(language)") or ctx.language
+            language = prompts.other_language(current)
+            await set_language(channel, language)
+            await step(channel, "menu", "language", language)
+            continue
+        attempt += 1
         if choice is None:
             await step(channel, "menu", "no_input", str(attempt))
             continue
@@ -102,7 +138,7 @@ async def menu(channel: AgiChannel, ctx: IvrContext) -> None:
         if choice == "9":
             await channel.set_variable("CC_ROUTE", "callback")
             return
-        await channel.stream_file("cc/invalid-choice")
+        await channel.stream_file(prompts.INVALID_CHOICE)
         await step(channel, "menu", "invalid", choice)
     # nothing usable after the retries: a person takes over
     await step(channel, "menu", "to_agent_after_retries")
@@ -115,19 +151,25 @@ async def selfservice(channel: AgiChannel, ctx: IvrContext) -> None:
     customer = await ctx.customers.find_by_phone(channel.caller_number)
     cases = await ctx.cases.list(customer_id=customer.id, limit=1) if customer else []
     if not cases:
-        await channel.stream_file("cc/no-open-case")
+        await channel.stream_file(prompts.NO_OPEN_CASE)
         await step(channel, "selfservice", "no_case")
     else:
         case = cases[0]
-        await channel.stream_file("cc/your-case-number")
+        await channel.stream_file(prompts.YOUR_CASE_NUMBER)
         await channel.say_digits(str(case.id))
-        await channel.stream_file(f"cc/case-status-{case.status.value}")
+        await channel.stream_file(prompts.case_status(case.status))
         when = case.promised_reply_at if case.status != CaseStatus.CLOSED else case.closed_at
         if when is not None:
-            await channel.stream_file("cc/expected-on")
-            await channel.say_datetime(int(when.timestamp()))
+            closed = case.status == CaseStatus.CLOSED
+            await channel.stream_file(prompts.CLOSED_ON if closed else prompts.EXPECTED_ON)
+            language = await channel.get_variable("CHANNEL(language)") or ctx.language
+            await channel.say_datetime(
+                int(when.timestamp()),
+                prompts.DATETIME_FORMATS.get(language, prompts.DATETIME_FORMATS["en"]),
+                ctx.hours.timezone,
+            )
         await step(channel, "selfservice", "read_case", str(case.id))
-    choice = await channel.get_data("cc/press-0-for-agent", 4000, 1)
+    choice = await channel.get_data(prompts.PRESS_0_FOR_AGENT, 4000, 1)
     await channel.set_variable("CC_ROUTE", "queue" if choice == PERSON else "hangup")
 
 
@@ -135,20 +177,20 @@ async def callback(channel: AgiChannel, ctx: IvrContext) -> None:
     """Confirm the number (or key in another), create the callback, say when, say goodbye."""
     await step(channel, "callback", "start")
     number = channel.caller_number
-    await channel.stream_file("cc/we-will-call-you-at")
+    await channel.stream_file(prompts.WE_WILL_CALL_YOU_AT)
     await channel.say_digits(number or "0")
-    choice = await channel.get_data("cc/press-1-confirm-2-other", 5000, 1)
+    choice = await channel.get_data(prompts.PRESS_1_CONFIRM_2_OTHER, 5000, 1)
     if choice == "2":
         for _ in range(RETRIES):
-            other = await channel.get_data("cc/enter-number", 8000, 15)
+            other = await channel.get_data(prompts.ENTER_NUMBER, 8000, 15)
             if other and try_normalize(other) is not None:
                 number = other
                 await step(channel, "callback", "other_number")
                 break
-            await channel.stream_file("cc/invalid-number")
+            await channel.stream_file(prompts.INVALID_NUMBER)
     if not number or try_normalize(number) is None:
         await step(channel, "callback", "no_number")
-        await channel.stream_file("cc/sorry-goodbye")
+        await channel.stream_file(prompts.SORRY_GOODBYE)
         await channel.set_variable("CC_ROUTE", "hangup")
         return
     customer_id = await channel.get_variable("CC_CUSTOMER_ID")
@@ -163,9 +205,9 @@ async def callback(channel: AgiChannel, ctx: IvrContext) -> None:
         question="callback requested in the IVR",
     )
     minutes = max(1, int((cb.due_at - now) / timedelta(minutes=1)))
-    await channel.stream_file("cc/we-will-call-within")
+    await channel.stream_file(prompts.WE_WILL_CALL_WITHIN)
     await channel.say_number(minutes)
-    await channel.stream_file("cc/minutes-thank-you-goodbye")
+    await channel.stream_file(prompts.MINUTES_THANK_YOU_GOODBYE)
     await step(channel, "callback", "created", str(cb.id))
     await channel.set_variable("CC_ROUTE", "hangup")
     await channel.hangup()
@@ -175,7 +217,7 @@ async def survey(channel: AgiChannel, ctx: IvrContext) -> None:
     """After the agent hangs up: satisfaction on the five-step scale (5 = very satisfied)."""
     await step(channel, "survey", "start")
     for _ in range(2):
-        score = await channel.get_data("cc/rate-1-to-5", 6000, 1)
+        score = await channel.get_data(prompts.RATE_1_TO_5, 6000, 1)
         if score is not None and score.isdigit() and 1 <= int(score) <= 5:
             customer_id = await channel.get_variable("CC_CUSTOMER_ID")
             await ctx.surveys.add(
@@ -189,7 +231,7 @@ async def survey(channel: AgiChannel, ctx: IvrContext) -> None:
                 )
             )
             await step(channel, "survey", "answered", score)
-            await channel.stream_file("cc/thank-you")
+            await channel.stream_file(prompts.THANK_YOU)
             return
         await step(channel, "survey", "invalid", score)
     await step(channel, "survey", "no_answer")

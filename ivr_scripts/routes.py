@@ -47,5 +47,7 @@ def routes(*, db: Any, bus: Any = None, settings: Any, callbacks: Any = None) ->
         ),
         company=settings.company_name,
         callback_window_minutes=settings.callback_window_minutes,
+        language=settings.ivr_language,
+        did_languages=settings.did_language_map(),
     )
     return bind(ctx)

@@ -35,9 +35,16 @@ def _check(response: AmiMessage, what: str) -> AmiMessage:
 
 
 class AmiCommands:
-    def __init__(self, client: AmiClient, *, outbound_context: str = "campaign-dial") -> None:
+    def __init__(
+        self,
+        client: AmiClient,
+        *,
+        outbound_context: str = "campaign-dial",
+        hold_context: str = "hold",
+    ) -> None:
         self.client = client
         self.outbound_context = outbound_context
+        self.hold_context = hold_context
         self._originated: dict[str, asyncio.Future[OriginateResult]] = {}
 
     async def originate(self, request: OriginateRequest) -> OriginateResult:
@@ -75,6 +82,8 @@ class AmiCommands:
             ]
         if request.caller_id:
             headers.append(("CallerID", request.caller_id))
+        if request.channel_id:
+            headers.append(("ChannelId", request.channel_id))
         for key, value in {**request.variables, "CC_REQUEST_ID": request_id}.items():
             headers.append(("Variable", f"{key}={value}"))
         waiter = self.client.expect_originate(action_id)
@@ -120,6 +129,7 @@ class AmiCommands:
         exten: str,
         priority: int = 1,
         extra_channel: str | None = None,
+        extra_exten: str | None = None,
     ) -> None:
         headers = {
             "Action": "Redirect",
@@ -132,7 +142,7 @@ class AmiCommands:
             headers.update(
                 ExtraChannel=extra_channel,
                 ExtraContext=context,
-                ExtraExten=exten,
+                ExtraExten=extra_exten or exten,
                 ExtraPriority=str(priority),
             )
         _check(await self.client.send_action(headers), "redirect")
@@ -201,7 +211,12 @@ class AmiCommands:
         _check(await self.client.send_action(headers), f"queue pause {interface}")
 
     async def spy(
-        self, spyer_channel: str, target_interface: str, mode: SpyMode
+        self,
+        spyer_channel: str,
+        target_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
     ) -> OriginateResult:
         target = target_interface[:-2] if target_interface.endswith("/n") else target_interface
         return await self.originate(
@@ -211,6 +226,7 @@ class AmiCommands:
                 data=f"{target},{SPY_OPTIONS[SpyMode(mode)]}",
                 caller_id=f'"{SpyMode(mode).value}" <spy>',
                 timeout_seconds=30.0,
+                channel_id=channel_id,
             )
         )
 
@@ -228,16 +244,26 @@ class AmiCommands:
             "stop recording",
         )
 
-    async def hold(self, channel: str, hold: bool) -> None:
-        """Music on hold for the customer's channel (Asterisk's MOH via Redirect-less toggle)."""
+    async def hold(self, call_id: str, hold: bool) -> None:
+        """Music on hold for the customer of an answered call, and back (ADR 0051).
+
+        Hold: one Redirect sends the customer to `hold,moh` (MusicOnHold) and the agent's
+        leg to `hold,wait` (silence), so both stay up out of the queue's bridge; Asterisk
+        ends the queue call only at the final hang-up. Unhold: Bridge joins the two again.
+        """
+        channels = self.client.tracker.hold_channels(call_id)
+        if channels is None:
+            raise TelephonyError("no-such-channel", f"hold: call {call_id} is not up")
+        customer, agent = channels
+        if hold:
+            await self.redirect(
+                customer, self.hold_context, "moh", extra_channel=agent, extra_exten="wait"
+            )
+            return
+        # the customer hears music until the Bridge, so no ring-back tone on the way back
         _check(
             await self.client.send_action(
-                {
-                    "Action": "Setvar",
-                    "Channel": channel,
-                    "Variable": "CC_HOLD",
-                    "Value": "1" if hold else "0",
-                }
+                {"Action": "Bridge", "Channel1": customer, "Channel2": agent, "Tone": "no"}
             ),
-            "hold",
+            "unhold",
         )

@@ -303,6 +303,9 @@ class CampaignDialer:
             "CC_CAMPAIGN_ID": str(campaign.id),
             "CC_CONTACT_ID": str(contact.id),
             "CC_QUEUE_TIMEOUT": f"{self.config.grace_seconds:g}",
+            # the record's dialed_number: the contact as the CRM stores it, whatever form
+            # the carrier is dialled in (ADR 0047)
+            "CC_DIALED": contact.phone_e164,
         }
         if contact.customer_id is not None:
             variables["CC_CUSTOMER_ID"] = str(contact.customer_id)

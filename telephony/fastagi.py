@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,7 +24,10 @@ log = logging.getLogger(__name__)
 
 Flow = Callable[[AgiChannel], Awaitable[None]]
 _RESULT = re.compile(r"^200 result=(-?\d*)(?:\s+\((.*)\))?")
+# commands that play a file: (words of the command, index of the file name)
+_PLAYING = (("STREAM FILE ", 2), ("GET DATA ", 2), ("GET OPTION ", 2), ("CONTROL STREAM FILE ", 3))
 MAX_HEADER_BYTES = 16 * 1024
+_DEFAULT_DATETIME_FORMAT = "ABdY 'digits/at' IMp"  # res_agi's own default
 
 
 class AgiProtocolError(Exception):
@@ -40,13 +45,20 @@ class FastAgiChannel:
         writer: asyncio.StreamWriter,
         env: dict[str, str],
         command_timeout: float,
+        on_missing_prompt: Callable[[str], None] | None = None,
+        play_timeout: float = 120.0,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self._env = env
         self.command_timeout = command_timeout
+        # a command that plays a prompt (and waits for keys) answers when the prompt and
+        # the wait are over: a main menu of 8 s + 5 s must not count as a silent PBX
+        self.play_timeout = max(play_timeout, command_timeout)
         self.hung_up = False
         self.commands: list[str] = []
+        self.missing_prompts: list[str] = []
+        self._on_missing_prompt = on_missing_prompt
 
     @property
     def env(self) -> dict[str, str]:
@@ -74,10 +86,11 @@ class FastAgiChannel:
         try:
             self._writer.write((line + "\n").encode("utf-8"))
             await self._writer.drain()
+            limit = self.play_timeout if _prompt_of(line) else self.command_timeout
             while True:
                 # asyncio.timeout, not wait_for: no extra task per command (3.11's wait_for
                 # wraps the read in one), which showed in the p99 with 200 sessions open
-                async with asyncio.timeout(self.command_timeout):
+                async with asyncio.timeout(limit):
                     raw = await self._reader.readline()
                 if not raw:
                     raise AgiHangup("AGI connection closed")
@@ -88,7 +101,7 @@ class FastAgiChannel:
                 break
         except TimeoutError as exc:
             raise AgiHangup(
-                f"no answer to {line.split()[0]} within {self.command_timeout} s"
+                f"no answer to {' '.join(line.split()[:2])} within {limit:g} s"
             ) from exc
         except (ConnectionError, OSError) as exc:
             raise AgiHangup(f"AGI connection lost: {exc}") from exc
@@ -99,9 +112,29 @@ class FastAgiChannel:
             raise AgiProtocolError(f"unexpected AGI reply {text!r} to {line!r}")
         result = match.group(1)
         if result == "-1" and not line.startswith("HANGUP"):
+            prompt = _prompt_of(line)
+            if prompt and not self.hung_up and await self._still_up():
+                # Asterisk answers -1 for a prompt file it does not have, and the
+                # channel stays up: the flow goes on as if it played with no key pressed
+                self.missing_prompt(prompt)
+                return "", ""
             self.hung_up = True
             raise AgiHangup("caller hung up")
         return result, match.group(2) or ""
+
+    async def _still_up(self) -> bool:
+        """After a -1: is the caller still there? (`CHANNEL STATUS` 0-7; a hung-up caller
+        gets -1, 511 on a dead channel, or a HANGUP line first.)"""
+        try:
+            result, _ = await self.command("CHANNEL STATUS")
+        except AgiHangup:
+            return False
+        return not self.hung_up and result.isdigit()
+
+    def missing_prompt(self, prompt: str) -> None:
+        self.missing_prompts.append(prompt)
+        if self._on_missing_prompt is not None:
+            self._on_missing_prompt(prompt)
 
     async def answer(self) -> None:
         await self.command("ANSWER")
@@ -137,8 +170,13 @@ class FastAgiChannel:
     async def say_number(self, number: int) -> None:
         await self.command(f'SAY NUMBER {number} ""')
 
-    async def say_datetime(self, epoch_seconds: int) -> None:
-        await self.command(f'SAY DATETIME {epoch_seconds} ""')
+    async def say_datetime(self, epoch_seconds: int, format: str = "", timezone: str = "") -> None:
+        line = f'SAY DATETIME {epoch_seconds} ""'
+        if format or timezone:  # the time zone is the 4th argument: it needs a format before it
+            line += f" {_quote(format or _DEFAULT_DATETIME_FORMAT)}"
+        if timezone:
+            line += f" {timezone}"
+        await self.command(line)
 
 
 class FastAgiServer:
@@ -148,16 +186,28 @@ class FastAgiServer:
         *,
         header_timeout: float = 5.0,
         command_timeout: float = 10.0,
+        play_timeout: float = 120.0,
+        allowed_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128"),
+        secret: str = "",
     ) -> None:
         self.routes = dict(routes)
+        # who may connect: the PBX's addresses (a fake AGI session could otherwise learn
+        # who is a customer, create callbacks or score agents), and, when set, the shared
+        # secret the dialplan passes as the AGI's first argument
+        self.allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+        self.secret = secret
+        self.rejected = 0
+        self._rejected_logged: set[str] = set()
         self.header_timeout = header_timeout
         self.command_timeout = command_timeout
+        self.play_timeout = play_timeout
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self.port = 0
         self.completed = 0
         self.refused = 0
         self.dropped = 0
+        self.missing_prompts: dict[str, int] = {}  # prompt -> times a caller missed it
 
     async def start(self, host: str = "127.0.0.1", port: int = 4573) -> None:
         self._server = await asyncio.start_server(self._accept, host, port)
@@ -182,16 +232,50 @@ class FastAgiServer:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
 
+    def _prompt_missing(self, prompt: str) -> None:
+        seen = self.missing_prompts.get(prompt, 0)
+        self.missing_prompts[prompt] = seen + 1
+        # once per prompt: every caller meets the same missing file
+        if not seen:
+            what = f"a sound {prompt} plays is" if prompt.startswith("SAY ") else f"prompt {prompt}"
+            log.warning(
+                "FastAGI: %s missing on the PBX (Asterisk answered -1, the caller is still "
+                "there; its log names the file): install the prompts with `callcenter pbx-config`",
+                what,
+            )
+
     @property
     def active(self) -> int:
         return len(self._sessions)
 
+    def _peer_allowed(self, writer: asyncio.StreamWriter) -> tuple[bool, str]:
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else ""
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False, host or "unknown"
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allowed), host
+
+    def _reject(self, host: str, why: str) -> None:
+        self.rejected += 1
+        if host not in self._rejected_logged and len(self._rejected_logged) < 1000:
+            self._rejected_logged.add(host)
+            log.warning("FastAGI: refused a connection from %s (%s)", host, why)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        allowed, host = self._peer_allowed(writer)
+        if not allowed:
+            self._reject(host, "not a PBX address: settings agi_allowed_networks")
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
         try:
-            await self._session(reader, writer)
+            await self._session(reader, writer, host)
         finally:
             self._sessions.discard(task)
             writer.close()
@@ -214,7 +298,9 @@ class FastAgiServer:
                 raise AgiProtocolError(f"malformed AGI header {line[:60]!r}")
             env[key[4:]] = value.strip()
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str = ""
+    ) -> None:
         try:
             async with asyncio.timeout(self.header_timeout):
                 env = await self._headers(reader)
@@ -224,7 +310,19 @@ class FastAgiServer:
                 "FastAGI: dropped a client before its call started: %s", exc or "headers timed out"
             )
             return
-        channel = FastAgiChannel(reader, writer, env, self.command_timeout)
+        if self.secret and not hmac.compare_digest(
+            env.get("arg_1", "").encode(), self.secret.encode()
+        ):
+            self._reject(host, "wrong or missing AGI secret: settings agi_secret")
+            return
+        channel = FastAgiChannel(
+            reader,
+            writer,
+            env,
+            self.command_timeout,
+            on_missing_prompt=self._prompt_missing,
+            play_timeout=self.play_timeout,
+        )
         route = _route_of(env.get("network_script") or env.get("request", ""))
         flow = self.routes.get(route)
         if flow is None:
@@ -247,6 +345,19 @@ class FastAgiServer:
             log.error("FastAGI %s: protocol error: %s", route, exc)
         except Exception:
             log.exception("FastAGI %s: flow failed for %s", route, channel.uniqueid)
+
+
+def _prompt_of(line: str) -> str | None:
+    """The file a playing command names ('STREAM FILE cc/welcome ""' → 'cc/welcome');
+    for SAY commands, which build the file names themselves, the command."""
+    for prefix, index in _PLAYING:
+        if line.startswith(prefix):
+            words = line.split()
+            return words[index] if len(words) > index else None
+    if line.startswith("SAY "):
+        words = line.split()
+        return " ".join(words[:2]) if len(words) > 1 else None
+    return None
 
 
 def _route_of(request: str) -> str:

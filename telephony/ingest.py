@@ -66,7 +66,8 @@ class Ingest:
             return []
         if name == b"CoreShowChannelsComplete":
             self._resync_items = None
-            return self.tracker.resync(items, at)
+            # a capture has no CDRs: calls gone in the gap end with what was seen
+            return self.tracker.resync(items, at) + self.tracker.finish_gap({}, at)
         return []
 
     def feed_messages(self, messages: list[AmiMessage], at: datetime) -> list[DomainEvent]:

@@ -61,7 +61,11 @@ class PbxPlan:
     ring_limit_seconds: float = 15.0
     queue_wait_seconds: int = 300
     campaign_queue_timeout_seconds: int = 2
+    # how long `[outbound]` rings a customer before "no answer" (settings dialer_ring_seconds)
+    outbound_ring_seconds: int = 30
     language: str = "zh"
+    # passed as every AGI's first argument; the FastAGI server refuses sessions without it
+    agi_secret: str = ""
     # CDR into the CRM's PostgreSQL (ADR 0030); empty on SQLite
     cdr_database_url: str = ""
     extra_globals: dict[str, str] = field(default_factory=dict)
@@ -145,9 +149,10 @@ def write(plan: PbxPlan, out: Path, *, root: Path | None = None) -> list[Path]:
 
 
 def _copy_sounds(target: Path) -> None:
+    """The prompts and the music on hold (`telephony/sounds`, tools/make_prompts.py).
+    Asterisk's MusicOnHold fails with an empty class and hangs a held customer up: the
+    shipped `moh/default.gsm` is always there (tests/unit/test_ivr_prompts.py)."""
     (target / "moh").mkdir(parents=True, exist_ok=True)
-    if not SOUNDS_DIR.is_dir():
-        return
     for src in sorted(SOUNDS_DIR.rglob("*")):
         if src.is_dir() or src.suffix not in {".gsm", ".wav", ".ulaw", ".sln"}:
             continue
@@ -294,10 +299,16 @@ secret = {plan.ami_secret}
 deny = 0.0.0.0/0.0.0.0
 {permits}
 ; call: channel events; agent: queue member events; dialplan: VarSet of the IVR's CC_*
-read = system,call,agent,user,dialplan,originate,reporting,cdr
+read = system,call,agent,user,dialplan,originate,reporting,cdr{_test_read(plan)}
 write = system,call,agent,user,originate,command,reporting
 writetimeout = 500
 """
+
+
+def _test_read(plan: PbxPlan) -> str:
+    # A simulated caller (--phones local) presses keys when the IVR waits for them: the
+    # tests see each AGI command start (AGIExecStart). Production has no use for them.
+    return ",agi" if plan.phones == "local" else ""
 
 
 def _queues_conf(plan: PbxPlan) -> str:
@@ -428,6 +439,8 @@ def _extensions_conf(plan: PbxPlan) -> str:
         "DID": plan.did,
         "CC_DEFAULT_QUEUE": default_queue,
         "CC_LANGUAGE_DEFAULT": plan.language,
+        "CC_AGI_SECRET": plan.agi_secret,
+        "OUTBOUND_RING_SECONDS": str(plan.outbound_ring_seconds),
         **(_PHONE_DEFAULTS if plan.phones == "local" else {}),
         **plan.extra_globals,
     }
@@ -447,18 +460,18 @@ def _extensions_conf(plan: PbxPlan) -> str:
 exten => _[+0-9].,1,NoOp(inbound ${{CALLERID(num)}} to ${{EXTEN}})
  same => n,Set(CHANNEL(language)=${{CC_LANGUAGE_DEFAULT}})
  same => n,Answer()
- same => n,AGI({agi}/welcome)
+ same => n,AGI({agi}/welcome,${{CC_AGI_SECRET}})
  same => n,GotoIf($["${{CC_ROUTE}}" = "hangup"]?bye)
  same => n,GotoIf($["${{CC_ROUTE}}" = "callback"]?cb)
- same => n(menu),AGI({agi}/menu)
+ same => n(menu),AGI({agi}/menu,${{CC_AGI_SECRET}})
  same => n,GotoIf($["${{CC_ROUTE}}" = "selfservice"]?self)
  same => n,GotoIf($["${{CC_ROUTE}}" = "callback"]?cb)
  same => n,GotoIf($["${{CC_ROUTE}}" = "hangup"]?bye)
  same => n(queue),Set(CC_QUEUE=${{IF($["${{CC_QUEUE}}" = ""]?${{CC_DEFAULT_QUEUE}}:${{CC_QUEUE}})}})
  same => n,Goto(queue-call,${{CC_QUEUE}},1)
- same => n(cb),AGI({agi}/callback)
+ same => n(cb),AGI({agi}/callback,${{CC_AGI_SECRET}})
  same => n(bye),Hangup()
- same => n(self),AGI({agi}/selfservice)
+ same => n(self),AGI({agi}/selfservice,${{CC_AGI_SECRET}})
  same => n,GotoIf($["${{CC_ROUTE}}" = "queue"]?queue:bye)
 
 [queue-call]
@@ -467,10 +480,10 @@ exten => _[+0-9].,1,NoOp(inbound ${{CALLERID(num)}} to ${{EXTEN}})
 exten => _[a-z].,1,Queue(${{EXTEN}},tc,,,{plan.queue_wait_seconds})
  same => n,GotoIf($["${{QUEUESTATUS}}" = "TIMEOUT"]?timeout)
  same => n,GotoIf($["${{MEMBERNAME}}" = ""]?bye)
- same => n,AGI({agi}/survey)
+ same => n,AGI({agi}/survey,${{CC_AGI_SECRET}})
  same => n(bye),Hangup()
  ; waited {plan.queue_wait_seconds} s: offer a callback rather than drop the caller
- same => n(timeout),AGI({agi}/callback)
+ same => n(timeout),AGI({agi}/callback,${{CC_AGI_SECRET}})
  same => n,Hangup()
 
 [agents]
@@ -495,13 +508,14 @@ exten => _X.,1,Dial(Local/${{EXTEN}}@agents/n,{max(1, math.ceil(plan.ring_limit_
 [outbound]
 ; a call to a customer: click-to-dial's second leg (after the agent's phone answered)
 ; and the dialer's customer leg. The exten is the number as the carrier expects it;
-; the caller id is the service's DID unless the call sets CC_CALLER_ID.
+; the caller id is the service's DID unless the call sets CC_CALLER_ID. The customer
+; rings OUTBOUND_RING_SECONDS, then the Dial ends NOANSWER (the record's no_answer).
 ; A busy or congested carrier is passed on as the matching indication: the dialer's
 ; Originate of Local/<number>@outbound only learns "busy" (reason 5) or "congestion"
 ; (8) from it; a plain hang-up after Dial() answers reason 0 (failed) whatever the cause.
 exten => _[+0-9].,1,Set(CC_SHOWN=${{IF($["${{CC_CALLER_ID}}" = ""]?${{DID}}:${{CC_CALLER_ID}})}})
  same => n,Set(CALLERID(all)=${{CC_SHOWN}})
- same => n,Dial({_carrier(plan, "${EXTEN}")},,g)
+ same => n,Dial({_carrier(plan, "${EXTEN}")},${{GLOBAL(OUTBOUND_RING_SECONDS)}},g)
  same => n,GotoIf($["${{DIALSTATUS}}" = "BUSY"]?busy)
  same => n,GotoIf($["${{DIALSTATUS}}" = "CONGESTION"]?congestion)
  same => n,GotoIf($["${{DIALSTATUS}}" = "CHANUNAVAIL"]?congestion)
@@ -534,9 +548,14 @@ exten => _[a-z].,1,NoOp(campaign ${{CC_CAMPAIGN_ID}} contact ${{CC_CONTACT_ID}})
  same => n,Hangup()
 
 [hold]
-; the console's hold button redirects the customer here (music on hold) and back
+; the console's hold button: AMI Redirect sends the customer to `moh` (music on hold)
+; and, as ExtraChannel, the agent's leg to `wait` (silence, still up); unhold is AMI
+; Bridge of the two. The queue call ends only at the final hang-up.
 exten => moh,1,Answer()
  same => n,MusicOnHold(default)
+ same => n,Hangup()
+exten => wait,1,Answer()
+ same => n,Wait(7200)
  same => n,Hangup()
 """
     if plan.phones == "local":

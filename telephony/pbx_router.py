@@ -63,9 +63,10 @@ class PbxRouter:
         exten: str,
         priority: int = 1,
         extra_channel: str | None = None,
+        extra_exten: str | None = None,
     ) -> None:
         await self.for_channel(channel).commands.redirect(
-            channel, context, exten, priority, extra_channel
+            channel, context, exten, priority, extra_channel, extra_exten
         )
 
     async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
@@ -96,11 +97,16 @@ class PbxRouter:
         await self.for_interface(interface).commands.queue_pause(interface, paused, reason, queue)
 
     async def spy(
-        self, spyer_channel: str, target_interface: str, mode: SpyMode
+        self,
+        spyer_channel: str,
+        target_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
     ) -> OriginateResult:
         # ChanSpy runs where the agent's call is; the lead's phone must reach that PBX
         pbx = self.for_interface(target_interface)
-        return await pbx.commands.spy(spyer_channel, target_interface, mode)
+        return await pbx.commands.spy(spyer_channel, target_interface, mode, channel_id=channel_id)
 
     async def start_recording(self, channel: str, filename: str) -> None:
         await self.for_channel(channel).commands.start_recording(channel, filename)
@@ -108,8 +114,14 @@ class PbxRouter:
     async def stop_recording(self, channel: str) -> None:
         await self.for_channel(channel).commands.stop_recording(channel)
 
-    async def hold(self, channel: str, hold: bool) -> None:
-        await self.for_channel(channel).commands.hold(channel, hold)
+    def for_call(self, call_id: str) -> Pbx:
+        for pbx in self.pbxs:
+            if pbx.tracker.hold_channels(call_id) is not None:
+                return pbx
+        return self.pbxs[0]
+
+    async def hold(self, call_id: str, hold: bool) -> None:
+        await self.for_call(call_id).commands.hold(call_id, hold)
 
 
 def _is_commands(router: PbxRouter) -> TelephonyCommands:

@@ -7,7 +7,9 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 - `AgentConnect` RingTime is in seconds, `AgentRingNoAnswer` RingTime in milliseconds;
   we measure ring time from our own timestamps and use RingTime only as a floor.
 - `AgentComplete` may come after both hang-ups and without caller fields: it is not
-  needed to finish a record (talk ends at hang-up), so a late one is ignored.
+  needed to finish a record, so a late one is ignored. When the agent hangs up first the
+  caller's channel lives on into the survey (`Queue` option `c`): the talk ends at that
+  `AgentComplete`, the record when the caller has gone (docs/adr/0048).
 - A caller who hangs up while an agent rings gives no `AgentRingNoAnswer`: the open
   offer ends as `caller_hung_up`.
 - After a reconnect, `resync()` takes the live channels (CoreShowChannels) so a call
@@ -16,7 +18,7 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from crm_core.domain.events import (
@@ -29,6 +31,7 @@ from crm_core.domain.events import (
     CallEnded,
     CallerIdentified,
     CallHeld,
+    CallLeftQueue,
     CallOffered,
     CallResumed,
     CallStarted,
@@ -38,12 +41,14 @@ from crm_core.domain.events import (
     RecordingStarted,
 )
 from crm_core.domain.models import (
+    AgentStatus,
     CallOutcome,
     CallRecord,
     Direction,
     IvrStep,
     Offer,
     OfferResult,
+    PbxLeg,
     pbx_call_id,
 )
 from telephony import translate
@@ -96,6 +101,7 @@ class _Call:
         "agent_interface",
         "answered_at",
         "call_id",
+        "caller_cause",
         "caller_channel",
         "caller_name",
         "caller_number",
@@ -119,9 +125,13 @@ class _Call:
         "queued",
         "recording",
         "started_at",
+        "talk_ended_at",
+        "transfer_pending",
         "transferred_to",
         "up",
         "wait_seconds",
+        "waiting_channel",
+        "waiting_in",
     )
 
     def __init__(self, linkedid: str, at: datetime, call_id: str) -> None:
@@ -138,6 +148,8 @@ class _Call:
         self.queued = False
         self.offers: list[_Offer] = []
         self.answered_at: datetime | None = None
+        self.talk_ended_at: datetime | None = None  # the agent hung up, the caller stayed
+        self.caller_cause: int | None = None  # Q.850 cause of the first channel's Hangup
         self.agent: str | None = None
         self.agent_interface: str | None = None
         self.wait_seconds = 0.0
@@ -145,6 +157,8 @@ class _Call:
         self.hold_started: datetime | None = None
         self.hold_seconds = 0.0
         self.transferred_to: str | None = None
+        # a BlindTransfer was seen: the next queue join or agent dial is its target
+        self.transfer_pending = False
         self.recording: str | None = None
         self.customer_id: int | None = None
         self.campaign_id: int | None = None
@@ -157,6 +171,9 @@ class _Call:
         self.up = False  # the first channel was answered (by IVR, queue or far end)
         self.inbound_ctx = False
         self.internal = False  # a supervisor's spy call: not a customer call
+        # the queue the call waits in right now (QueueCallerJoin .. QueueCallerLeave)
+        self.waiting_in: str | None = None
+        self.waiting_channel: str | None = None
 
     def open_offer(self, channel: str | None = None, interface: str | None = None) -> _Offer | None:
         for offer in reversed(self.offers):
@@ -187,15 +204,20 @@ class CallTracker:
         self._channel_call: dict[str, str] = {}  # uniqueid -> linkedid
         self.members: dict[str, str] = {}  # interface base -> MemberName
         self.agents: dict[str, AgentStateSnapshot] = {}
+        # calls whose channels vanished while the AMI link was down: finished by
+        # finish_gap() with the PBX's own CDRs (docs/adr/0043)
+        self.gap_ended: dict[str, _Call] = {}
         self._dispatch: dict[str, Callable[[AmiMessage, datetime, list[DomainEvent]], None]] = {
             "Newchannel": self._newchannel,
             "NewCallerid": self._newcallerid,
             "Newstate": self._newstate,
             "Hangup": self._hangup,
             "QueueCallerJoin": self._queue_join,
+            "QueueCallerLeave": self._queue_leave,
             "AgentCalled": self._agent_called,
             "AgentConnect": self._agent_connect,
             "AgentRingNoAnswer": self._agent_rna,
+            "AgentComplete": self._agent_complete,
             "QueueCallerAbandon": self._abandon,
             "DialBegin": self._dial_begin,
             "DialEnd": self._dial_end,
@@ -216,6 +238,13 @@ class CallTracker:
         self.wanted_events = frozenset(name.encode() for name in self._dispatch)
 
     # --- public ---------------------------------------------------------------------------
+    def know_agents(self, roster: dict[str, str]) -> None:
+        """Agents' interfaces → member names from the CRM, so calls of an agent who is in
+        no queue (click-to-dial, a transfer to their extension) still name them."""
+        for interface, member in roster.items():
+            if interface and member:
+                self.members.setdefault(translate.interface_base(interface), member)
+
     def handle(self, msg: AmiMessage, at: datetime) -> list[DomainEvent]:
         name = msg.headers.get("Event")
         if name is None:
@@ -236,6 +265,19 @@ class CallTracker:
             or any(o.channel == channel for o in call.offers)
             for call in self.calls.values()
         )
+
+    def hold_channels(self, call_id: str) -> tuple[str, str] | None:
+        """(the customer's channel, the answering agent's leg) of a live answered call."""
+        for call in self.calls.values():
+            if call.call_id != call_id or call.answered_at is None:
+                continue
+            answered = [o for o in call.offers if o.result is OfferResult.ANSWERED and o.channel]
+            if call.caller_channel and answered:
+                return call.caller_channel, answered[-1].channel
+        return None
+
+    def held(self, call_id: str) -> bool:
+        return any(c.call_id == call_id and c.hold_started for c in self.calls.values())
 
     def live_calls(self) -> list[dict[str, object]]:
         result: list[dict[str, object]] = []
@@ -284,14 +326,29 @@ class CallTracker:
         return {"calls": self.live_calls(), "agents": agents}
 
     # --- resync after a reconnect -------------------------------------------------------------
-    def resync(self, channels: Iterable[AmiMessage], at: datetime) -> list[DomainEvent]:
+    def resync(
+        self,
+        channels: Iterable[AmiMessage],
+        at: datetime,
+        answers: Mapping[str, datetime] | None = None,
+        asked_at: datetime | None = None,
+    ) -> list[DomainEvent]:
         """Reconcile with the PBX's live channels (CoreShowChannel list items).
 
-        Calls we tracked whose channels are all gone ended while we were away: they are
-        finished now with what we know. Channels we did not know are adopted.
+        `answers` maps a bridged channel's Uniqueid to when it was answered (the client
+        reads `CDR(answer,u)` of each bridged channel). Calls we tracked are corrected:
+        an agent channel in a bridge means the call was answered (by that agent, at that
+        time) while we were away, and offers whose channels are gone stopped ringing.
+        Calls whose channels are all gone ended while we were away: they wait in
+        `gap_ended` for `finish_gap()` with the PBX's records. Unknown channels are
+        adopted. Calls that started after `asked_at` (when CoreShowChannels was sent:
+        their events were read while the list was built) are not in the list and are
+        left alone.
         """
         out: list[DomainEvent] = []
+        answers = answers or {}
         live: dict[str, dict[str, str]] = {}
+        bridged: dict[str, list[tuple[str, str]]] = {}  # linkedid -> [(uniqueid, channel)]
         adopted: set[str] = set()
         # the caller's channel is the one whose Uniqueid is the Linkedid: take it first
         items = sorted(
@@ -303,20 +360,14 @@ class CallTracker:
             uniqueid = h.get("Uniqueid")
             if not linkedid or not uniqueid or h.get("Channel") == SPOOL_FAILED:
                 continue
-            live.setdefault(linkedid, {})[uniqueid] = h.get("Channel", "")
-            if linkedid in adopted and self._is_agent_channel(h.get("Channel", "")):
-                call = self.calls[linkedid]
-                if call.agent is None:  # the member channel bridged to the caller
-                    call.agent = self.members.get(translate.channel_base(h.get("Channel", "")))
-                    call.agent_interface = _interface_of(h.get("Channel", ""))
-                    call.queued = call.queued or call.queue is not None
+            name = h.get("Channel", "")
+            live.setdefault(linkedid, {})[uniqueid] = name
+            if h.get("BridgeId") and self._is_agent_channel(name):
+                bridged.setdefault(linkedid, []).append((uniqueid, name))
             if linkedid not in self.calls:
                 adopted.add(linkedid)
-                try:
-                    age = float(h.get("Duration", "0").split(":")[-1] or 0)
-                except ValueError:
-                    age = 0.0
                 hms = h.get("Duration", "")
+                age = 0
                 if hms.count(":") == 2:
                     hh, mm, ss = hms.split(":")
                     age = int(hh) * 3600 + int(mm) * 60 + int(ss)
@@ -326,14 +377,16 @@ class CallTracker:
                 if number not in _UNKNOWN:
                     call.caller_number = number
                     call.caller_name = _clean(h.get("CallerIDName", ""))
-                call.caller_channel = h.get("Channel")
+                call.caller_channel = name
                 if h.get("Application") == "Queue":
                     call.queued = True
                     call.queue = h.get("ApplicationData", "").split(",")[0] or None
                     call.queue_joined = call.started_at
                 if h.get("BridgeId"):  # bridged: talking (a queue caller stays in Queue())
-                    call.answered_at = at
+                    call.answered_at = answers.get(uniqueid, at)
         for linkedid, call in list(self.calls.items()):
+            if asked_at is not None and call.started_at >= asked_at and linkedid not in live:
+                continue
             still = live.get(linkedid, {})
             for uniqueid in list(call.channels):
                 if uniqueid not in still:
@@ -342,7 +395,112 @@ class CallTracker:
             for uniqueid in still:
                 self._channel_call[uniqueid] = linkedid
             if not still:
-                self._finish(call, at, out)
+                self.calls.pop(linkedid, None)
+                self.gap_ended[linkedid] = call
+                continue
+            agent_legs = bridged.get(linkedid, [])
+            if agent_legs:
+                uniqueid, name = agent_legs[0]
+                self._answered_in_gap(
+                    call, name, answers.get(uniqueid, at), out, adopted=linkedid in adopted
+                )
+            live_names = set(still.values())
+            for offer in call.offers:  # offers whose channel is gone stopped ringing
+                if offer.ended is None and offer.channel and offer.channel not in live_names:
+                    offer.close(at, OfferResult.NO_ANSWER)
+                    self._ring_ended(call, offer, out)
+        return out
+
+    def _answered_in_gap(
+        self,
+        call: _Call,
+        channel: str,
+        answered: datetime,
+        out: list[DomainEvent],
+        *,
+        adopted: bool,
+    ) -> None:
+        """An agent's channel is in the call's bridge: it was answered while we were away."""
+        base = translate.channel_base(channel)
+        if call.agent is None:
+            call.agent = self.members.get(base)
+            call.agent_interface = _interface_of(channel)
+            call.queued = call.queued or call.queue is not None
+        if adopted:
+            call.answered_at = answered
+            return
+        if call.answered_at is not None:
+            return
+        call.answered_at = answered
+        offer = call.open_offer(channel) or next(
+            (
+                o
+                for o in reversed(call.offers)
+                if o.ended is None and translate.interface_base(o.interface) == base
+            ),
+            None,
+        )
+        if offer is not None:
+            offer.close(answered, OfferResult.ANSWERED)
+            self._ring_ended(call, offer, out)
+        for other in call.offers:
+            if other.ended is None:
+                other.close(answered, OfferResult.NO_ANSWER)
+                self._ring_ended(call, other, out)
+        if call.queue_joined is not None:
+            call.wait_seconds = max((answered - call.queue_joined).total_seconds(), 0.0)
+        out.append(
+            CallAnswered(
+                at=answered,
+                pbx=self.pbx,
+                call_id=call.call_id,
+                queue=call.queue,
+                agent=call.agent,
+                interface=call.agent_interface,
+                wait_seconds=round(call.wait_seconds, 3),
+                ring_seconds=round(offer.ring, 3) if offer else 0.0,
+                caller_channel=call.caller_channel,
+                agent_channel=channel,
+            )
+        )
+
+    def finish_gap(self, legs: Mapping[str, list[PbxLeg]], at: datetime) -> list[DomainEvent]:
+        """Finish the calls that ended while the AMI link was down.
+
+        With the PBX's CDRs (`legs` by Linkedid) a call answered by an agent is
+        answered (that agent, the CDR's answer and end times) and a caller who really
+        gave up in the queue is an abandon. Without them we do not know how the call
+        ended: it is finished with what we saw, and never owes a callback.
+        """
+        out: list[DomainEvent] = []
+        for linkedid, call in list(self.gap_ended.items()):
+            del self.gap_ended[linkedid]
+            found = sorted(legs.get(linkedid, []), key=lambda leg: leg.started_at)
+            if not found:
+                for offer in call.offers:  # we cannot tell who hung up: no "caller_hung_up"
+                    if offer.ended is None:
+                        offer.close(at, OfferResult.NO_ANSWER)
+                        self._ring_ended(call, offer, out)
+                self._finish(call, at, out, unseen_end=True)
+                continue
+            ended = max(leg.ended_at for leg in found)
+            agent_leg = next(
+                (
+                    leg
+                    for leg in found
+                    if leg.disposition == "ANSWERED"
+                    and leg.answered_at is not None
+                    and self._is_agent_channel(leg.dstchannel)
+                ),
+                None,
+            )
+            if agent_leg is not None and call.answered_at is None:
+                answered = agent_leg.answered_at
+                assert answered is not None
+                self._answered_in_gap(call, agent_leg.dstchannel, answered, out, adopted=False)
+            elif call.answered_at is None and call.queued and not call.abandoned:
+                call.abandoned = True  # in the queue, no agent ever answered: a real abandon
+            self._finish(call, max(ended, call.started_at), out)
         return out
 
     # --- handlers -------------------------------------------------------------------------------
@@ -408,6 +566,8 @@ class CallTracker:
         if call is None:
             return
         call.channels.pop(uniqueid, None)
+        if h.get("Channel") == call.caller_channel:
+            call.caller_cause = _int(h.get("Cause"))
         if not call.channels:
             self._finish(call, at, out)
 
@@ -416,25 +576,32 @@ class CallTracker:
         if call is None:
             return
         queue = msg.get("Queue")
-        if call.answered_at is not None:  # redirected into another queue: a transfer
-            call.transferred_to = queue
-            out.append(
-                CallTransferred(
-                    at=at,
-                    pbx=self.pbx,
-                    call_id=call.call_id,
-                    from_agent=call.agent,
-                    target=queue,
-                    kind="redirect",
+        call.waiting_in, call.waiting_channel = queue, msg.get("Channel") or None
+        if call.answered_at is not None:
+            if call.transfer_pending:  # the BlindTransfer already said where it went
+                call.transferred_to = call.transferred_to or queue
+            else:  # redirected into another queue (AMI Redirect): a transfer too
+                call.transfer_pending = True
+                call.transferred_to = queue
+                out.append(
+                    CallTransferred(
+                        at=at,
+                        pbx=self.pbx,
+                        call_id=call.call_id,
+                        from_agent=call.agent,
+                        target=queue,
+                        kind="redirect",
+                    )
                 )
-            )
         else:
             if not call.queued:
                 call.queue = queue
                 call.queue_joined = at
-                # the number the caller dialled: the exten running the inbound context
-                inbound = msg.get("Context") in self.inbound_contexts
-                call.dialed_number = msg.get("Exten") or None if inbound else None
+                # the number the caller dialled: the exten running the inbound context.
+                # The rendered dialplan queues in `[queue-call]` (exten = the queue), so
+                # there the number learned in `[inbound]` stays.
+                if msg.get("Context") in self.inbound_contexts:
+                    call.dialed_number = msg.get("Exten") or None
             call.queued = True
         self._set_caller(call, msg.get("CallerIDNum"), msg.get("CallerIDName"))
         try:
@@ -452,6 +619,55 @@ class CallTracker:
                 caller_name=call.caller_name,
             )
         )
+
+    def _queue_leave(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
+        call = self._call_of(msg)
+        if call is None:
+            return
+        queue = msg.get("Queue") or call.waiting_in
+        call.waiting_in = call.waiting_channel = None
+        if queue:
+            out.append(CallLeftQueue(at=at, pbx=self.pbx, call_id=call.call_id, queue=queue))
+
+    def resync_queues(self, items: Iterable[AmiMessage], at: datetime) -> list[DomainEvent]:
+        """Reconcile queue members and waiting callers with a QueueStatus list.
+
+        The member items themselves go through `handle` (their states); this finishes
+        what they cannot say: a member we knew who is in no queue now was removed while
+        we were away, and a call we thought waiting that is no entry of its queue left it.
+        """
+        out: list[DomainEvent] = []
+        members: set[str] = set()
+        entries: set[tuple[str, str]] = set()
+        for item in items:
+            if item.event == "QueueMember":
+                interface = item.get("Location") or item.get("Interface")
+                members.add(f"{item.get('Queue')}|{interface}")
+            elif item.event == "QueueEntry":
+                entries.add((item.get("Queue"), item.get("Channel")))
+        for key, snap in list(self.agents.items()):
+            event = snap.event
+            if key in members or not isinstance(event, AgentStateChanged):
+                continue
+            del self.agents[key]
+            if event.status is not AgentStatus.LOGGED_OUT:
+                out.append(
+                    AgentStateChanged(
+                        at=at,
+                        pbx=self.pbx,
+                        agent=event.agent,
+                        interface=event.interface,
+                        queue=event.queue,
+                        status=AgentStatus.LOGGED_OUT,
+                    )
+                )
+        for call in self.calls.values():
+            if call.waiting_in and (call.waiting_in, call.waiting_channel) not in entries:
+                out.append(
+                    CallLeftQueue(at=at, pbx=self.pbx, call_id=call.call_id, queue=call.waiting_in)
+                )
+                call.waiting_in = call.waiting_channel = None
+        return out
 
     def _agent_called(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -495,6 +711,41 @@ class CallTracker:
             if other.ended is None:
                 other.close(at, OfferResult.NO_ANSWER)
                 self._ring_ended(call, other, out)
+        call.talk_ended_at = None  # another agent took the call: the talk goes on
+        if call.answered_at is not None:
+            # answered again after a transfer into a queue: the member is on the call now
+            # (a Local member's device state already said "in use" while it rang, so
+            # Asterisk sends no QueueMemberStatus for it)
+            out.append(
+                AgentStateChanged(
+                    at=at,
+                    pbx=self.pbx,
+                    agent=h.get("MemberName"),
+                    interface=h.get("Interface", ""),
+                    queue=h.get("Queue"),
+                    status=AgentStatus.ON_CALL,
+                    in_call=True,
+                )
+            )
+        if call.answered_at is not None and call.transfer_pending:
+            # the target of a transfer answered: the customer talks to them now
+            call.agent = h.get("MemberName")
+            call.agent_interface = h.get("Interface")
+            call.transfer_pending = False
+            out.append(
+                CallAnswered(
+                    at=at,
+                    pbx=self.pbx,
+                    call_id=call.call_id,
+                    queue=h.get("Queue"),
+                    agent=call.agent,
+                    interface=call.agent_interface,
+                    wait_seconds=round(_float(h.get("HoldTime")), 3),
+                    ring_seconds=round(offer.ring, 3) if offer else floor,
+                    caller_channel=call.caller_channel,
+                    agent_channel=h.get("DestChannel") or None,
+                )
+            )
         if call.answered_at is None:
             call.answered_at = at
             call.agent = h.get("MemberName")
@@ -516,6 +767,16 @@ class CallTracker:
                 )
             )
 
+    def _agent_complete(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
+        call = self._call_of(msg)
+        if call is None or call.answered_at is None:
+            return
+        if msg.get("Reason") == "agent":  # the caller goes on, to the survey: talk is over
+            call.talk_ended_at = at
+            if call.hold_started is not None:
+                call.hold_seconds += (at - call.hold_started).total_seconds()
+                call.hold_started = None
+
     def _agent_rna(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
         if call is None:
@@ -530,15 +791,65 @@ class CallTracker:
         offer.ring = ring
         offer.result = OfferResult.NO_ANSWER
         self._ring_ended(call, offer, out)
+        self._missed(call, offer, out)
+
+    def _missed(self, call: _Call, offer: _Offer, out: list[DomainEvent]) -> None:
+        assert offer.ended is not None
         out.append(
             AgentMissedCall(
-                at=at,
+                at=offer.ended,
                 pbx=self.pbx,
                 call_id=call.call_id,
                 queue=offer.queue,
                 agent=offer.agent,
                 interface=offer.interface,
-                ring_seconds=round(ring, 3),
+                ring_seconds=round(offer.ring, 3),
+            )
+        )
+
+    def _transfer_offer(self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]) -> None:
+        """A call blind-transferred to a colleague's extension rings their phone: an offer
+        like a queue's, so they get the screen pop and the record shows the ring."""
+        member = self.members.get(translate.channel_base(dest))
+        offer = _Offer(member, _interface_of(dest), None, dest, at)
+        call.offers.append(offer)
+        out.append(
+            AgentRingStarted(
+                at=at,
+                pbx=self.pbx,
+                call_id=call.call_id,
+                queue=None,
+                agent=member,
+                interface=offer.interface,
+                caller_number=call.caller_number,
+                caller_name=call.caller_name,
+                customer_id=call.customer_id,
+                campaign_id=call.campaign_id,
+                caller_channel=call.caller_channel,
+                agent_channel=dest,
+            )
+        )
+
+    def _transfer_answered(
+        self, call: _Call, offer: _Offer, at: datetime, out: list[DomainEvent]
+    ) -> None:
+        offer.close(at, OfferResult.ANSWERED)
+        self._ring_ended(call, offer, out)
+        call.agent = offer.agent
+        call.agent_interface = offer.interface
+        call.transfer_pending = False
+        out.append(
+            CallAnswered(
+                at=at,
+                pbx=self.pbx,
+                call_id=call.call_id,
+                queue=None,
+                agent=offer.agent,
+                interface=offer.interface,
+                wait_seconds=0.0,
+                ring_seconds=round(offer.ring, 3),
+                caller_channel=call.caller_channel,
+                agent_channel=offer.channel,
             )
         )
 
@@ -603,6 +914,13 @@ class CallTracker:
             return
         if "Channel" not in h and dest == call.caller_channel:
             call.originated = True  # an Originate placed this call
+        elif h.get("Channel") != call.caller_channel:
+            # a dial inside another leg, e.g. an agent's Local channel ringing the phone
+            # (`[agents]`): neither the customer nor the agent's leg of this call
+            return
+        if call.transfer_pending and call.answered_at is not None and self._is_agent_channel(dest):
+            self._transfer_offer(call, dest, at, out)
+            return
         exten = h.get("DestExten", "")
         if not exten or exten in ("s", "<unknown>"):
             exten = _number_of(dest) or ""
@@ -615,6 +933,18 @@ class CallTracker:
         if call is None:
             return
         status = h.get("DialStatus", "")
+        if status == "ANSWER" and call.transfer_pending:
+            offer = call.open_offer(dest)
+            if offer is not None and offer.queue is None:  # the colleague answered
+                self._transfer_answered(call, offer, at, out)
+                return
+        if status == "NOANSWER":
+            offer = call.open_offer(dest)
+            if offer is not None and offer.queue is None:
+                offer.close(at, OfferResult.NO_ANSWER)
+                self._ring_ended(call, offer, out)
+                self._missed(call, offer, out)
+                return
         leg = call.legs.get(dest)
         if leg is not None and leg[1] != "ANSWER" and not (status == "CANCEL" and leg[1]):
             leg[1] = status
@@ -634,6 +964,16 @@ class CallTracker:
         call = self._call_of(msg)
         if call is None:
             return
+        if (
+            call.dialed_number is None
+            and not call.queued
+            and h.get("Channel") == call.caller_channel
+            and h.get("Context") in self.inbound_contexts
+        ):
+            # a caller whose channel was born elsewhere (a Local channel Originated into
+            # `[inbound]`) shows the number it dialled once the inbound dialplan runs
+            call.inbound_ctx = True
+            call.dialed_number = h.get("Exten") or None
         value = h.get("Value", "")
         if var == "CC_CUSTOMER_ID":
             call.customer_id = int(value) if value.isascii() and value.isdigit() else None
@@ -656,6 +996,8 @@ class CallTracker:
                     input=given or None,
                 )
             )
+        elif var == "CC_DIALED" and value:
+            call.dialed_number = value  # the customer's number as the CRM keys it
         elif var == "CC_CAMPAIGN_ID" and value.isascii() and value.isdigit():
             call.campaign_id = int(value)
         elif var == "CC_DIALER_ABANDON" and value == "1":
@@ -690,6 +1032,13 @@ class CallTracker:
 
     def _blind_transfer(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
+        if h.get("Result", "Success") != "Success":
+            return
+        call = self.calls.get(h.get("TransfererLinkedid") or "") or self.calls.get(
+            h.get("TransfereeLinkedid") or ""
+        )
+        if call is not None:
+            call.transfer_pending = True
         self._transferred(
             h.get("TransfererLinkedid"),
             h.get("TransfereeLinkedid"),
@@ -765,7 +1114,9 @@ class CallTracker:
     def _is_agent_channel(self, channel: str) -> bool:
         return translate.channel_base(channel) in self.members
 
-    def _finish(self, call: _Call, at: datetime, out: list[DomainEvent]) -> None:
+    def _finish(
+        self, call: _Call, at: datetime, out: list[DomainEvent], *, unseen_end: bool = False
+    ) -> None:
         self.calls.pop(call.linkedid, None)
         for uniqueid in call.channels:
             self._channel_call.pop(uniqueid, None)
@@ -783,8 +1134,11 @@ class CallTracker:
         outcome = self._outcome(call, direction)
         if outcome == CallOutcome.ABANDONED and call.queue_joined and not call.wait_seconds:
             call.wait_seconds = (at - call.queue_joined).total_seconds()
+        talk_end = call.talk_ended_at or at
         talk = (
-            (at - call.answered_at).total_seconds() - call.hold_seconds if call.answered_at else 0
+            (talk_end - call.answered_at).total_seconds() - call.hold_seconds
+            if call.answered_at
+            else 0
         )
         limit = self.ring_limit
         violations: tuple[str, ...] = ()
@@ -795,7 +1149,11 @@ class CallTracker:
         ):
             violations = ("ring_limit",)
         callback_due = None
-        if outcome == CallOutcome.ABANDONED and call.wait_seconds > self.abandon_threshold:
+        if (
+            outcome == CallOutcome.ABANDONED
+            and call.wait_seconds > self.abandon_threshold
+            and not unseen_end  # how it ended is unknown: a callback might be false
+        ):
             callback_due = at + self.callback_window
         caller_number = call.caller_number
         record = CallRecord(
@@ -823,13 +1181,18 @@ class CallTracker:
             recording=call.recording,
             ivr_path=tuple(call.ivr_path),
             campaign_id=call.campaign_id,
+            wrapup_notes="ended while the AMI link was down; no PBX record of how"
+            if unseen_end
+            else None,
         )
         out.append(CallEnded(at=at, pbx=self.pbx, record=record))
 
     def _direction(self, call: _Call) -> Direction:
         if call.campaign_id is not None:
             return Direction.OUTBOUND  # a dialer call is queued like an inbound one
-        if call.queued or call.inbound_ctx or call.ivr_path or call.customer_id is not None:
+        # (a customer id says whom the call is with, not who called: click-to-dial from a
+        # customer card or a callback sets it too)
+        if call.queued or call.inbound_ctx or call.ivr_path:
             return Direction.INBOUND
         if call.originated or call.originate_failure is not None or not call.up:
             return Direction.OUTBOUND
@@ -873,13 +1236,14 @@ class CallTracker:
             return CallOutcome.ANSWERED
         statuses = [leg[1] for leg in call.legs.values()]
         reason = call.originate_failure
-        if "BUSY" in statuses or reason == 5:
+        # An Originate that times out on a real Asterisk hangs its channels up and may
+        # send its OriginateResponse (reason 3) only after the last Hangup, when the call
+        # is finished here: the originated channel's hangup cause says it then (17 user
+        # busy, 18 / 19 no answer); a leg the originator gave up on ended CANCEL.
+        cause = call.caller_cause if call.originated else None
+        if "BUSY" in statuses or reason == 5 or cause == 17:
             return CallOutcome.BUSY
-        # CANCEL: the side that placed the call gave up while it rang. On a real
-        # Asterisk an Originate that times out hangs its channels up (the customer leg's
-        # DialEnd says CANCEL) and may send its OriginateResponse (reason 3) only after
-        # the last Hangup, when the call is already finished here.
-        if "NOANSWER" in statuses or "CANCEL" in statuses or reason == 3:
+        if "NOANSWER" in statuses or "CANCEL" in statuses or reason == 3 or cause in (18, 19):
             return CallOutcome.NO_ANSWER
         return CallOutcome.FAILED
 

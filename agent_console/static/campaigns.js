@@ -18,10 +18,20 @@
   }
   const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
 
-  async function api(method, path, body, raw) {
+  // the create form's Idempotency-Key: the same for every submit of this form until one
+  // succeeds, so a double-click on 创建 creates one campaign (CONTRACTS.md)
+  function newKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  let createKey = newKey();
+
+  async function api(method, path, body, raw, key) {
+    const headers = raw ? { "X-CSRF-Token": csrf, "Content-Type": "text/csv" } : { "X-CSRF-Token": csrf, "Content-Type": "application/json" };
+    if (key) headers["Idempotency-Key"] = key;
     const res = await fetch(path, {
       method,
-      headers: raw ? { "X-CSRF-Token": csrf, "Content-Type": "text/csv" } : { "X-CSRF-Token": csrf, "Content-Type": "application/json" },
+      headers,
       body: raw || (body === undefined ? undefined : JSON.stringify(body)),
       credentials: "same-origin",
     });
@@ -122,7 +132,8 @@
       dispositions: f.dispositions.value.split(",").map((s) => s.trim()).filter(Boolean), script: f.script.value,
     };
     try {
-      await api("POST", "/api/campaigns", body);
+      await api("POST", "/api/campaigns", body, undefined, createKey);
+      createKey = newKey();
       e.target.reset();
       await refresh();
       status(t("camp.created"));

@@ -27,10 +27,30 @@
   }
 
   // --- REST ---------------------------------------------------------------------------
-  async function api(method, path, body) {
+  // One Idempotency-Key per user action: a double-click or a retry of the same action
+  // sends the same key, so the server does it once (CONTRACTS.md); a new key after the
+  // action succeeded or after `ttl` ms.
+  const actionKeys = new Map();
+  function newKey() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));  // also on plain http
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  function actionKey(action, ttl = 15000) {
+    let entry = actionKeys.get(action);
+    if (!entry || Date.now() - entry.at > ttl) {
+      entry = { key: newKey(), at: Date.now() };
+      actionKeys.set(action, entry);
+    }
+    return entry.key;
+  }
+  function actionDone(action) { actionKeys.delete(action); }
+
+  async function api(method, path, body, key) {
+    const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrf };
+    if (key) headers["Idempotency-Key"] = key;
     const res = await fetch(path, {
       method,
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
     });
@@ -188,8 +208,6 @@
     badge.dataset.state = d.state;
     n.dataset.state = d.state;
     $(".act-hold", n).textContent = d.state === "held" ? t("call.unhold") : t("call.hold");
-    $(".act-hold", n).hidden = !boot.console_hold;
-    $(".hold-hint", n).hidden = boot.console_hold;
     $(".call-actions", n).hidden = !(d.state === "talking" || d.state === "held");
     $(".act-close", n).hidden = ACTIVE.has(d.state);
     $("form.wrapup", n).hidden = d.state === "ringing";
@@ -264,7 +282,9 @@
     if (result === "callback") body.callback_at = new Date(form.elements.callback_at.value).toISOString();
     if (result === "escalate") { body.escalate_to = form.elements.escalate_to.value; body.department = form.elements.department.value; }
     try {
-      await api("POST", `/api/calls/${encodeURIComponent(callId)}/wrapup`, body);
+      const action = "wrapup:" + callId;
+      await api("POST", `/api/calls/${encodeURIComponent(callId)}/wrapup`, body, actionKey(action, 600000));
+      actionDone(action);
       toast(t("wrapup.saved"));
       removeCard(callId);
       setTimeout(loadHistory, 600);
@@ -283,7 +303,8 @@
         const known = (card.data.customer.phones || []).some((p) => p.raw === phone || p.e164 === phone);
         customer = await api("PATCH", `/api/customers/${card.data.customer.id}`, Object.assign(fields, phone && !known ? { add_phones: [phone] } : {}));
       } else {
-        customer = await api("POST", "/api/customers", Object.assign(fields, { phones: [form.elements.phone.value] }));
+        customer = await api("POST", "/api/customers", Object.assign(fields, { phones: [form.elements.phone.value] }),
+          actionKey("customer:" + form.elements.phone.value));
       }
       card.data.customer = customer;
       renderCard(card);
@@ -294,7 +315,8 @@
   function dial(number, customerId) {
     const status = $("#dial-status");
     status.textContent = t("dial.placing") + " " + number;
-    api("POST", "/api/dial", { number, customer_id: customerId || null }).catch((err) => { status.textContent = ""; fail(err); });
+    api("POST", "/api/dial", { number, customer_id: customerId || null }, actionKey("dial:" + number, 5000))
+      .catch((err) => { status.textContent = ""; fail(err); });
   }
   $("#dial-form").addEventListener("submit", (e) => { e.preventDefault(); const v = $("#dial-number").value.trim(); if (v) dial(v); });
 
@@ -372,7 +394,8 @@
         el("div", { class: "cb-actions" },
           el("button", { class: "btn tiny", type: "button", text: t("customer.dial"), onclick: () => dial(cb.phone, cb.customer_id) }),
           ...["reached", "no_answer", "busy"].map((r) => el("button", { class: "btn tiny ghost", type: "button", text: t("cb." + r),
-            onclick: () => api("POST", `/api/callbacks/${cb.id}/attempts`, { result: r }).then(() => { attention.delete(cb.id); loadCallbacks(); }).catch(fail) }))));
+            onclick: () => api("POST", `/api/callbacks/${cb.id}/attempts`, { result: r }, actionKey(`attempt:${cb.id}:${r}`, 5000))
+              .then(() => { attention.delete(cb.id); loadCallbacks(); }).catch(fail) }))));
       ul.append(li);
     }
     tick();
@@ -476,7 +499,8 @@
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${proto}//${location.host}/ws` + (lastSeq >= 0 ? `?after=${lastSeq}` : "");
+    // batch=1: several queued messages may arrive as one JSON array (handled below)
+    const url = `${proto}//${location.host}/ws?batch=1` + (lastSeq >= 0 ? `&after=${lastSeq}` : "");
     socket = new WebSocket(url);
     socket.onopen = () => { setOnline(true); backoff = 500; };
     socket.onmessage = (ev) => {

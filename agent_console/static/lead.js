@@ -196,7 +196,7 @@
 
     function connect() {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
-      const socket = new WebSocket(`${proto}//${location.host}/ws`);
+      const socket = new WebSocket(`${proto}//${location.host}/ws?batch=1`);
       socket.addEventListener("open", () => {
         status.textContent = t("lead.live");
         status.className = "wb-status wb-on";

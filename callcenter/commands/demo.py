@@ -32,7 +32,6 @@ def demo_settings(settings: Settings, database: Path, *, agi_port: int | None = 
         agi_host="127.0.0.1",
         agi_port=settings.agi_port if agi_port is None else agi_port,
         outbox_path=str(database.parent / "demo-outbox.db"),
-        console_hold=True,  # the demo's PBX is the simulator
     )
 
 

@@ -58,7 +58,9 @@ def plan_from(
         did=settings.pbx_did,
         queues=queue_plans({*STANDARD_QUEUES, *queues}),
         ring_limit_seconds=settings.ring_limit_seconds,
+        outbound_ring_seconds=settings.dialer_ring_seconds,
         language=settings.ivr_language,
+        agi_secret=settings.agi_secret,
         cdr_database_url="" if settings.is_sqlite else settings.database_url,
         sip=SipPlan(
             extensions=extensions_of(interfaces),

@@ -7,16 +7,24 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
 from callcenter.settings import Settings
 from telephony.sim import DemoTraffic, create_control_app, demo_simulator
+from telephony.sim.agi_caller import installed_prompts
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     secret = settings.ami_secret or "simsecret"
-    sim = demo_simulator(ami_secret=secret, preload_members=True)
+    sim = demo_simulator(
+        ami_secret=secret,
+        preload_members=True,
+        ring_limit_seconds=settings.ring_limit_seconds,
+    )
+    if args.prompts:
+        sim.prompts = installed_prompts(Path(args.prompts))
     if args.agi_url:
         host, _, port = args.agi_url.removeprefix("agi://").partition(":")
         sim.agi_address = (host, int(port or 4573))

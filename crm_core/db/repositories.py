@@ -658,6 +658,11 @@ class CallRepo(_Repo):
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(t.calls))).scalar_one())
 
+    async def check_reachable(self) -> None:
+        """Raise the driver's error when the database cannot be reached."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
 
 # --- callbacks ------------------------------------------------------------------------------
 
@@ -777,8 +782,11 @@ class CallbackRepo(_Repo):
         owner_user_id: int | None = None,
         limit: int = 500,
         customer_id: int | None = None,
+        call_id: str | None = None,
     ) -> builtins.list[Callback]:
         stmt = select(t.callbacks).order_by(t.callbacks.c.due_at).limit(limit)
+        if call_id is not None:
+            stmt = stmt.where(t.callbacks.c.call_id == call_id)
         if status is not None:
             stmt = stmt.where(t.callbacks.c.status.in_([CallbackStatus(s).value for s in status]))
         if owner_user_id is not None:

@@ -97,6 +97,15 @@ class CallOffered(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallLeftQueue(DomainEvent):
+    """The call is no longer waiting in `queue` (QueueCallerLeave: answered, gave up,
+    or gone; or found gone from the queue at a resync)."""
+
+    call_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentRingStarted(DomainEvent):
     """An agent's phone started ringing with this call: the screen-pop trigger."""
 
@@ -423,6 +432,7 @@ __all__ = [
     "CallAnswered",
     "CallEnded",
     "CallHeld",
+    "CallLeftQueue",
     "CallOffered",
     "CallOutcome",
     "CallResumed",

@@ -207,6 +207,23 @@ class IvrStep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PbxLeg:
+    """One CDR of Asterisk's own (table `cdr`): what the PBX says happened to a call.
+
+    Used to finish calls that ended while the AMI link was down (docs/adr/0043).
+    """
+
+    linkedid: str
+    channel: str
+    dstchannel: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    disposition: str
+    lastapp: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallRecord:
     """The call record of CONTRACTS.md plus the CRM's own fields."""
 

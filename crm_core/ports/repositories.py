@@ -121,6 +121,9 @@ class CallRepository(Protocol):
         customer_id: int | None = None,
     ) -> CallRecord: ...
     async def count(self) -> int: ...
+    async def check_reachable(self) -> None:
+        """Raise when the database cannot be reached (tells an outage from a bad record)."""
+        ...
 
 
 class CallbackRepository(Protocol):
@@ -145,6 +148,8 @@ class CallbackRepository(Protocol):
         status: Sequence[CallbackStatus] | None = None,
         owner_user_id: int | None = None,
         limit: int = 500,
+        customer_id: int | None = None,
+        call_id: str | None = None,
     ) -> builtins.list[Callback]: ...
     async def update(self, callback_id: int, **fields: object) -> Callback: ...
     async def add_attempt(

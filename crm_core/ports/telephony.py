@@ -40,6 +40,9 @@ class OriginateRequest:
     variables: dict[str, str] = field(default_factory=dict)
     # our idempotency key: the same key is never originated twice
     request_id: str | None = None
+    # the Uniqueid Asterisk gives the first channel (Originate ChannelId): a call still
+    # ringing can be hung up by it before its OriginateResponse names the channel
+    channel_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +68,7 @@ class TelephonyCommands(Protocol):
         exten: str,
         priority: int = 1,
         extra_channel: str | None = None,
+        extra_exten: str | None = None,
     ) -> None: ...
 
     async def blind_transfer(self, channel: str, context: str, exten: str) -> None: ...
@@ -92,11 +96,18 @@ class TelephonyCommands(Protocol):
     ) -> None: ...
 
     async def spy(
-        self, spyer_channel: str, target_interface: str, mode: SpyMode
+        self,
+        spyer_channel: str,
+        target_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
     ) -> OriginateResult: ...
 
     async def start_recording(self, channel: str, filename: str) -> None: ...
 
     async def stop_recording(self, channel: str) -> None: ...
 
-    async def hold(self, channel: str, hold: bool) -> None: ...
+    async def hold(self, call_id: str, hold: bool) -> None:
+        """Put the customer of an answered call on music on hold, or back to the agent."""
+        ...

@@ -14,17 +14,34 @@ import contextlib
 import logging
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError, StatementError
 
 from crm_core import metrics
 from crm_core.clock import SystemClock
 from crm_core.domain.events import CallEnded, DomainEvent, ServiceHealthChanged
+from crm_core.domain.models import CallRecord
 from crm_core.outbox import Outbox
 from crm_core.ports.bus import EventBus, Subscription
 from crm_core.ports.clock import Clock
 from crm_core.ports.repositories import CallRepository
 
 log = logging.getLogger(__name__)
+
+# errors of a record itself (bad value, constraint, a number out of range): retrying the
+# same record can never succeed
+_RECORD_ERRORS = (StatementError, ValueError, TypeError, OverflowError, KeyError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the database, not the record, is the problem: retry later."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError | DisconnectionError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        # IntegrityError, DataError, ProgrammingError: the statement's values
+        return type(exc).__name__ in ("OperationalError", "InterfaceError", "InternalError")
+    return not isinstance(exc, _RECORD_ERRORS)
 
 
 class CallLogWriter:
@@ -52,6 +69,7 @@ class CallLogWriter:
         self.written = 0
         self.last_error = ""
         metrics.watch_outbox_depth(lambda: float(self.outbox.depth))
+        metrics.watch_set_aside(lambda: float(self.outbox.set_aside_count))
 
     @property
     def pending(self) -> int:
@@ -71,6 +89,8 @@ class CallLogWriter:
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="call-log-writer")
+            if self.outbox.set_aside_count:
+                await self._set_aside_alert()
             if self.outbox.depth:
                 log.warning(
                     "call log: %d records from before the restart are being written",
@@ -103,11 +123,62 @@ class CallLogWriter:
         batch = self.outbox.peek(self.batch_size)
         if not batch:
             return 0
-        await self.calls.save_many([record for _, record in batch])
+        try:
+            await self.calls.save_many([record for _, record in batch])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # one record the CRM refuses must not hold up the others: write one by one
+            return await self._flush_one_by_one(batch)
         self.outbox.ack([row_id for row_id, _ in batch])
         self.written += len(batch)
         metrics.RECORDS_WRITTEN.inc(len(batch))
         return len(batch)
+
+    async def _flush_one_by_one(self, batch: list[tuple[int, CallRecord]]) -> int:
+        written = 0
+        refused: list[tuple[int, CallRecord, str]] = []
+        for row_id, record in batch:
+            try:
+                await self.calls.save_many([record])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                refused.append((row_id, record, _reason(exc)))
+                continue
+            self.outbox.ack([row_id])
+            written += 1
+        if refused and not written:
+            # every record refused: make sure the database itself is fine before
+            # calling any of them bad (a write that fails for everyone is an outage)
+            await self.calls.check_reachable()
+        for row_id, record, reason in refused:
+            self.outbox.set_aside(row_id, reason)
+            log.error(
+                "call log: the CRM refused call %s for good (%s); set aside in the outbox "
+                "file's dead letters, the calls behind it go on",
+                record.call_id,
+                reason,
+            )
+        if refused:
+            await self._set_aside_alert()
+        self.written += written
+        metrics.RECORDS_WRITTEN.inc(written)
+        return written + len(refused)
+
+    async def _set_aside_alert(self) -> None:
+        count = self.outbox.set_aside_count
+        latest = self.outbox.set_aside_records()[-1]
+        detail = (
+            f"{count} call record(s) refused by the CRM and set aside "
+            f"(last: call {latest[0]}: {latest[1]}); see the outbox file's dead letters"
+        )
+        if self.bus is not None:
+            await self.bus.publish(
+                ServiceHealthChanged(
+                    at=self.clock.now(), component="call-log", healthy=False, detail=detail
+                )
+            )
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -147,3 +218,9 @@ class CallLogWriter:
                     at=self.clock.now(), component="database", healthy=healthy, detail=detail
                 )
             )
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of the error, without the statement's values (personal data)."""
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else repr(exc)
+    return f"{type(exc).__name__}: {text}"[:300]

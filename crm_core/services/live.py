@@ -34,7 +34,9 @@ from crm_core.domain.events import (
     CallbackDue,
     CallbackScheduled,
     CallEnded,
+    CallLeftQueue,
     CallOffered,
+    CallTransferred,
     DomainEvent,
     ServiceHealthChanged,
 )
@@ -113,6 +115,7 @@ class AgentLive:
     paused: bool = False
     pause_reason: str = ""
     queues: set[str] = field(default_factory=set)
+    signed_in: set[str] = field(default_factory=set)  # the queues the PBX has them in now
     call_id: str | None = None
     call_since: datetime | None = None
     customer: str = ""
@@ -237,6 +240,8 @@ class LiveBoard:
         match event:
             case CallOffered():
                 self._offered(event)
+            case CallLeftQueue():
+                self._queue(event.queue).waiting.pop(event.call_id, None)
             case AgentRingStarted():
                 call = self._calls.setdefault(event.call_id, CallLive(queue=event.queue))
                 call.caller = _caller(event.caller_number, event.caller_name)
@@ -274,6 +279,8 @@ class LiveBoard:
                 self._queue(event.queue).waiting.pop(event.call_id, None)
             case CallEnded():
                 self._ended_call(event.record, event.at)
+            case CallTransferred():
+                self._transferred(event)
             case AgentStateChanged():
                 self._state(event)
             case CallbackScheduled():
@@ -425,8 +432,8 @@ class LiveBoard:
         self._ended.add(record.call_id)
         call = self._calls.pop(record.call_id, None) or CallLive()
         queue_name = record.queue or call.queue
-        if queue_name is not None:
-            self._queue(queue_name).waiting.pop(record.call_id, None)
+        for q in self.queues.values():  # a transferred call may have waited in several
+            q.waiting.pop(record.call_id, None)
         if record.direction is Direction.INBOUND and queue_name is not None:
             q = self._queue(queue_name)
             started = record.started_at or at
@@ -453,11 +460,41 @@ class LiveBoard:
                     # until the PBX says otherwise (wrap-up, pause), the agent is free again
                     a.status, a.since = AgentStatus.AVAILABLE, record.ended_at or at
 
+    def _transferred(self, event: CallTransferred) -> None:
+        """The transferring agent's part of the call is over: free them (the PBX's member
+        events say what follows, wrap-up or pause)."""
+        if not event.from_agent:
+            return
+        a = self.agents.get(event.from_agent)
+        if a is not None and a.call_id == event.call_id:
+            a.call_id = a.call_since = None
+            a.customer = ""
+            if a.status is AgentStatus.ON_CALL:
+                a.status, a.since = AgentStatus.AVAILABLE, event.at
+
     def _state(self, event: AgentStateChanged) -> None:
         name = event.agent or event.interface
         a = self._agent(name, event.interface)
         if event.queue:
             a.queues.add(event.queue)
+        if event.status is AgentStatus.LOGGED_OUT:
+            # removed from one queue: still signed in while a member of another
+            if event.queue is None:
+                a.signed_in.clear()
+            else:
+                a.signed_in.discard(event.queue)
+            if a.signed_in:
+                return
+            # a member removed while paused is reported Paused: 1; out is out
+            if a.status is not AgentStatus.LOGGED_OUT:
+                a.status, a.since, a.acw_alerted = AgentStatus.LOGGED_OUT, event.at, False
+            a.paused, a.pause_reason = False, ""
+            if not event.in_call:
+                a.call_id = a.call_since = None
+                a.customer = ""
+            return
+        if event.queue:
+            a.signed_in.add(event.queue)
         status = AgentStatus.PAUSED if event.paused and not event.in_call else event.status
         if event.paused and event.pause_reason == "after_call_work":
             status = AgentStatus.WRAP_UP

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from crm_core.db import Database
 from crm_core.db.cdr_tables import cdr
 from crm_core.db.tables import calls
-from crm_core.domain.models import CallOutcome, CallRecord, Direction
+from crm_core.domain.models import CallOutcome, CallRecord, Direction, PbxLeg
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +109,33 @@ def _record(call_id: str, legs: list[object]) -> CallRecord:
         outcome=_OUTCOME.get(disposition, CallOutcome.FAILED),
         wrapup_notes="repaired from Asterisk CDR by reconciliation",
     )
+
+
+async def pbx_legs(db: Database, linkedids: list[str]) -> dict[str, list[PbxLeg]]:
+    """Asterisk's CDRs of these calls, by Linkedid: how calls that ended while the AMI
+    link was down really ended (answered by whom, when). Read at reconnect by the AMI
+    client (docs/adr/0043); {} when Asterisk does not write CDRs here."""
+    found: dict[str, list[PbxLeg]] = {}
+    async with db.engine.connect() as conn:
+        for start in range(0, len(linkedids), 1000):
+            chunk = linkedids[start : start + 1000]
+            rows = (await conn.execute(select(cdr).where(cdr.c.linkedid.in_(chunk)))).all()
+            for r in rows:
+                begun: datetime = r.calldate
+                ended = begun + timedelta(seconds=r.duration)
+                answered = (
+                    ended - timedelta(seconds=r.billsec) if r.disposition == "ANSWERED" else None
+                )
+                found.setdefault(r.linkedid, []).append(
+                    PbxLeg(
+                        linkedid=r.linkedid,
+                        channel=r.channel,
+                        dstchannel=r.dstchannel,
+                        started_at=begun,
+                        answered_at=answered,
+                        ended_at=ended,
+                        disposition=r.disposition,
+                        lastapp=r.lastapp,
+                    )
+                )
+    return found

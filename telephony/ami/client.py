@@ -21,13 +21,14 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_core import metrics
 from crm_core.domain.events import AmiConnected, AmiDisconnected, DomainEvent
+from crm_core.domain.models import PbxLeg
 from crm_core.ports.clock import Clock
 from crm_core.ports.telephony import TelephonyError
 from crm_core.services.rules import check_queue_ring_timeouts
@@ -37,6 +38,8 @@ from telephony.tracker import CallTracker
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[list[DomainEvent]], Awaitable[None]]
+# the PBX's own records (CDRs by Linkedid) of calls that ended while we were away
+GapRecovery = Callable[[list[str]], Awaitable[Mapping[str, list[PbxLeg]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,15 @@ class Endpoint:
     username: str
     secret: str
     name: str = "default"
+
+
+class _LoginRefused(Exception):
+    """Asterisk answered the Login with an error (wrong user or secret, ACL)."""
+
+    def __init__(self, username: str, message: str) -> None:
+        self.username = username
+        self.message = message
+        super().__init__(f"AMI login refused for user {username} ({message or 'no reason'})")
 
 
 class _ListCollector:
@@ -69,7 +81,10 @@ class AmiClient:
         watchdog: float = 15.0,
         backoff_min: float = 0.2,
         backoff_max: float = 30.0,
+        fast_retry_max: float = 1.0,
+        fast_retry_window: float = 60.0,
         events: bool = True,
+        recover: GapRecovery | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.tracker = tracker
@@ -80,9 +95,12 @@ class AmiClient:
         self.watchdog = watchdog
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
+        self.fast_retry_max = fast_retry_max
+        self.fast_retry_window = fast_retry_window
         # a hot standby keeps its connection for actions but reads no events (the lease
         # holder does): see set_events and docs/adr/0028-ami-reader-lease.md
         self.events_enabled = events
+        self.recover = recover
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[str, asyncio.Future[AmiMessage]] = {}
         self._lists: dict[str, _ListCollector] = {}
@@ -95,6 +113,9 @@ class AmiClient:
         self.ring_timeout_warnings: list[str] = []
         self._up = False  # logged in and announced
         self.last_error = ""
+        self.refused = False  # the last login was refused by Asterisk
+        self._logged_in = False  # this connection attempt logged in
+        self._failure_state = ""  # the failure last logged (logged once per change)
         self.events_read = 0
         self.connects = 0
         self.bad_frames = 0
@@ -207,26 +228,59 @@ class AmiClient:
 
     # --- connection loop --------------------------------------------------------------------------
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = self.backoff_min
+        last_up = -1e9  # loop time the link was last logged in
         while True:
+            self._logged_in = False
+            refused = False
             try:
                 await self._connect_and_read()
-                backoff = self.backoff_min  # it was up: start over gently
+            except _LoginRefused as exc:
+                refused = True
+                self.last_error = str(exc)
+                await self._note_failure(f"refused:{exc}", str(exc), backoff, refused=True)
             except (OSError, TimeoutError, TelephonyError, ConnectionError) as exc:
                 self.last_error = str(exc) or type(exc).__name__
-                if self.connected:
-                    await self._drop(self.last_error)
-                else:
-                    log.warning(
-                        "AMI %s:%d: cannot connect (%s); retrying in %.1f s",
-                        self.endpoint.host,
-                        self.endpoint.port,
-                        self.last_error,
+                if not self._up:  # the link never came up: name why, once per cause
+                    await self._note_failure(
+                        f"connect:{type(exc).__name__}",
+                        f"AMI {self.endpoint.host}:{self.endpoint.port}: cannot connect "
+                        f"({self.last_error})",
                         backoff,
                     )
+            if self._logged_in:
+                # it was up: start over gently (issue 12 #6: this line was unreachable
+                # when it followed only a normal return, which never happens)
+                backoff = self.backoff_min
+                last_up = loop.time()
             await self._drop(self.last_error or "connection closed")
             await asyncio.sleep(backoff * (0.5 + random.random()))  # jitter spreads reconnects
-            backoff = min(backoff * 2, self.backoff_max)
+            # soon after a loss (a kick, a PBX restart) retry about every second; a link
+            # down longer, or a login Asterisk refuses, backs off to backoff_max
+            recent = loop.time() - last_up < self.fast_retry_window and not refused
+            ceiling = min(self.fast_retry_max, self.backoff_max) if recent else self.backoff_max
+            backoff = min(backoff * 2, ceiling)
+
+    async def _note_failure(
+        self, state: str, message: str, backoff: float, *, refused: bool = False
+    ) -> None:
+        """Log a failure to (re)connect once per state change, without a traceback."""
+        if state == self._failure_state:
+            log.debug("%s; retrying in about %.1f s", message, backoff)
+            return
+        self._failure_state = state
+        log.warning("%s; retrying in about %.1f s", message, backoff)
+        if refused:
+            self.refused = True
+            ep = self.endpoint
+            await self._emit(
+                [
+                    AmiDisconnected(
+                        at=self.clock.now(), pbx=ep.name, host=ep.host, port=ep.port, reason=message
+                    )
+                ]
+            )
 
     async def _connect_and_read(self) -> None:
         ep = self.endpoint
@@ -246,9 +300,10 @@ class AmiClient:
                 }
             )
             if login.get("Response") != "Success":
-                raise TelephonyError(
-                    "ami-login-failed", f"AMI login refused: {login.get('Message')}"
-                )
+                raise _LoginRefused(ep.username, login.get("Message"))
+            self._logged_in = True
+            self._failure_state = ""
+            self.refused = False
             self.connects += 1
             metrics.AMI_RECONNECTS.labels(ep.name).inc()
             log.warning("AMI %s:%d connected and logged in as %s", ep.host, ep.port, ep.username)
@@ -277,8 +332,21 @@ class AmiClient:
             if not reader_task.done():
                 reader_task.cancel()
                 await asyncio.wait([reader_task])
+            if not reader_task.cancelled() and reader_task.exception() is not None:
+                # retrieved here: the error that ends the session is the one raised above
+                # (a refused login closes the socket too: no "exception never retrieved")
+                log.debug("AMI %s: reader ended: %s", ep.name, reader_task.exception())
 
     async def _read(self, reader: asyncio.StreamReader, parser: AmiFrameParser) -> None:
+        try:
+            await self._read_frames(reader, parser)
+        except (OSError, ConnectionError) as exc:
+            # answers that cannot come any more fail now, not at their timeout (a login
+            # answered by a close waited action_timeout before)
+            self._fail_waiting(str(exc) or type(exc).__name__)
+            raise
+
+    async def _read_frames(self, reader: asyncio.StreamReader, parser: AmiFrameParser) -> None:
         pbx = self.endpoint.name
         while True:
             try:
@@ -348,9 +416,11 @@ class AmiClient:
                 return
 
     async def _resync(self) -> None:
+        asked_at = self.clock.now()
         channels = await self.send_list_action({"Action": "CoreShowChannels"})
         members = await self.send_list_action({"Action": "QueueStatus"})
-        self._queue.put_nowait(("resync", (channels, members), self.clock.now()))
+        answers = await self._answer_times(channels)
+        self._queue.put_nowait(("resync", (channels, members, answers, asked_at), self.clock.now()))
         timeouts = {
             m.get("Queue"): float(m.get("Timeout"))
             for m in members
@@ -360,6 +430,43 @@ class AmiClient:
         for warning in self.ring_timeout_warnings:
             log.warning("AMI %s: %s", self.endpoint.name, warning)
 
+    async def _answer_times(self, channels: list[AmiMessage]) -> dict[str, datetime]:
+        """When each bridged leg of a call not known as answered was answered.
+
+        CoreShowChannels tells who is bridged, not since when; the leg's CDR does
+        (`CDR(answer,u)`, epoch with microseconds), so a call answered while we were
+        away keeps its true answer time (docs/adr/0043).
+        """
+        wanted: list[AmiMessage] = []
+        for item in channels:
+            h = item.headers
+            lid, uid = h.get("Linkedid"), h.get("Uniqueid")
+            if not h.get("BridgeId") or not uid or uid == lid:
+                continue
+            call = self.tracker.calls.get(lid or "")
+            if call is None or call.answered_at is None:
+                wanted.append(item)
+        gate = asyncio.Semaphore(16)
+
+        async def one(item: AmiMessage) -> tuple[str, datetime | None]:
+            async with gate:
+                reply = await self.send_action(
+                    {
+                        "Action": "Getvar",
+                        "Channel": item.get("Channel"),
+                        "Variable": "CDR(answer,u)",
+                    }
+                )
+            try:
+                epoch = float(reply.get("Value") or 0)
+            except ValueError:
+                epoch = 0.0
+            when = datetime.fromtimestamp(epoch, UTC) if epoch > 0 else None
+            return item.get("Uniqueid"), when
+
+        results = await asyncio.gather(*(one(item) for item in wanted))
+        return {uid: when for uid, when in results if when is not None}
+
     async def _drop(self, reason: str, *, announce: bool = True) -> None:
         was = self._up
         self._up = False
@@ -368,16 +475,7 @@ class AmiClient:
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
-        for futures in (self._pending, self._originates):
-            for future in futures.values():
-                if not future.done():
-                    future.set_exception(
-                        TelephonyError("ami-unavailable", f"AMI connection lost: {reason}")
-                    )
-            futures.clear()
-        for collector in self._lists.values():
-            if not collector.done.done():
-                collector.done.set_exception(TelephonyError("ami-unavailable", reason))
+        self._fail_waiting(reason)
         if was and announce:
             ep = self.endpoint
             log.error("AMI %s:%d disconnected: %s", ep.host, ep.port, reason)
@@ -393,6 +491,27 @@ class AmiClient:
                 ]
             )
 
+    def _fail_waiting(self, reason: str) -> None:
+        for futures in (self._pending, self._originates):
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(
+                        TelephonyError("ami-unavailable", f"AMI connection lost: {reason}")
+                    )
+            futures.clear()
+        for collector in self._lists.values():
+            if not collector.done.done():
+                collector.done.set_exception(TelephonyError("ami-unavailable", reason))
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, detail) for `/readyz` when the registry starts after the client."""
+        ep = self.endpoint
+        if self._up:
+            return True, f"connected to {ep.host}:{ep.port}"
+        if self.refused:
+            return False, f"{self.last_error} at {ep.host}:{ep.port}"
+        return False, self.last_error or "not connected yet"
+
     # --- ordered event consumer ------------
     async def _consume(self) -> None:
         counter = metrics.AMI_EVENTS.labels(self.endpoint.name)
@@ -403,15 +522,34 @@ class AmiClient:
                     counter.inc()
                     events = self.tracker.handle(payload, at)
                 else:
-                    channels, members = payload
+                    channels, members, answers, asked_at = payload
                     events = []
                     for item in members:  # members first: resync names agents by interface
                         events += self.tracker.handle(item, at)
-                    events += self.tracker.resync(channels, at)
+                    events += self.tracker.resync_queues(members, at)
+                    events += self.tracker.resync(channels, at, answers, asked_at)
+                    if self.tracker.gap_ended:
+                        legs = await self._recover(list(self.tracker.gap_ended))
+                        events += self.tracker.finish_gap(legs, at)
                 if events:
                     await self._emit(events)
             except Exception:  # a bad event or handler must never stop the stream
                 log.exception("AMI %s: handling %s failed; continuing", self.endpoint.name, kind)
+
+    async def _recover(self, linkedids: list[str]) -> Mapping[str, list[PbxLeg]]:
+        """The PBX's CDRs of calls that ended in the gap ({} when there is no source)."""
+        if self.recover is None:
+            return {}
+        try:
+            return await asyncio.wait_for(self.recover(linkedids), self.action_timeout)
+        except Exception as exc:  # no CDRs: those calls end with what we saw, no callback
+            log.error(
+                "AMI %s: reading the PBX's records of %d calls that ended in the gap failed: %s",
+                self.endpoint.name,
+                len(linkedids),
+                exc,
+            )
+            return {}
 
     async def _emit(self, events: list[DomainEvent]) -> None:
         try:

@@ -90,10 +90,23 @@ async def set_agent(request: web.Request) -> web.Response:
             {"error_id": "no-such-agent", "message": f"no simulated agent {member!r}"},
             status=404,
         )
+    phone = sim.agents[member]
     sim.set_agent(member, _number(body, "answer_after", None))
+    if "talk_seconds" in body:  # the agent hangs up after N s (null: the caller decides)
+        phone.talk_seconds = _number(body, "talk_seconds", None)
     return web.json_response(
-        {"member_name": member, "answer_after": sim.agents[member].answer_after}
+        {
+            "member_name": member,
+            "answer_after": phone.answer_after,
+            "talk_seconds": phone.talk_seconds,
+        }
     )
+
+
+async def kick(request: web.Request) -> web.Response:
+    """`manager kick session`: close the AMI sessions (of one user, `?user=`)."""
+    user = request.query.get("user") or None
+    return web.json_response({"kicked": request.app[SIM_KEY].kick_sessions(user)})
 
 
 async def state(request: web.Request) -> web.Response:
@@ -106,4 +119,5 @@ def create_control_app(sim: Simulator) -> web.Application:
     app.router.add_post("/calls", place_call)
     app.router.add_put("/agents/{member_name}", set_agent)
     app.router.add_get("/state", state)
+    app.router.add_post("/ami/kick", kick)
     return app

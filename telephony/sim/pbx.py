@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,7 @@ class SimCall:
     created_at: float = 0.0
     hangup: asyncio.Event = field(default_factory=asyncio.Event)
     redirect: str | None = None
+    agent_hung_up: bool = False  # the queue returned alive (option c): the survey runs
     variables: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -171,6 +173,7 @@ class _Client:
         self.authed = False
         self.events = True
         self.frozen = False
+        self.username = ""
 
 
 Send = Callable[[list[tuple[str, str]]], None]
@@ -184,11 +187,22 @@ class Simulator:
         ami_username: str = "callcenter",
         ami_secret: str = "",
         agi_address: tuple[str, int] | None = None,
+        prompts: Collection[str] | None = None,
+        agents_dial_phones: bool = False,
     ) -> None:
         self.clock = clock or SystemClock()
+        # the prompt files installed (None: every one): a missing one ends the AGI session
+        self.prompts = prompts
+        self._booted = self.clock.monotonic()
         self.username = ami_username
         self.secret = ami_secret
         self.agi_address = agi_address
+        self.agi_secret = ""  # passed as the AGI's first argument, as the rendered dialplan does
+        # the dialplan of `callcenter pbx-config`: an agent's Local channel (`[agents]`)
+        # Dial()s the agent's phone, so an originate to an agent shows that inner dial and
+        # `[outbound]` sets the DID as caller id (ADR 0009, "what the real PBX showed").
+        # False: the recordings' dialplan, where the `;2` half is the phone itself.
+        self.agents_dial_phones = agents_dial_phones
         self.queues: dict[str, QueueConfig] = {}
         self.agents: dict[str, AgentPhone] = {}  # by member name
         self.interfaces: dict[str, str] = {}  # interface -> member name (known phones)
@@ -196,6 +210,7 @@ class Simulator:
         self.default_customer = CustomerPhone()
         self.calls: dict[str, SimCall] = {}
         self.channels: dict[str, Channel] = {}  # by name
+        self._held: set[str] = set()  # channels on music on hold (the console's hold)
         self.actions: list[AmiMessage] = []
         self._clients: list[_Client] = []
         self._server: asyncio.Server | None = None
@@ -272,6 +287,23 @@ class Simulator:
             client.writer.transport.abort()
         self._clients.clear()
 
+    def kick_sessions(self, username: str | None = None) -> int:
+        """`manager kick session`: Asterisk closes the session's socket, saying nothing.
+
+        The calls go on; a client that logs in again gets the banner, its login reply
+        and `FullyBooted`, and nothing of what happened meanwhile. Returns how many
+        sessions were closed.
+        """
+        kicked = 0
+        for client in list(self._clients):
+            if not client.authed or (username is not None and client.username != username):
+                continue
+            client.authed = False  # no event may slip out between now and the close
+            client.writer.close()
+            self._clients.remove(client)
+            kicked += 1
+        return kicked
+
     def freeze_clients(self) -> None:
         """Half-open sockets: the PBX stops writing (no events, no replies) without closing."""
         for client in self._clients:
@@ -344,16 +376,19 @@ class Simulator:
         if name == "login":
             if msg.get("Username") == self.username and msg.get("Secret") == self.secret:
                 client.authed = True
+                client.username = msg.get("Username")
                 client.events = msg.get("Events", "on").lower() not in ("off", "no")
                 reply("Success", "Authentication accepted")
                 if client.events:
+                    # what Asterisk sends every new session, a kicked one's return too
+                    uptime = str(int(self.clock.monotonic() - self._booted))
                     self._write(
                         client,
                         [
                             ("Event", "FullyBooted"),
                             ("Privilege", "system,all"),
-                            ("Uptime", "100"),
-                            ("LastReload", "100"),
+                            ("Uptime", uptime),
+                            ("LastReload", uptime),
                             ("Status", "Fully Booted"),
                         ],
                     )
@@ -393,12 +428,6 @@ class Simulator:
             return
         self.variables[(target, name)] = value
         reply("Success", "Variable Set")
-        if ch is not None and name == "CC_HOLD":
-            # our hold command: the customer hears music on hold, as Asterisk reports it
-            if value == "1":
-                self.emit("MusicOnHoldStart", [*ch.snapshot(), ("Class", "default")])
-            else:
-                self.emit("MusicOnHoldStop", ch.snapshot())
 
     async def _act_getvar(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         name, target = msg.get("Variable"), msg.get("Channel")
@@ -676,28 +705,65 @@ class Simulator:
         if call is None:
             reply("Error", "Channel specified does not exist")
             return
+        if msg.get("Context") == "hold":
+            # the console's hold, as Asterisk does it (ADR 0051): the customer leaves the
+            # queue's bridge for MusicOnHold, the agent's leg (ExtraChannel) for a wait;
+            # both stay up, and the queue call ends only at the final hang-up
+            ch = self.channels[msg.get("Channel")]
+            self._held.add(ch.name)
+            reply(
+                "Success",
+                "Dual Redirect successful" if msg.get("ExtraChannel") else "Redirect successful",
+            )
+            self.emit("MusicOnHoldStart", [*ch.snapshot(), ("Class", "default")])
+            return
         call.redirect = msg.get("Exten")
         call.hangup.set()  # wake the call's task; it moves to the new target
         reply("Success", "Redirect successful")
 
+    async def _act_bridge(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
+        """Bridge two channels: our unhold joins a held customer and the agent again."""
+        one, two = msg.get("Channel1"), msg.get("Channel2")
+        if one not in self.channels or two not in self.channels:
+            reply("Error", f"Channel1 does not exist: {one}")
+            return
+        reply("Success", "Channels have been bridged")
+        if one in self._held:
+            self._held.discard(one)
+            self.emit("MusicOnHoldStop", self.channels[one].snapshot())
+
     async def _act_blindtransfer(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
-        call = self._call_of_channel(msg.get("Channel"))
+        """Asterisk's semantics: `Channel` is the *transferer*. It leaves; its bridge peer
+        (the transferee) goes on to Context/Exten. Naming the customer's channel thus
+        hangs up the customer, as a real Asterisk does (ADR 0009)."""
+        name = msg.get("Channel")
+        call = self._call_of_channel(name)
         if call is None:
             reply("Error", "No such channel")
             return
-        call.redirect = msg.get("Exten")
-        call.hangup.set()
+        transferer = next(leg for leg in call.legs if leg.name == name)
+        talking = call.state == "talking" and len(call.legs) >= 3
+        if not talking or not transferer.bridge:
+            reply("Error", "Transfer failed")
+            return
+        peer = call.legs[2] if transferer is call.caller else call.caller
         reply("Success", "Transfer succeeded")
         self.emit(
             "BlindTransfer",
             [
                 ("Result", "Success"),
-                *call.caller.snapshot("Transferee"),
-                ("IsExternal", "No"),
+                *transferer.snapshot("Transferer"),
+                *peer.snapshot("Transferee"),
+                ("BridgeUniqueid", transferer.bridge),
+                ("BridgeType", "basic"),
+                ("IsExternal", "Yes"),
                 ("Context", msg.get("Context")),
                 ("Extension", msg.get("Exten")),
             ],
         )
+        if transferer is not call.caller:
+            call.redirect = msg.get("Exten")
+        call.hangup.set()  # the customer as transferer: hung up (their call ends)
 
     async def _act_mixmonitor(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         ch = self.channels.get(msg.get("Channel"))
@@ -847,12 +913,9 @@ class Simulator:
                 self.emit("QueueMemberPause", m.fields(), "agent,all")
 
     def _member_event(self, member: Member) -> None:
-        """A member's device changed: like Asterisk, every queue the member is in reports
-        it (the queue that rings them and the others alike), not only the ringing one."""
-        same = [
-            m for q in self.queues.values() for m in q.members if m.interface == member.interface
-        ]
-        for m in same or [member]:
+        # a device state change reaches every queue the agent is in: Asterisk sends one
+        # QueueMemberStatus per queue
+        for m in self._members_named(member.name) or [member]:
             self.emit("QueueMemberStatus", m.fields(), "agent,all")
 
     def _members_named(self, name: str) -> list[Member]:
@@ -922,50 +985,108 @@ class Simulator:
             if call.ivr_route and self.agi_address:
                 await self._run_ivr(call)
             target = call.queue
+            if target and not call.hangup.is_set():
+                # `[inbound]`'s queue step: Set(CC_QUEUE=…), then Goto(queue-call,…)
+                call.variables["CC_QUEUE"] = target
+                self.emit(
+                    "VarSet",
+                    [*one.snapshot(), ("Variable", "CC_QUEUE"), ("Value", target)],
+                    "dialplan,all",
+                )
             while (target and not call.hangup.is_set()) or call.redirect:
                 if call.redirect:
                     target, call.redirect = call.redirect, None
                     call.hangup.clear()
                 if target not in self.queues:
+                    if target and self._is_agent(f"Local/{target}@agents/n"):
+                        # blind transfer to a colleague's extension (`[transfer]` Dial)
+                        await self._dial_second_leg(call, call.caller, target, "transfer")
                     break
+                # Queue() runs in `[queue-call]` (a transfer reaches it through
+                # `[transfer]`): the caller's events carry that context and the queue
+                one.context, one.exten = "queue-call", target
                 target = await self._queue(call, target)
+            if call.agent_hung_up and self.agi_address and call.variables.get("MEMBERNAME"):
+                # `[queue-call]`: Queue(…,c) returns when the agent hangs up; the caller
+                # goes on, alive, to the satisfaction survey
+                call.state = "survey"
+                await self._agi(call, "survey", [])
         finally:
+            if len(call.legs) > 1:
+                self._hangup(call.legs[1])  # the caller's own half goes first, as in Asterisk
             self._end_call(call)
 
     async def _run_ivr(self, call: SimCall) -> None:
-        """Walk the call through the IVR like the dialplan does (docker/asterisk)."""
-        from telephony.sim.agi_caller import run_agi_session
-
+        """Walk the call through the IVR as the rendered `[inbound]` dialplan does."""
         assert self.agi_address is not None
         call.state = "ivr"
-        one = call.caller
         inputs = call.dtmf.split(",") if call.dtmf else []
-        route = call.ivr_route or "welcome"
-        for _ in range(4):  # welcome -> menu -> selfservice/callback at most
-            one.application, one.appdata = "AGI", f"agi://{self.agi_address[0]}/{route}"
-            try:
-                variables = await run_agi_session(
-                    self.agi_address[0],
-                    self.agi_address[1],
-                    route,
-                    channel=one.name,
-                    uniqueid=one.uniqueid,
-                    linkedid=call.linkedid,
-                    caller_number=call.caller_number,
-                    caller_name=call.caller_name,
-                    dtmf=",".join(inputs),
-                    variables=call.variables,
-                )
-            except (OSError, TimeoutError, ValueError) as exc:
-                log.warning("simulated IVR for %s failed: %s", call.linkedid, exc)
-                self.emit(
-                    "VarSet",
-                    [*one.snapshot(), ("Variable", "AGISTATUS"), ("Value", "FAILURE")],
-                    "dialplan,all",
-                )
+        start = call.ivr_route or "welcome"
+
+        def route() -> str:
+            return call.variables.get("CC_ROUTE", "")
+
+        if start == "welcome":
+            await self._agi(call, "welcome", inputs)
+            if route() == "hangup":
+                call.queue = None
                 return
-            inputs = inputs[1:] if inputs else []
-            for key, value in variables.items():
+            if route() == "callback":
+                await self._agi(call, "callback", inputs)
+                call.queue = None
+                return
+            start = "menu"
+        if start == "menu":
+            await self._agi(call, "menu", inputs)
+            if route() == "selfservice":
+                start = "selfservice"
+            elif route() in ("callback", "hangup"):
+                start = route()
+        if start == "selfservice":
+            await self._agi(call, "selfservice", inputs)
+            if route() != "queue":
+                call.queue = None
+                return
+        elif start == "callback":
+            await self._agi(call, "callback", inputs)
+            call.queue = None
+            return
+        elif start == "hangup":
+            call.queue = None
+            return
+        if call.variables.get("CC_QUEUE"):
+            call.queue = call.variables["CC_QUEUE"]
+
+    async def _agi(self, call: SimCall, route: str, inputs: list[str]) -> None:
+        """One `AGI(agi://…/route)` step; AGISTATUS as Asterisk sets it."""
+        from telephony.sim.agi_caller import run_agi
+
+        assert self.agi_address is not None
+        one = call.caller
+        one.application, one.appdata = "AGI", f"agi://{self.agi_address[0]}/{route}"
+        status = "FAILURE"
+        try:
+            result = await run_agi(
+                self.agi_address[0],
+                self.agi_address[1],
+                route,
+                channel=one.name,
+                uniqueid=one.uniqueid,
+                linkedid=call.linkedid,
+                caller_number=call.caller_number,
+                caller_name=call.caller_name,
+                dtmf=",".join(inputs),
+                variables=call.variables,
+                prompts=self.prompts,
+                context=one.context,
+                extension=one.exten,
+                args=(self.agi_secret,) if self.agi_secret else (),
+            )
+        except (OSError, TimeoutError, ValueError) as exc:
+            log.warning("simulated IVR for %s failed: %s", call.linkedid, exc)
+        else:
+            status = result.status
+            for key, value in result.sets:  # one VarSet per SET VARIABLE, as they came
                 call.variables[key] = value
                 if key.startswith("CC_"):
                     self.emit(
@@ -973,20 +1094,19 @@ class Simulator:
                         [*one.snapshot(), ("Variable", key), ("Value", value)],
                         "dialplan,all",
                     )
-            self.emit(
-                "VarSet",
-                [*one.snapshot(), ("Variable", "AGISTATUS"), ("Value", "SUCCESS")],
-                "dialplan,all",
-            )
-            next_route = call.variables.get("CC_ROUTE", "queue")
-            if next_route in ("menu", "selfservice", "callback") and next_route != route:
-                route = next_route
-                continue
-            break
-        if call.variables.get("CC_QUEUE"):
-            call.queue = call.variables["CC_QUEUE"]
-        if call.variables.get("CC_ROUTE") in ("hangup", "callback"):
-            call.queue = None
+            if result.missing_prompts:
+                log.warning(
+                    "simulated IVR %s: prompt %s is not installed; Asterisk ends the AGI",
+                    route,
+                    result.missing_prompts[0],
+                )
+        if inputs:
+            del inputs[0]
+        self.emit(
+            "VarSet",
+            [*one.snapshot(), ("Variable", "AGISTATUS"), ("Value", status)],
+            "dialplan,all",
+        )
 
     def _pick(self, q: QueueConfig, tried: set[str]) -> list[Member]:
         free = [m for m in q.members if not m.paused and not m.busy]
@@ -1138,7 +1258,7 @@ class Simulator:
             self.emit(
                 "DialBegin", [*one.snapshot(), *a1.snapshot("Dest"), ("DialString", m.interface)]
             )
-            self._state(a2, 5)
+            self._state(a1, 5)  # Asterisk: the queue's half of the agent leg goes Ringing
             m.busy = True
             for mm in self._members_named(m.name):
                 mm.busy = True
@@ -1263,8 +1383,7 @@ class Simulator:
         call.state, call.agent = "talking", m.name
         call.legs += [a1, a2]
         m.in_call = True
-        m.busy = True
-        self._member_event(m)
+        m.busy = True  # still "in use" (2) from the ringing: Asterisk sends nothing here
         start = self.clock.monotonic()
         phone = self.agents.get(m.name)
         talk = phone.talk_seconds if phone and phone.talk_seconds else call.talk_seconds
@@ -1272,7 +1391,11 @@ class Simulator:
         talked = int(self.clock.monotonic() - start)
         redirected = call.redirect is not None
         reason = "transfer" if redirected else ("caller" if interrupted else "agent")
+        call.agent_hung_up = reason == "agent"
+        call.variables["MEMBERNAME"] = m.name  # the queues' setinterfacevar
         self._hangup(a2)
+        # Asterisk races here: AgentComplete comes before or after the agent's leg leaves
+        # the bridge (both recorded); the simulator keeps the order of the captures
         self.emit(
             "BridgeLeave",
             [*base, ("BridgeNumChannels", "1"), ("BridgeVideoSourceMode", "none"), *a1.snapshot()],
@@ -1343,15 +1466,29 @@ class Simulator:
             self._set_cid(ch, cid_num or "<unknown>", cid_name or "<unknown>")
         self._local_bridge(one, two)
         variables = dict(v.split("=", 1) for v in msg.getall("Variable") if "=" in v)
-        for key, value in variables.items():  # Originate's Variable → VarSet on the channel
-            self.emit("VarSet", [*one.snapshot(), ("Variable", key), ("Value", value)])
+        for half in (one, two) if self.agents_dial_phones else (one,):
+            for key, value in variables.items():  # Originate's Variable → VarSet
+                self.emit("VarSet", [*half.snapshot(), ("Variable", key), ("Value", value)])
         self.emit("DialBegin", [*one.snapshot("Dest"), ("DialString", resource)])
         agent = self._is_agent(channel)
+        handset: tuple[Channel, Channel] | None = None
+        if agent is not None and self.agents_dial_phones and ctx == "agents":
+            # `[agents]`: the `;2` half Dial()s the agent's phone
+            p1, p2 = self._local_pair(number, "phone-sim", number, one.linkedid)
+            self._set_cid(p1, number, cid_name or "<unknown>")
+            self._set_cid(p2, "<unknown>", cid_name or "<unknown>")
+            self._local_bridge(p1, p2)
+            self.emit(
+                "DialBegin",
+                [*two.snapshot(), *p1.snapshot("Dest"), ("DialString", f"{number}@phone-sim/n")],
+            )
+            self._state(p1, 5)
+            handset = (p1, p2)
         call = SimCall(
             one.linkedid, cid_num, cid_name, None, 60.0, None, created_at=self.clock.monotonic()
         )
         call.variables.update(variables)
-        call.legs = [one, two]
+        call.legs = [one, two, *(handset or ())]
         self.calls[call.linkedid] = call
 
         def respond(ok: bool, reason: int) -> None:
@@ -1410,9 +1547,26 @@ class Simulator:
                 self.emit("DialEnd", [*one.snapshot("Dest"), ("DialStatus", "NOANSWER")])
                 respond(False, 3)
                 return False
+            if handset is not None:
+                p1, p2 = handset
+                self._state(p2, 6)
+                self._state(p1, 6)
+                self.emit(
+                    "DialEnd", [*two.snapshot(), *p1.snapshot("Dest"), ("DialStatus", "ANSWER")]
+                )
             self._state(two, 6)
             self._state(one, 6)
             self.emit("DialEnd", [*one.snapshot("Dest"), ("DialStatus", "ANSWER")])
+            if handset is not None and exten and exten not in self.queues and not app:
+                # `[outbound]`: the customer sees the DID; Asterisk answers the Originate
+                # once the customer is being dialled
+                one.context, one.exten = context, exten
+                self.emit("VarSet", [*one.snapshot(), ("Variable", "CC_SHOWN"), ("Value", DID)])
+                self._set_cid(one, DID, "<unknown>")
+                await self._dial_second_leg(
+                    call, one, exten, context, dialling=lambda: respond(True, 4)
+                )
+                return True
             respond(True, 4)
             if app.lower() == "chanspy":
                 await self._spy(call, one, data)
@@ -1433,7 +1587,15 @@ class Simulator:
                     self._member_event(members[0])
             self._end_call(call)
 
-    async def _dial_second_leg(self, call: SimCall, one: Channel, exten: str, context: str) -> None:
+    async def _dial_second_leg(
+        self,
+        call: SimCall,
+        one: Channel,
+        exten: str,
+        context: str,
+        *,
+        dialling: Callable[[], None] | None = None,
+    ) -> None:
         agent = self._is_agent(f"Local/{exten}@agents/n")
         ctx = "agents" if agent else "customer-sim"
         b1, b2 = self._local_pair(exten, ctx, exten, call.linkedid)
@@ -1460,6 +1622,8 @@ class Simulator:
                 "DialState",
                 [*one.snapshot(), *b1.snapshot("Dest"), ("DialStatus", "RINGING")],
             )
+        if dialling is not None:
+            dialling()
         if mode in ("busy", "congestion"):
             await self._wait(0.5, call.hangup)
             self.emit(
@@ -1572,11 +1736,22 @@ def demo_simulator(
     agents: int = 6,
     preload_members: bool = False,
     answer_after: float | None = 4.0,
+    ring_limit_seconds: float = 15.0,
 ) -> Simulator:
-    """The demo PBX: queues support, sales, vip; Agent 1001..100N on Local/100N@agents/n."""
+    """The demo PBX: queues support, sales, vip; Agent 1001..100N on Local/100N@agents/n.
+
+    The queues are the ones `callcenter pbx-config` renders: a member rings for the ring
+    limit rounded up to whole seconds (Asterisk's `timeout`), then `retry = 2`.
+    """
     sim = Simulator(clock=clock, ami_secret=ami_secret)
+    timeout = float(max(1, math.ceil(ring_limit_seconds)))
     for name in ("support", "sales", "vip"):
-        sim.add_queue(name, strategy="rrmemory" if name != "vip" else "ringall")
+        sim.add_queue(
+            name,
+            strategy="rrmemory" if name != "vip" else "ringall",
+            member_timeout=timeout,
+            retry=2.0,
+        )
     for n in range(1, agents + 1):
         member, iface = f"Agent {1000 + n}", f"Local/{1000 + n}@agents/n"
         sim.add_agent_phone(member, iface, answer_after)

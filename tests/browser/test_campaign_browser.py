@@ -3,45 +3,20 @@ an agent previews a contact, reads the card, dials it; the call pops with the ca
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import zoneinfo
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from callcenter.commands.demo import demo_settings
-from callcenter.settings import load_settings
-from callcenter.wiring import DemoOptions, Runtime
+from callcenter.wiring import Runtime
 from crm_core.domain.models import Campaign, CampaignContact, CampaignKind, CampaignStatus, DialMode
 from telephony.sim.pbx import CustomerPhone
 
 pytestmark = pytest.mark.browser
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    database = tmp_path / "demo.db"
-    settings = dataclasses.replace(
-        demo_settings(load_settings(environ={}), database),
-        agi_port=0,
-        outbox_path=str(tmp_path / "outbox.db"),
-    )
-    runtime = Runtime(
-        settings=settings,
-        demo=DemoOptions(database_file=database, calls_per_minute=0, answer_after_seconds=1.0),
-        host="127.0.0.1",
-        port=0,
-    )
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 async def test_preview_contact_dial_and_campaign_pop(runtime: Runtime, browser: Browser) -> None:

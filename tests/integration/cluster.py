@@ -43,8 +43,15 @@ AGENTS = 6
 class Cluster:
     """`await cluster.start()` … `await cluster.stop()` (always, in a finally)."""
 
-    def __init__(self, workdir: Path, *, persistent_redis: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        persistent_redis: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.extra_env = env or {}  # more CALLCENTER_* settings for both instances
         self.schema = f"t_cluster_{uuid.uuid4().hex[:8]}"
         self.db_url = f"{PG_URL}?search_path={self.schema}"
         self.redis = PrivateRedis(workdir, persistent=persistent_redis)
@@ -157,6 +164,7 @@ class Cluster:
             "CALLCENTER_SECRET_KEY": "a-cluster-test-secret-of-enough-length",
             "CALLCENTER_AMI_PING_INTERVAL_SECONDS": "1",
             "CALLCENTER_AMI_WATCHDOG_SECONDS": "3",
+            **self.extra_env,
         }
 
     def _log(self, name: str) -> Any:

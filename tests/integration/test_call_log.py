@@ -126,3 +126,62 @@ async def test_restart_with_records_in_the_outbox_loses_none(
     finally:
         await writer.stop()
         await db.close()
+
+
+async def test_a_record_the_crm_refuses_is_set_aside_and_never_blocks_the_others(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Issue 13 item 1: a call record naming a customer that does not exist (or one beyond
+    int64, or a NUL byte) used to sit at the head of the outbox forever."""
+    import dataclasses
+
+    from crm_core.health import HealthRegistry
+
+    db = await open_database(database_url)
+    bus = InProcessBus()
+    health = HealthRegistry()
+    bus.subscribe(health.handle)
+    writer = CallLogWriter(db.calls, outbox_path=tmp_path / "outbox.db", bus=bus)
+    try:
+        bad = [
+            dataclasses.replace(_record(900), customer_id=999_999),  # no such customer
+            dataclasses.replace(_record(901), customer_id=2**70),  # beyond int64
+            dataclasses.replace(_record(902), caller_name="bad\x00name"),
+        ]
+        for record in [*bad, *(_record(n) for n in range(30))]:
+            writer.handle(CallEnded(at=T0, record=record))
+        await writer.start()
+        await _until(lambda: writer.pending == 0)
+        assert await db.calls.count() >= 30
+        for n in range(30):
+            assert (await db.calls.get(f"1700000000.{n}")).caller_name == "张三"
+        refused = {call_id for call_id, _, _ in writer.outbox.set_aside_records()}
+        assert "1700000000.900" in refused
+        assert "1700000000.901" in refused
+        assert writer.outbox.set_aside_count == len(refused)
+        # the operator is told, the instance stays in service
+        assert "call-log" in health.degraded
+        assert health.snapshot()["call-log"]["healthy"] is False
+        assert "set aside" in str(health.snapshot()["call-log"]["detail"])
+    finally:
+        await writer.stop()
+        await db.close()
+
+
+async def test_an_outage_is_never_mistaken_for_a_bad_record(
+    database_url: str, tmp_path: Path
+) -> None:
+    db = await open_database(database_url)
+    flaky = FlakyCalls(db.engine)
+    flaky.down = True
+    writer = CallLogWriter(flaky, outbox_path=tmp_path / "outbox.db", max_backoff=0.05)
+    try:
+        for n in range(5):
+            writer.handle(CallEnded(at=T0, record=_record(n)))
+        await writer.start()
+        await _until(lambda: flaky.attempts >= 3)
+        assert writer.outbox.set_aside_count == 0
+        assert writer.pending == 5
+    finally:
+        await writer.stop(drain_timeout=0.1)
+        await db.close()

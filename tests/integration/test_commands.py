@@ -108,14 +108,30 @@ async def test_recording_start_stop(h: Harness) -> None:
 
 
 async def test_hold_and_unhold_reach_the_record(h: Harness) -> None:
-    _, caller = await _talking_call(h)
-    await h.commands.hold(caller, True)
-    await h.commands.hold(caller, False)
-    holds = [a.get("Value") for a in _sent(h, "Setvar") if a.get("Variable") == "CC_HOLD"]
-    assert holds == ["1", "0"]
+    """Hold as on Asterisk (ADR 0051): Redirect of customer and agent leg, then Bridge."""
+    call_id, caller = await _talking_call(h)
+    await h.until(lambda: h.client.tracker.hold_channels(call_id) is not None)
+    await h.commands.hold(call_id, True)
+    (redirect,) = _sent(h, "Redirect")
+    assert (redirect.get("Channel"), redirect.get("Context"), redirect.get("Exten")) == (
+        caller,
+        "hold",
+        "moh",
+    )
+    assert redirect.get("ExtraExten") == "wait"
+    agent_leg = redirect.get("ExtraChannel")
+    assert agent_leg.startswith("Local/1001@agents")
+    await h.until(lambda: h.client.tracker.held(call_id))
+    await h.commands.hold(call_id, False)
+    (bridge,) = _sent(h, "Bridge")
+    assert (bridge.get("Channel1"), bridge.get("Channel2")) == (caller, agent_leg)
+    await h.until(lambda: not h.client.tracker.held(call_id))
     await h.commands.hangup(caller)
     await h.until(lambda: h.records())
     assert any(isinstance(e, CallEnded) for e in h.events)
+    with pytest.raises(TelephonyError) as err:
+        await h.commands.hold(call_id, True)
+    assert err.value.error_id == "no-such-channel"
 
 
 async def test_originate_to_agent_and_customer_failure_reason(h: Harness) -> None:
@@ -143,3 +159,33 @@ async def test_originate_to_agent_and_customer_failure_reason(h: Harness) -> Non
             )
         )
     assert err.value.error_id == "originate-failed"
+
+
+async def test_blind_transfer_names_the_transferer_as_asterisk_does(h: Harness) -> None:
+    """Channel = the agent's leg: the customer goes on to the colleague (ADR 0009)."""
+    h.sim.set_agent("Agent 1002", 0.1)
+    h.client.tracker.know_agents({"Local/1002@agents/n": "Agent 1002"})  # the CRM's roster
+    call_id, caller = await _talking_call(h)
+    agent_leg = h.sim.calls[call_id].legs[2].name
+    await h.commands.blind_transfer(agent_leg, "transfer", "1002")
+    await h.until(
+        lambda: any("1002@agents" in leg.name and leg.bridge for leg in h.sim.calls[call_id].legs)
+    )
+    assert h.sim.calls[call_id].caller.name == caller  # the customer is still up
+    await h.commands.hangup(caller)
+    await h.until(lambda: bool(h.records()))
+    (record,) = h.records()
+    assert record.agent == "Agent 1002"
+    assert [(o.agent, o.result.value) for o in record.offers] == [
+        ("Agent 1001", "answered"),
+        ("Agent 1002", "answered"),
+    ]
+    assert record.transferred_to == "1002"
+
+
+async def test_blind_transfer_of_the_customer_channel_hangs_the_customer_up(h: Harness) -> None:
+    """What the service used to send: Asterisk takes the customer as the transferer."""
+    call_id, caller = await _talking_call(h)
+    await h.commands.blind_transfer(caller, "transfer", "sales")
+    await h.until(lambda: call_id not in h.sim.calls)
+    assert caller not in h.sim.channels

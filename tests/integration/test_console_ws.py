@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 
 import aiohttp
+import pytest
 
 from agent_console.hub import CLOSE_TOO_SLOW
 from agent_console.services import ConsoleConfig
@@ -239,3 +241,53 @@ async def test_heartbeat_carries_the_current_seq(database_url: str) -> None:
         beat, _ = await receive_until(ws, "heartbeat")
         assert beat["seq"] >= pop["seq"]
         await ws.close()
+
+
+async def test_a_cross_site_page_cannot_open_the_socket_with_the_cookie(
+    database_url: str,
+) -> None:
+    """Issue 13 item 11: a page on another site connected with the agent's cookie."""
+    async with console_stack(database_url, telephony=False) as stack, aiohttp.ClientSession() as s:
+        token = await stack.token(s, "agent1")
+        host = stack.url.removeprefix("http://")
+        for origin in ("https://evil.example", "http://evil.example:8080"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await s.ws_connect(f"{stack.url}/ws?token={token}", headers={"Origin": origin})
+            assert refused.value.status == 403
+        # the console's own page
+        ws = await s.ws_connect(
+            f"{stack.url}/ws?token={token}", headers={"Origin": f"http://{host}"}
+        )
+        snap, _ = await receive_until(ws, "snapshot")
+        assert snap["me"]["username"] == "agent1"
+        await ws.close()
+
+
+async def test_one_message_per_frame_unless_the_client_asks_for_batches(
+    database_url: str,
+) -> None:
+    """CONTRACTS: one JSON object per frame; arrays only for a client that opts in."""
+    async with console_stack(database_url, telephony=False) as stack, aiohttp.ClientSession() as s:
+        token = await stack.token(s, "agent1")
+        plain = await s.ws_connect(f"{stack.url}/ws?token={token}")
+        batched = await s.ws_connect(f"{stack.url}/ws?token={token}&batch=1")
+        await receive_until(plain, "snapshot")
+        await receive_until(batched, "snapshot")
+        for n in range(40):  # published back to back: they queue up together
+            await stack.bus.publish(ring(f"burst-{n}", 1, number=f"1380013{n:04d}"))
+        frames: list[object] = []
+        while sum(1 for f in frames if isinstance(f, dict) and f.get("type") == "screen_pop") < 40:
+            msg = await plain.receive()
+            frames.append(json.loads(msg.data))
+        assert all(isinstance(f, dict) for f in frames)
+        arrays = 0
+        pops = 0
+        while pops < 40:
+            data = json.loads((await batched.receive()).data)
+            arrays += isinstance(data, list)
+            pops += sum(
+                m["type"] == "screen_pop" for m in (data if isinstance(data, list) else [data])
+            )
+        assert arrays >= 1  # the burst was coalesced for the client that asked
+        await plain.close()
+        await batched.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.close()
 
 
-async def _server(db: Database, clock: FakeClock, **kw: float) -> FastAgiServer:
+async def _server(db: Database, clock: FakeClock, **kw: Any) -> FastAgiServer:
     service = CallbackService(db=db, bus=InProcessBus(), clock=clock, settings=Settings())
     ctx = IvrContext(
         customers=db.customers,
@@ -133,6 +134,26 @@ async def test_callback_request_creates_callback_due_within_window(db: Database)
         await server.stop()
 
 
+async def test_a_missing_prompt_is_named_once_and_the_flow_goes_on(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Asterisk answers -1 for a prompt it lacks while the caller is still there."""
+    server = await _server(db, FakeClock(OPEN))
+    missing = frozenset({"cc/we-will-call-you-at", "cc/press-1-confirm-2-other"})
+    try:
+        for number in ("13912345671", "13912345672"):
+            result = await _call(server, "callback", number=number, missing=missing)
+            assert _steps(result).startswith("callback:created:")
+            assert await db.callbacks.open_for_phone(f"+86{number}") is not None
+    finally:
+        await server.stop()
+    assert server.missing_prompts == {"cc/we-will-call-you-at": 2, "cc/press-1-confirm-2-other": 2}
+    warnings = [r.getMessage() for r in caplog.records if "missing on the PBX" in r.getMessage()]
+    assert len(warnings) == 2, warnings  # once per prompt, not once per caller
+    assert "prompt cc/we-will-call-you-at missing on the PBX" in warnings[0]
+    assert "caller hung up" not in caplog.text
+
+
 async def test_selfservice_reads_the_latest_case(db: Database) -> None:
     customer = await db.customers.create(name="李四", phones=["13800138001"])
     case = await db.cases.create(
@@ -220,3 +241,31 @@ async def test_two_hundred_concurrent_sessions(db: Database) -> None:
         assert server.completed == 200
     finally:
         await server.stop()
+
+
+async def test_only_the_pbx_may_open_an_agi_session(db: Database) -> None:
+    """Issue 13 item 8: a fake AGI session learned who is a customer and created callbacks."""
+    await db.customers.create(name="张三", phones=["13800138000"])
+    clock = FakeClock(OPEN)
+    elsewhere = await _server(db, clock, allowed_networks=("10.0.0.0/8",))
+    try:
+        # closed at once, before a single command: nothing learned
+        assert await _call(elsewhere, "welcome", timeout=2) == {}
+        assert elsewhere.rejected == 1
+        assert elsewhere.completed == 0
+    finally:
+        await elsewhere.stop()
+
+    guarded = await _server(db, clock, secret="dialplan-secret")
+    try:
+        # no secret: refused before any flow runs, no callback created
+        assert await _call(guarded, "callback", dtmf="1", timeout=2) == {}
+        assert await _call(guarded, "callback", dtmf="1", timeout=2, args=("guess",)) == {}
+        assert await db.callbacks.list() == []
+        assert guarded.rejected == 2
+        # the dialplan's secret: the IVR runs
+        found = await _call(guarded, "welcome", args=("dialplan-secret",))
+        assert found["CC_CUSTOMER_ID"]
+        assert guarded.completed == 1
+    finally:
+        await guarded.stop()

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.pbx.board import assert_board_matches_pbx
 from tests.pbx.harness import AGENTS, AmiControl, Api, PbxStack, asterisk_binary, wait_for
 
 REQUIRED = os.environ.get("CALLCENTER_TEST_PBX", "") == "required"
@@ -55,12 +56,15 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 async def ami(stack: PbxStack, http: aiohttp.ClientSession) -> AsyncIterator[AmiControl]:
-    """The test's AMI connection, after the PBX and the service are back to quiet."""
+    """The test's AMI connection, after the PBX and the service are back to quiet.
+
+    Every scenario ends with the board equal to the PBX (tests/pbx/board.py)."""
     control = AmiControl(stack.ami_port)
     await control.start()
     try:
         await quiet(stack, control, http)
         yield control
+        await assert_board_matches_pbx(control, await Api(stack, http, "manager1").login())
     finally:
         await control.hangup_all()
         await control.stop()
@@ -93,3 +97,8 @@ async def agent1(stack: PbxStack, http: aiohttp.ClientSession) -> Api:
 @pytest.fixture
 async def manager(stack: PbxStack, http: aiohttp.ClientSession) -> Api:
     return await Api(stack, http, "manager1").login()
+
+
+@pytest.fixture
+async def agent2(stack: PbxStack, http: aiohttp.ClientSession) -> Api:
+    return await Api(stack, http, "agent2").login()

@@ -115,6 +115,8 @@ class PbxStack:
             "CALLCENTER_OUTBOX_PATH": str(self.workdir / "outbox.db"),
             "CALLCENTER_INSTANCE_ID": "pbx-suite",
             "CALLCENTER_PBX_DID": DID,
+            # the rendered dialplan passes it to every AGI; the service refuses others
+            "CALLCENTER_AGI_SECRET": "pbx-suite-agi-secret",
             # the suite runs at any hour: the IVR is always open
             "CALLCENTER_BUSINESS_HOURS": "00:00-24:00",
             "CALLCENTER_LOG_LEVEL": "INFO",
@@ -170,6 +172,9 @@ class PbxStack:
     def start_asterisk(self) -> None:
         subprocess.run(["asterisk", "-C", str(self.asterisk_conf), "-g"], check=True)
         self.wait_ami_port()
+        # AMI answers before the PBX is fully booted, and a call placed then never runs
+        # ("PBX requires Asterisk to be fully booted")
+        self.asterisk_cli("core waitfullybooted")
 
     def wait_ami_port(self, timeout: float = 30.0) -> None:
         asyncio.run(self._wait_ami_banner(timeout))
@@ -468,6 +473,45 @@ class AmiControl:
         # the inbound half runs the `inbound` context: its Newchannel names the call
         event = await self.wait_event("Newchannel", since=since, Context="caller-sim", Exten=number)
         return event["Linkedid"]
+
+    async def press(
+        self, call_id: str, prompt: str, digits: str, *, since: int = 0, timeout: float = 30.0
+    ) -> dict[str, str]:
+        """The caller keys `digits` in while the IVR waits on `prompt` (GET DATA).
+
+        Keys pressed between AGI commands are lost on a real Asterisk, so the caller
+        presses once the GET DATA of that prompt has started (AGIExecStart); returns it.
+        """
+        started = await self.wait_agi(call_id, f"GET DATA {prompt} ", since=since, timeout=timeout)
+        for digit in digits:
+            reply = await self.action(
+                "PlayDTMF", Channel=started["Channel"], Digit=digit, Duration="120", Receive="yes"
+            )
+            assert reply[0].get("Response") == "Success", reply
+        return started
+
+    async def wait_agi(
+        self, call_id: str, command: str, *, since: int = 0, timeout: float = 30.0
+    ) -> dict[str, str]:
+        """The first AGI command of call `call_id` (from index `since`) starting with `command`."""
+        end = time.monotonic() + timeout
+        index = since
+        while True:
+            while index < len(self.events):
+                msg = self.events[index]
+                index += 1
+                if (
+                    msg.get("Event") == "AGIExecStart"
+                    and msg.get("Linkedid") == call_id
+                    and msg.get("Command", "").startswith(command)
+                ):
+                    return msg
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no AGI {command!r} for call {call_id} within {timeout:g} s")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
 
     async def queue_status(self) -> list[dict[str, str]]:
         return await self.action("QueueStatus")

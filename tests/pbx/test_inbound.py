@@ -16,6 +16,7 @@ async def test_inbound_call_pops_before_answer_and_is_recorded(
     console = await Console(agent1).connect()
     try:
         call_id = await ami.call_in("13800138000", "张三")
+        await ami.press(call_id, "cc/main-menu", "1")  # support, as a caller would
         pop = await console.wait(
             lambda m: m["type"] == "screen_pop" and m["call_id"] == call_id, what="screen pop"
         )
@@ -29,6 +30,12 @@ async def test_inbound_call_pops_before_answer_and_is_recorded(
         assert card["known"]
         assert card["customer"]["name"] == "张三"
 
+        # the IVR ran over FastAGI with the dialplan's secret and identified the caller
+        found = await ami.wait_event("VarSet", Linkedid=call_id, Variable="CC_CUSTOMER_ID")
+        assert found["Value"] == str(card["customer"]["id"])
+        # the agent hangs up after 3 s; the caller leaves when the survey asks
+        survey = await ami.wait_agi(call_id, "GET DATA cc/rate-1-to-5", timeout=30)
+        await ami.action("Hangup", Channel=survey["Channel"])
         record = await manager.call(call_id)
     finally:
         await console.close()

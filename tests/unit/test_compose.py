@@ -112,6 +112,11 @@ def test_production_render_reaches_the_service_on_the_compose_network() -> None:
     assert "deny = 0.0.0.0/0.0.0.0" in manager
     assert "permit = 172.16.0.0/255.240.0.0" in manager
     assert "AGI_HOST=proxy:4573" in files["etc/extensions.conf"]
+    # every AGI passes the secret the service checks (issue 13 item 8)
+    assert "CC_AGI_SECRET=secret" in files["etc/extensions.conf"]
+    agis = re.findall(r"AGI\([^)]*\)", files["etc/extensions.conf"])
+    assert agis
+    assert all(a.endswith(",${CC_AGI_SECRET})") for a in agis)
     assert "astetcdir => /srv/pbx/etc" in files["etc/asterisk.conf"]
     pjsip = files["etc/pjsip.conf"]
     assert "[1001]" in pjsip

@@ -21,7 +21,7 @@ from crm_core.domain.models import (
     SurveyAnswer,
 )
 from crm_core.ports.agi import AgiHangup
-from ivr_scripts import flows
+from ivr_scripts import flows, prompts
 from ivr_scripts.context import BusinessHours, IvrContext
 
 OPEN_TIME = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 11:00 Shanghai, Monday
@@ -31,7 +31,13 @@ CLOSED_TIME = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)  # 23:00 Shanghai
 class ScriptedChannel:
     """Answers GET DATA from a script (None = timeout); hangs up at command number `hangup_at`."""
 
-    def __init__(self, inputs: list[str | None], *, hangup_at: int | None = None) -> None:
+    def __init__(
+        self,
+        inputs: list[str | None],
+        *,
+        hangup_at: int | None = None,
+        extension: str = "4008001234",
+    ) -> None:
         self.inputs = list(inputs)
         self.hangup_at = hangup_at
         self.commands = 0
@@ -39,7 +45,10 @@ class ScriptedChannel:
         # is not the call id, the linkedid is
         self.variables: dict[str, str] = {"CHANNEL(linkedid)": "1795394377.16"}
         self.steps: list[str] = []
-        self.env = {"uniqueid": "1795394377.20"}
+        self.env = {"uniqueid": "1795394377.20", "extension": extension, "dnid": "unknown"}
+        # (prompt, the channel's language when played): every prompt must be a shipped one
+        self.played: list[tuple[str, str]] = []
+        self.said: list[str] = []
 
     @property
     def caller_number(self) -> str:
@@ -77,24 +86,33 @@ class ScriptedChannel:
         if name == "CC_IVR_STEP":
             self.steps.append(value)
 
+    def _play(self, prompt: str) -> None:
+        assert prompt in prompts.PROMPTS, f"{prompt} is not in ivr_scripts.prompts"
+        self.played.append((prompt, self.variables.get("CHANNEL(language)", "")))
+
     async def stream_file(self, prompt: str, escape_digits: str = "") -> str | None:
         self._command()
+        self._play(prompt)
         return None
 
     async def get_data(
         self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1
     ) -> str | None:
         self._command()
+        self._play(prompt)
         return self.inputs.pop(0) if self.inputs else None
 
     async def say_digits(self, digits: str) -> None:
         self._command()
+        self.said.append(f"digits:{digits}")
 
     async def say_number(self, number: int) -> None:
         self._command()
+        self.said.append(f"number:{number}")
 
-    async def say_datetime(self, epoch_seconds: int) -> None:
+    async def say_datetime(self, epoch_seconds: int, format: str = "", timezone: str = "") -> None:
         self._command()
+        self.said.append(f"datetime:{epoch_seconds}:{format}:{timezone}")
 
 
 class Customers:
@@ -308,3 +326,65 @@ async def test_hangup_at_every_step_ends_the_flow(
         assert asyncio.all_tasks() <= tasks_before, "the flow left a task behind"
         assert len(callbacks.requests) <= 1
         assert len(surveys.answers) <= 1
+
+
+EN_CUSTOMER = Customer(id=8, name="Ann Lee", vip_level=0, language="en")
+
+
+@pytest.mark.parametrize(
+    ("customer", "extension", "expected"),
+    [
+        (None, "4008001234", "zh"),  # the IVR default
+        (None, "4008005678", "en"),  # the DID's language
+        (EN_CUSTOMER, "4008001234", "en"),  # the known customer's own language wins
+        (VIP, "4008005678", "zh"),  # "zh" -> zh, whatever the DID
+        (Customer(id=9, name="x", language=""), "4008005678", "en"),  # none known: the DID's
+    ],
+)
+async def test_welcome_sets_the_call_language(
+    customer: Customer | None, extension: str, expected: str
+) -> None:
+    ctx, _, _ = make_ctx(customer=customer)
+    ctx.did_languages = {"4008005678": "en"}
+    ch = ScriptedChannel([], extension=extension)
+    await flows.welcome(ch, ctx)
+    assert ch.variables["CHANNEL(language)"] == expected
+    assert ch.variables["CC_LANGUAGE"] == expected
+    # every prompt of the call is played in that language
+    assert ch.played == [(prompts.WELCOME, expected)]
+
+
+def test_dialed_number_falls_back_to_the_dnid() -> None:
+    ch = ScriptedChannel([], extension="s")
+    ch.env["dnid"] = "4008005678"
+    assert flows.dialed_number(ch) == "4008005678"
+
+
+async def test_menu_8_switches_the_language_and_replays_the_menu() -> None:
+    ctx, _, _ = make_ctx()
+    ch = ScriptedChannel(["8", "8", "2"])
+    ch.variables["CHANNEL(language)"] = "zh"
+    await flows.menu(ch, ctx)
+    assert ch.played == [
+        (prompts.MAIN_MENU, "zh"),
+        (prompts.MAIN_MENU, "en"),
+        (prompts.MAIN_MENU, "zh"),
+    ]
+    assert ch.variables["CC_LANGUAGE"] == "zh"
+    assert ch.variables["CC_QUEUE"] == "sales"  # switching used up no try
+    assert ch.steps[:2] == ["menu:language:en", "menu:language:zh"]
+
+
+async def test_selfservice_says_the_date_in_the_call_language_and_business_zone() -> None:
+    ctx, _, _ = make_ctx(customer=VIP, cases=[CASE])
+    ch = ScriptedChannel(["0"])
+    ch.variables["CHANNEL(language)"] = "en"
+    await flows.selfservice(ch, ctx)
+    when = int(CASE.promised_reply_at.timestamp()) if CASE.promised_reply_at else 0
+    fmt = prompts.DATETIME_FORMATS["en"]
+    assert ch.said == ["digits:42", f"datetime:{when}:{fmt}:Asia/Shanghai"]
+    assert [p for p, _ in ch.played][:3] == [
+        prompts.YOUR_CASE_NUMBER,
+        prompts.case_status(CaseStatus.OPEN),
+        prompts.EXPECTED_ON,
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_core.phones import InvalidPhoneNumber, normalize, try_normalize
+from crm_core.phones import InvalidPhoneNumber, carrier_digits, normalize, try_normalize
 
 SAME_MOBILE = [
     "+86 138 0013 8000",
@@ -82,3 +82,30 @@ def test_try_normalize_never_raises_for_pbx_caller_ids(raw: str | None) -> None:
 
 def test_try_normalize_returns_the_key_for_a_real_number() -> None:
     assert try_normalize("008613800138000") == "+8613800138000"
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "form", "expected"),
+    [
+        ("13900139001", "CN", "national", "13900139001"),
+        ("+86 139 0013 9001", "CN", "national", "13900139001"),
+        ("008613900139001", "CN", "national", "13900139001"),
+        ("010 1234 5678", "CN", "national", "01012345678"),
+        ("+1 650 253 0000", "CN", "national", "0016502530000"),
+        ("13900139001", "CN", "e164", "+8613900139001"),
+        ("13900139001", "CN", "international", "008613900139001"),
+        ("+8613900139001", "US", "international", "0118613900139001"),
+        ("(650) 253-0000", "US", "e164", "+16502530000"),
+    ],
+)
+def test_carrier_digits_in_the_form_the_carrier_wants(
+    raw: str, region: str, form: str, expected: str
+) -> None:
+    assert carrier_digits(raw, region, form) == expected
+
+
+def test_carrier_digits_refuses_what_is_not_a_number_or_form() -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        carrier_digits("call me", "CN", "national")
+    with pytest.raises(ValueError, match="carrier number form"):
+        carrier_digits("13900139001", "CN", "e.164")

@@ -202,7 +202,7 @@ EXPECTED: dict[str, dict[str, tuple]] = {  # type: ignore[type-arg]
             "inbound",
             "15551230007",
             "support",
-            "Alice Agent",
+            "Frank Sales",  # after a transfer: the agent the customer ended with (ADR 0046)
             "answered",
             1,
             6,
@@ -214,11 +214,11 @@ EXPECTED: dict[str, dict[str, tuple]] = {  # type: ignore[type-arg]
             "inbound",
             "15551230017",
             "support",
-            "Alice Agent",
+            "Frank Sales",  # blind-transferred to his extension 1006: an offer he answered
             "answered",
             1,
             8,
-            [("Alice Agent", 1, "answered")],
+            [("Alice Agent", 1, "answered"), ("Frank Sales", 2, "answered")],
             [],
             False,
         ),

@@ -65,6 +65,10 @@ def test_list_from_environment_is_comma_separated() -> None:
         ("ABANDON_RATE_CAP", "3", "fraction"),
         ("CALLBACK_WARNING_MINUTES", "45", "shorter than the callback window"),
         ("AMI_ENDPOINTS", "pbx1@host", "name=user:secret@host:port"),
+        ("IVR_LANGUAGE", "zh-CN", "zh or en"),
+        ("DID_LANGUAGES", "4008001234=fr", "DID=lang"),
+        ("DID_LANGUAGES", "sales=en", "DID=lang"),
+        ("DID_LANGUAGES", "4008001234=en,4008001234=zh", "one per DID"),
     ],
 )
 def test_invalid_environment_value_names_the_setting(name: str, value: str, expected: str) -> None:
@@ -92,6 +96,17 @@ def test_toml_errors_name_the_file_and_setting(tmp_path: Path) -> None:
 
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(config_file=tmp_path / "missing.toml", environ={})
+
+
+def test_did_languages_from_environment() -> None:
+    s = load_settings(
+        environ={
+            "CALLCENTER_IVR_LANGUAGE": "en",
+            "CALLCENTER_DID_LANGUAGES": "4008001234=zh, +8675512345678 = en",
+        }
+    )
+    assert s.ivr_language == "en"
+    assert s.did_language_map() == {"4008001234": "zh", "+8675512345678": "en"}
 
 
 def test_every_field_has_an_environment_name() -> None:

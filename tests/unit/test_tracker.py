@@ -12,6 +12,7 @@ from crm_core.domain.events import (
     CallAnswered,
     CallEnded,
     CallerIdentified,
+    CallLeftQueue,
     CallOffered,
     DomainEvent,
 )
@@ -251,7 +252,8 @@ def test_resync_ends_calls_gone_during_disconnect() -> None:
     offer(feed, 2)
     connect(feed, 4, "2")
     # socket dropped; after reconnect CoreShowChannels lists nothing of this call
-    ended = feed.tracker.resync([], T0 + timedelta(seconds=60))
+    assert feed.tracker.resync([], T0 + timedelta(seconds=60)) == []
+    ended = feed.tracker.finish_gap({}, T0 + timedelta(seconds=60))
     [record] = [e.record for e in ended if isinstance(e, CallEnded)]
     assert record.call_id == LID
     assert record.outcome.value == "answered"
@@ -370,9 +372,9 @@ def test_asterisks_stand_in_for_a_failed_originate_is_not_a_call() -> None:
     assert not [e for e in feed.events if isinstance(e, CallEnded)]
 
 
-def test_an_originate_cancelled_while_the_customer_rang_is_no_answer() -> None:
-    """The originate timed out: the customer leg's DialEnd says CANCEL, and Asterisk may
-    send the OriginateResponse (reason 3) only after the last Hangup."""
+def test_an_originate_that_timed_out_is_no_answer_before_its_response() -> None:
+    """The originate timed out: Asterisk hangs the channels up (the originated one with
+    cause 19) and may send the OriginateResponse (reason 3) only after the last Hangup."""
     feed = Feed(CallTracker(15.0))
     one = "Local/8613900139022@outbound-00000002;1"
     two = "Local/8613900139022@outbound-00000002;2"
@@ -382,6 +384,8 @@ def test_an_originate_cancelled_while_the_customer_rang_is_no_answer() -> None:
     feed.at(0, channel("Newchannel", two, "1.2", **ctx))
     feed.at(0, channel("Newchannel", cust, "1.3", Context="customer-sim", Exten="8613900139022"))
     feed.at(0, channel("VarSet", one, "1.1", Variable="CC_CAMPAIGN_ID", Value="1", **ctx))
+    dest = {"DestChannel": one, "DestUniqueid": "1.1", "DestLinkedid": LID}
+    feed.at(0, msg("DialBegin", DestExten="8613900139022", **dest))
     feed.at(
         0,
         msg(
@@ -392,7 +396,6 @@ def test_an_originate_cancelled_while_the_customer_rang_is_no_answer() -> None:
             DestChannel=cust,
             DestUniqueid="1.3",
             DestLinkedid=LID,
-            DestExten="8613900139022",
         ),
     )
     feed.at(
@@ -413,3 +416,71 @@ def test_an_originate_cancelled_while_the_customer_rang_is_no_answer() -> None:
     (ended,) = [e for e in feed.events if isinstance(e, CallEnded)]
     assert ended.record.outcome.value == "no_answer"
     assert ended.record.dialed_number == "8613900139022"
+
+
+def test_queue_resync_ends_what_left_the_pbx_during_a_gap() -> None:
+    """A member removed and a caller who left their queue while the AMI link was down:
+    the QueueStatus at the resync says so (issue 12 item 7: the board drifted)."""
+    tracker = CallTracker(15.0)
+    feed = Feed(tracker)
+    member = {"Queue": "support", "MemberName": "Agent 1001", "Interface": "Local/1001@agents/n"}
+    feed.at(0, msg("QueueMemberAdded", Status="1", Paused="0", **member))
+    feed.at(1, channel("Newchannel", CALLER2, "1700000000.2"))
+    feed.at(1, msg("QueueCallerJoin", Channel=CALLER2, Queue="support", Position="1", Linkedid=LID))
+    status = [
+        msg("QueueParams", Queue="support"),
+        msg("QueueEntry", Queue="support", Channel="Local/9@caller-sim-00000009;2"),
+    ]
+    out = tracker.resync_queues(status, T0 + timedelta(seconds=5))
+    left = [e for e in out if isinstance(e, CallLeftQueue)]
+    assert [(e.call_id, e.queue) for e in left] == [(LID, "support")]
+    gone = [e for e in out if isinstance(e, AgentStateChanged)]
+    assert [(e.agent, e.queue, e.status.value) for e in gone] == [
+        ("Agent 1001", "support", "logged_out")
+    ]
+    assert tracker.resync_queues(status, T0 + timedelta(seconds=6)) == []  # said once
+
+
+def test_queue_resync_keeps_members_and_callers_still_there() -> None:
+    tracker = CallTracker(15.0)
+    feed = Feed(tracker)
+    member = {"Queue": "support", "MemberName": "Agent 1001", "Interface": "Local/1001@agents/n"}
+    feed.at(0, msg("QueueMemberAdded", Status="1", Paused="0", **member))
+    feed.at(1, channel("Newchannel", CALLER2, "1700000000.2"))
+    feed.at(1, msg("QueueCallerJoin", Channel=CALLER2, Queue="support", Position="1", Linkedid=LID))
+    status = [
+        msg("QueueMember", Queue="support", Name="Agent 1001", Location="Local/1001@agents/n"),
+        msg("QueueEntry", Queue="support", Channel=CALLER2),
+    ]
+    assert tracker.resync_queues(status, T0 + timedelta(seconds=5)) == []
+
+
+def test_agent_hangs_up_caller_stays_for_the_survey_talk_ends_at_agent_complete() -> None:
+    feed = Feed(CallTracker(15.0))
+    queued_call(feed)
+    offer(feed, 2)
+    connect(feed, 4, "2")
+    feed.at(14, channel("Hangup", AGENT1, "1700000000.3", Cause="16"))
+    feed.at(14, channel("Hangup", AGENT2, "1700000000.4", Cause="16"))
+    feed.at(
+        14,
+        channel(
+            "AgentComplete",
+            CALLER,
+            LID,
+            Queue="support",
+            MemberName="Alice Agent",
+            Interface="Local/1001@agents",
+            TalkTime="10",
+            Reason="agent",
+        ),
+    )
+    assert feed.records() == []  # the caller is still there, in the survey
+    feed.at(20, channel("VarSet", CALLER, LID, Variable="CC_IVR_STEP", Value="survey:start"))
+    hang_up_all(feed, 30, agent=False)
+    [record] = feed.records()
+    assert record.outcome.value == "answered"
+    assert abs(record.talk_seconds - 10) < 0.01  # not 26: the survey is not talk
+    assert record.ended_at == T0 + timedelta(seconds=30)
+    assert record.callback_due_at is None
+    assert [(s.flow, s.step) for s in record.ivr_path] == [("survey", "start")]

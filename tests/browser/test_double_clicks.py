@@ -1,0 +1,60 @@
+"""Double-clicks do things once (issue 13 item 4): 保存小结 promises one callback,
+创建 creates one campaign — in the browser, as people click."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from callcenter.wiring import Runtime
+from crm_core.domain.models import CallbackReason
+from tests.browser.test_console_browser import log_in
+from tests.integration.test_console_harness import console_stack
+
+pytestmark = pytest.mark.browser
+
+
+async def test_double_clicking_save_wrapup_promises_one_callback(
+    sqlite_url: str, browser: Browser
+) -> None:
+    async with console_stack(sqlite_url) as stack:
+        page = await log_in(browser, stack, "agent1", locale="zh-CN")
+        await page.click("#btn-sign-in")
+        await expect(page.locator("#state-pill")).to_have_attribute("data-status", "available")
+        call_id = stack.sim.place_call("13800138000", "张三", "support", talk_seconds=1.0)
+        card = page.locator(f".card[data-call-id='{call_id}']")
+        await expect(card).to_have_attribute("data-state", "ended", timeout=15_000)
+        await card.locator("input[name=result][value=callback]").check()
+        await card.locator("form.wrapup textarea[name=notes]").fill("客户要报价单")
+        await card.locator("form.wrapup button[type=submit]").dblclick()
+        await expect(card).to_have_count(0)
+        callbacks = [
+            c
+            for c in await stack.db.callbacks.list(call_id=call_id)
+            if c.reason is CallbackReason.PROMISED
+        ]
+        assert len(callbacks) == 1
+
+
+async def test_double_clicking_create_makes_one_campaign(
+    runtime: Runtime, browser: Browser
+) -> None:
+    context = await browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{runtime.url}login")
+    await page.fill("input[name=username]", "lead1")
+    await page.fill("input[name=password]", "demo")
+    await page.click("button[type=submit]")
+    await page.goto(f"{runtime.url}lead/campaigns")
+    form = page.locator("#cp-form")
+    await form.locator("input[name=name]").fill("双击测试")
+    await form.locator("select[name=queue]").select_option("sales")
+    await form.locator("button[type=submit]").dblclick()
+    await expect(page.locator("#cp-table tbody tr").first.locator("td").first).to_have_text(
+        "双击测试"
+    )
+    await page.reload()
+    await expect(page.locator("#cp-table tbody tr")).to_have_count(1)
+    db = runtime.objects["db"]
+    assert [c.name for c in await db.campaigns.list()] == ["双击测试"]
+    await context.close()
