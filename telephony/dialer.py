@@ -311,6 +311,10 @@ class CampaignDialer:
             variables["CC_CUSTOMER_ID"] = str(contact.customer_id)
         if campaign.amd_enabled:
             variables["CC_AMD"] = "1"
+        # [outbound]'s Dial rings a little longer than the Originate waits, so the
+        # Originate's own timeout (reason 3, no answer) always ends an unanswered call:
+        # a Dial timing out first hangs up and the Originate says reason 0 (ADR 0056)
+        variables["_CC_RING_SECONDS"] = str(max(MIN_RING_SECONDS, self.config.ring_seconds) + 5)
         if campaign.caller_id:  # the number the customer sees ([outbound] reads it)
             variables["_CC_CALLER_ID"] = campaign.caller_id
         request = OriginateRequest(
