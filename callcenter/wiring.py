@@ -172,7 +172,7 @@ class Runtime:
     async def _ami(self, bus: EventBus, db: Any) -> Any:
         """One AMI client and tracker per PBX; commands routed by PBX (ADR 0038)."""
         from callcenter.settings import AmiEndpoint
-        from crm_core.services.reconcile import pbx_legs
+        from crm_core.services.reconcile import pbx_calls_ended_since, pbx_legs
         from telephony.ami.client import AmiClient, Endpoint
         from telephony.commands import AmiCommands
         from telephony.pbx_router import Pbx, PbxRouter
@@ -219,6 +219,9 @@ class Runtime:
                 # calls that ended while the link was down are finished from Asterisk's
                 # CDRs, read at the reconnect (docs/adr/0043)
                 recover=functools.partial(pbx_legs, db),
+                # calls that began and ended while nobody read this PBX (a gap, a
+                # failover): from the CDRs, at the reconnect or takeover (docs/adr/0058)
+                recover_since=functools.partial(pbx_calls_ended_since, db, pbx=ep.name),
             )
             clients.append(client)
             pbxs.append(Pbx(ep.name, AmiCommands(client), tracker, ep.agents))

@@ -477,7 +477,10 @@ exten => _[+0-9].,1,NoOp(inbound ${{CALLERID(num)}} to ${{EXTEN}})
 [queue-call]
 ; Queue option c: when the agent hangs up, the caller goes on here, alive, to the
 ; survey (a hangup handler would run on a dead channel: AGI answers 511 there).
-exten => _[a-z].,1,Queue(${{EXTEN}},tc,,,{plan.queue_wait_seconds})
+; CDR(cc_queued): when the caller entered the queue, exact, for calls the service did
+; not see (an AMI gap, a failover: docs/adr/0058)
+exten => _[a-z].,1,Set(CDR(cc_queued)=${{STRFTIME(,,%s.%6q)}})
+ same => n,Queue(${{EXTEN}},tc,,,{plan.queue_wait_seconds})
  same => n,GotoIf($["${{QUEUESTATUS}}" = "TIMEOUT"]?timeout)
  same => n,GotoIf($["${{MEMBERNAME}}" = ""]?bye)
  same => n,AGI({agi}/survey,${{CC_AGI_SECRET}})
@@ -539,6 +542,7 @@ exten => _[a-z].,1,NoOp(campaign ${{CC_CAMPAIGN_ID}} contact ${{CC_CONTACT_ID}})
  same => n,AMD()
  same => n,GotoIf($["${{AMDSTATUS}}" = "MACHINE"]?machine)
  same => n(queue),Set(W=${{IF($["${{CC_QUEUE_TIMEOUT}}" = ""]?{wait}:${{CC_QUEUE_TIMEOUT}})}})
+ same => n,Set(CDR(cc_queued)=${{STRFTIME(,,%s.%6q)}})
  same => n,Queue(${{EXTEN}},t,,,${{W}})
  same => n,GotoIf($["${{QUEUESTATUS}}" = "TIMEOUT"]?sorry)
  same => n,GotoIf($["${{QUEUESTATUS}}" = "JOINEMPTY"]?sorry)

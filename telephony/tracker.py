@@ -18,7 +18,10 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from crm_core.domain.events import (
@@ -55,6 +58,8 @@ from telephony import translate
 from telephony.ami.framing import AmiMessage
 
 _UNKNOWN = ("", "<unknown>", "unknown")
+_CLID = re.compile(r'^\s*"?([^"<]*)"?\s*<([^>]*)>')
+_FINISHED_KEPT = 20_000
 # Asterisk's stand-in channel when an Originate with a context fails (busy, no answer):
 # it runs the context's `failed` exten and hangs up. Not a call: the dialer's own leg
 # already carries the attempt (its OriginateResponse and DialEnd say why).
@@ -207,6 +212,8 @@ class CallTracker:
         # calls whose channels vanished while the AMI link was down: finished by
         # finish_gap() with the PBX's own CDRs (docs/adr/0043)
         self.gap_ended: dict[str, _Call] = {}
+        # calls finished lately (Linkedids, oldest first): never recovered twice
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self._dispatch: dict[str, Callable[[AmiMessage, datetime, list[DomainEvent]], None]] = {
             "Newchannel": self._newchannel,
             "NewCallerid": self._newcallerid,
@@ -332,6 +339,9 @@ class CallTracker:
         at: datetime,
         answers: Mapping[str, datetime] | None = None,
         asked_at: datetime | None = None,
+        *,
+        starts: Mapping[str, datetime] | None = None,
+        queued: Mapping[str, datetime] | None = None,
     ) -> list[DomainEvent]:
         """Reconcile with the PBX's live channels (CoreShowChannel list items).
 
@@ -343,10 +353,13 @@ class CallTracker:
         `gap_ended` for `finish_gap()` with the PBX's records. Unknown channels are
         adopted. Calls that started after `asked_at` (when CoreShowChannels was sent:
         their events were read while the list was built) are not in the list and are
-        left alone.
+        left alone. `starts` (a leg's CDR start) and `queued` (the caller's CDR
+        cc_queued) give adopted calls their true start, queue entry and ring starts.
         """
         out: list[DomainEvent] = []
         answers = answers or {}
+        starts = starts or {}
+        queued = queued or {}
         live: dict[str, dict[str, str]] = {}
         bridged: dict[str, list[tuple[str, str]]] = {}  # linkedid -> [(uniqueid, channel)]
         adopted: set[str] = set()
@@ -364,6 +377,8 @@ class CallTracker:
             live.setdefault(linkedid, {})[uniqueid] = name
             if h.get("BridgeId") and self._is_agent_channel(name):
                 bridged.setdefault(linkedid, []).append((uniqueid, name))
+            if linkedid in adopted and uniqueid != linkedid and self._is_agent_channel(name):
+                self._adopt_offer(self.calls[linkedid], name, starts.get(uniqueid, at))
             if linkedid not in self.calls:
                 adopted.add(linkedid)
                 hms = h.get("Duration", "")
@@ -371,7 +386,8 @@ class CallTracker:
                 if hms.count(":") == 2:
                     hh, mm, ss = hms.split(":")
                     age = int(hh) * 3600 + int(mm) * 60 + int(ss)
-                call = _Call(linkedid, at - timedelta(seconds=age), pbx_call_id(self.pbx, linkedid))
+                begun = starts.get(uniqueid) or at - timedelta(seconds=age)
+                call = _Call(linkedid, begun, pbx_call_id(self.pbx, linkedid))
                 self.calls[linkedid] = call
                 number = h.get("CallerIDNum", "")
                 if number not in _UNKNOWN:
@@ -381,7 +397,7 @@ class CallTracker:
                 if h.get("Application") == "Queue":
                     call.queued = True
                     call.queue = h.get("ApplicationData", "").split(",")[0] or None
-                    call.queue_joined = call.started_at
+                    call.queue_joined = queued.get(uniqueid) or call.started_at
                 if h.get("BridgeId"):  # bridged: talking (a queue caller stays in Queue())
                     call.answered_at = answers.get(uniqueid, at)
         for linkedid, call in list(self.calls.items()):
@@ -398,7 +414,10 @@ class CallTracker:
                 self.calls.pop(linkedid, None)
                 self.gap_ended[linkedid] = call
                 continue
-            agent_legs = bridged.get(linkedid, [])
+            # the agent's half of a Local pair (;1) is the one the queue rang
+            agent_legs = sorted(
+                bridged.get(linkedid, []), key=lambda leg: not leg[1].endswith(";1")
+            )
             if agent_legs:
                 uniqueid, name = agent_legs[0]
                 self._answered_in_gap(
@@ -409,6 +428,7 @@ class CallTracker:
                 if offer.ended is None and offer.channel and offer.channel not in live_names:
                     offer.close(at, OfferResult.NO_ANSWER)
                     self._ring_ended(call, offer, out)
+        self._members_on_call(at, out)
         return out
 
     def _answered_in_gap(
@@ -426,10 +446,7 @@ class CallTracker:
             call.agent = self.members.get(base)
             call.agent_interface = _interface_of(channel)
             call.queued = call.queued or call.queue is not None
-        if adopted:
-            call.answered_at = answered
-            return
-        if call.answered_at is not None:
+        if call.answered_at is not None and not adopted:
             return
         call.answered_at = answered
         offer = call.open_offer(channel) or next(
@@ -464,18 +481,35 @@ class CallTracker:
             )
         )
 
-    def finish_gap(self, legs: Mapping[str, list[PbxLeg]], at: datetime) -> list[DomainEvent]:
+    def _adopt_offer(self, call: _Call, channel: str, started: datetime) -> None:
+        """An agent leg of a call we never saw: it was offered to that agent then."""
+        if channel.startswith("Local/") and not channel.endswith(";1"):
+            return  # the other half of the agent's Local pair
+        if any(o.channel == channel for o in call.offers):
+            return
+        base = translate.channel_base(channel)
+        call.offers.append(
+            _Offer(self.members.get(base), _interface_of(channel), call.queue, channel, started)
+        )
+
+    def finish_gap(
+        self, legs: Mapping[str, list[PbxLeg]], at: datetime, *, final: bool = True
+    ) -> list[DomainEvent]:
         """Finish the calls that ended while the AMI link was down.
 
         With the PBX's CDRs (`legs` by Linkedid) a call answered by an agent is
         answered (that agent, the CDR's answer and end times) and a caller who really
         gave up in the queue is an abandon. Without them we do not know how the call
-        ended: it is finished with what we saw, and never owes a callback.
+        ended: unless `final`, it waits for another read (Asterisk writes a CDR a few
+        ms after the hang-up); then it is finished with what we saw, and never owes a
+        callback.
         """
         out: list[DomainEvent] = []
         for linkedid, call in list(self.gap_ended.items()):
-            del self.gap_ended[linkedid]
             found = sorted(legs.get(linkedid, []), key=lambda leg: leg.started_at)
+            if not found and not final:
+                continue
+            del self.gap_ended[linkedid]
             if not found:
                 for offer in call.offers:  # we cannot tell who hung up: no "caller_hung_up"
                     if offer.ended is None:
@@ -483,24 +517,89 @@ class CallTracker:
                         self._ring_ended(call, offer, out)
                 self._finish(call, at, out, unseen_end=True)
                 continue
-            ended = max(leg.ended_at for leg in found)
-            agent_leg = next(
-                (
-                    leg
-                    for leg in found
-                    if leg.disposition == "ANSWERED"
-                    and leg.answered_at is not None
-                    and self._is_agent_channel(leg.dstchannel)
-                ),
+            self._finish_from_legs(call, found, out)
+        return out
+
+    def _finish_from_legs(self, call: _Call, found: list[PbxLeg], out: list[DomainEvent]) -> None:
+        ended = max(leg.ended_at for leg in found)
+        agent = self._agent_answer(found)
+        if call.queue_joined is not None and call.queue_joined == call.started_at:
+            queued = next((leg.queued_at for leg in found if leg.queued_at), None)
+            call.queue_joined = queued or call.queue_joined
+        if agent is not None and call.answered_at is None:
+            channel, answered, _rung = agent
+            self._answered_in_gap(call, channel, answered, out, adopted=False)
+        elif call.answered_at is None and call.queued and not call.abandoned:
+            call.abandoned = True  # in the queue, no agent ever answered: a real abandon
+        self._finish(call, max(ended, call.started_at), out)
+
+    def _agent_answer(self, found: list[PbxLeg]) -> tuple[str, datetime, datetime] | None:
+        """(agent channel, answered, rung since) of the agent who took the call.
+
+        The caller's CDR names the agent's channel (`dstchannel`) but its answer time is
+        the caller's own (the IVR answered); the agent leg's CDR (its Local pair's other
+        half dialling the phone) has when the phone answered and since when it rang.
+        """
+        for leg in found:
+            if leg.disposition != "ANSWERED" or not self._is_agent_channel(leg.dstchannel):
+                continue
+            name = leg.dstchannel
+            half = name[:-1] + "2" if name.endswith(";1") else name
+            own = next(
+                (x for x in found if x.channel in (half, name) and x.answered_at is not None),
                 None,
             )
-            if agent_leg is not None and call.answered_at is None:
-                answered = agent_leg.answered_at
-                assert answered is not None
-                self._answered_in_gap(call, agent_leg.dstchannel, answered, out, adopted=False)
-            elif call.answered_at is None and call.queued and not call.abandoned:
-                call.abandoned = True  # in the queue, no agent ever answered: a real abandon
-            self._finish(call, max(ended, call.started_at), out)
+            answered = own.answered_at if own is not None else leg.answered_at
+            if answered is None:
+                continue
+            return name, answered, own.started_at if own is not None else answered
+        return None
+
+    def recover_unseen(
+        self, legs: Mapping[str, list[PbxLeg]], before: datetime | None = None
+    ) -> list[DomainEvent]:
+        """Records of calls that started and ended while nobody read the PBX's events.
+
+        `legs` are the CDRs (by Linkedid) of calls that ended since the link went down
+        and that the CRM has no record of (docs/adr/0058). Calls this tracker follows,
+        waits to finish or finished lately are left alone, and so are calls begun at or
+        after `before` (when CoreShowChannels was asked: their events are ours).
+        """
+        out: list[DomainEvent] = []
+        for linkedid, unsorted in legs.items():
+            if (
+                not unsorted
+                or linkedid in self.calls
+                or linkedid in self.gap_ended
+                or linkedid in self._finished
+            ):
+                continue
+            found = sorted(unsorted, key=lambda leg: leg.started_at)
+            if before is not None and found[0].started_at >= before:
+                continue
+            caller = next((leg for leg in found if leg.uniqueid == linkedid), found[0])
+            call = _Call(linkedid, found[0].started_at, pbx_call_id(self.pbx, linkedid))
+            call.caller_channel = caller.channel
+            match = _CLID.match(caller.clid)
+            self._set_caller(
+                call,
+                caller.src or (match.group(2) if match else ""),
+                match.group(1) if match else "",
+            )
+            call.up = caller.answered_at is not None
+            queued = next(
+                (leg for leg in found if leg.lastapp == "Queue" and leg.channel == caller.channel),
+                None,
+            )
+            if queued is not None:
+                call.queued = True
+                call.inbound_ctx = queued.dcontext != "campaign-dial"
+                call.queue = queued.lastdata.split(",")[0] or queued.dst or None
+                call.queue_joined = queued.queued_at or call.started_at
+            agent = self._agent_answer(found)
+            if agent is not None:  # the answered offer: rung since the agent's leg began
+                self._adopt_offer(call, agent[0], agent[2])
+            self._finish_from_legs(call, found, out)
         return out
 
     # --- handlers -------------------------------------------------------------------------------
@@ -1106,9 +1205,41 @@ class CallTracker:
         event = translate.translate_member(msg, at, self.pbx)
         if event.agent and event.interface:
             self.members[translate.interface_base(event.interface)] = event.agent
+        event = self._on_call_elsewhere(event)
         key = f"{event.queue}|{event.interface}"
         self.agents[key] = AgentStateSnapshot(event)
         out.append(event)
+
+    def _talking_agents(self) -> set[str]:
+        return {c.agent for c in self.calls.values() if c.agent and c.answered_at is not None}
+
+    def _on_call_elsewhere(
+        self, event: AgentStateChanged, talking: set[str] | None = None
+    ) -> AgentStateChanged:
+        """A member "in use, not in a call" of one queue who talks on a call of another.
+
+        `InCall` is per queue: an agent in support and sales answering a support call is
+        InCall 1 in support and 0 in sales, which reads as ringing; after a resync the
+        sales line came last and the board showed a talking agent ringing (issue 12 #2).
+        """
+        if event.status is not AgentStatus.RINGING or not event.agent:
+            return event
+        if event.agent not in (talking if talking is not None else self._talking_agents()):
+            return event
+        return replace(event, status=AgentStatus.ON_CALL, in_call=True)
+
+    def _members_on_call(self, at: datetime, out: list[DomainEvent]) -> None:
+        """After a resync answered calls: their agents' queue lines say so too."""
+        talking = self._talking_agents()
+        for key, snap in list(self.agents.items()):
+            event = snap.event
+            if not isinstance(event, AgentStateChanged):
+                continue
+            fixed = self._on_call_elsewhere(event, talking)
+            if fixed is not event:
+                fixed = replace(fixed, at=at)
+                self.agents[key] = AgentStateSnapshot(fixed)
+                out.append(fixed)
 
     # --- finishing ------------------------------------------------------------------------------
     def _is_agent_channel(self, channel: str) -> bool:
@@ -1118,6 +1249,9 @@ class CallTracker:
         self, call: _Call, at: datetime, out: list[DomainEvent], *, unseen_end: bool = False
     ) -> None:
         self.calls.pop(call.linkedid, None)
+        self._finished[call.linkedid] = None
+        while len(self._finished) > _FINISHED_KEPT:
+            self._finished.popitem(last=False)
         for uniqueid in call.channels:
             self._channel_call.pop(uniqueid, None)
         if call.hold_started is not None:

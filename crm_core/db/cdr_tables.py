@@ -6,7 +6,7 @@ it when absent, so the reconciliation job and its tests run anywhere.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, String, Table
+from sqlalchemy import Column, Float, Integer, String, Table
 
 from crm_core.db.tables import UtcDateTime, metadata
 
@@ -30,4 +30,10 @@ cdr = Table(
     Column("uniqueid", String(150), nullable=False, default="", index=True),
     Column("linkedid", String(150), nullable=False, default="", index=True),
     Column("userfield", String(255), nullable=False, default=""),
+    # epoch seconds with microseconds (cdr_pgsql fills float columns of these names;
+    # cc_queued is the CDR variable the dialplan sets on entering the queue): 0004
+    Column("start", Float(precision=53), nullable=True),
+    Column("answer", Float(precision=53), nullable=True),
+    Column("end", Float(precision=53), nullable=True),
+    Column("cc_queued", Float(precision=53), nullable=True),
 )

@@ -221,6 +221,13 @@ class PbxLeg:
     ended_at: datetime
     disposition: str
     lastapp: str = ""
+    uniqueid: str = ""
+    clid: str = ""  # '"Name" <number>'
+    src: str = ""
+    dst: str = ""
+    dcontext: str = ""
+    lastdata: str = ""
+    queued_at: datetime | None = None  # when the caller entered the queue (CDR cc_queued)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from crm_core.db import Database
 from crm_core.db.cdr_tables import cdr
 from crm_core.db.tables import calls
-from crm_core.domain.models import CallOutcome, CallRecord, Direction, PbxLeg
+from crm_core.domain.models import CallOutcome, CallRecord, Direction, PbxLeg, pbx_call_id
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,36 @@ def _record(call_id: str, legs: list[object]) -> CallRecord:
     )
 
 
+def _epoch(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value and value > 0 else None
+
+
+def pbx_leg(r: Any) -> PbxLeg:
+    """One CDR row as a leg, with the exact times where the table has them (0004)."""
+    begun: datetime = _epoch(getattr(r, "start", None)) or r.calldate
+    ended = _epoch(getattr(r, "end", None)) or r.calldate + timedelta(seconds=r.duration)
+    answered = None
+    if r.disposition == "ANSWERED":
+        answered = _epoch(getattr(r, "answer", None)) or ended - timedelta(seconds=r.billsec)
+    return PbxLeg(
+        linkedid=r.linkedid,
+        channel=r.channel,
+        dstchannel=r.dstchannel,
+        started_at=begun,
+        answered_at=answered,
+        ended_at=ended,
+        disposition=r.disposition,
+        lastapp=r.lastapp,
+        uniqueid=r.uniqueid,
+        clid=r.clid,
+        src=r.src,
+        dst=r.dst,
+        dcontext=r.dcontext,
+        lastdata=r.lastdata,
+        queued_at=_epoch(getattr(r, "cc_queued", None)),
+    )
+
+
 async def pbx_legs(db: Database, linkedids: list[str]) -> dict[str, list[PbxLeg]]:
     """Asterisk's CDRs of these calls, by Linkedid: how calls that ended while the AMI
     link was down really ended (answered by whom, when). Read at reconnect by the AMI
@@ -121,21 +152,43 @@ async def pbx_legs(db: Database, linkedids: list[str]) -> dict[str, list[PbxLeg]
             chunk = linkedids[start : start + 1000]
             rows = (await conn.execute(select(cdr).where(cdr.c.linkedid.in_(chunk)))).all()
             for r in rows:
-                begun: datetime = r.calldate
-                ended = begun + timedelta(seconds=r.duration)
-                answered = (
-                    ended - timedelta(seconds=r.billsec) if r.disposition == "ANSWERED" else None
-                )
-                found.setdefault(r.linkedid, []).append(
-                    PbxLeg(
-                        linkedid=r.linkedid,
-                        channel=r.channel,
-                        dstchannel=r.dstchannel,
-                        started_at=begun,
-                        answered_at=answered,
-                        ended_at=ended,
-                        disposition=r.disposition,
-                        lastapp=r.lastapp,
-                    )
-                )
+                found.setdefault(r.linkedid, []).append(pbx_leg(r))
     return found
+
+
+async def pbx_calls_ended_since(
+    db: Database, since: datetime, *, pbx: str = "default", longest: timedelta = timedelta(hours=2)
+) -> dict[str, list[PbxLeg]]:
+    """Calls whose last CDR ended at or after `since` and that the CRM has no record of.
+
+    Calls that started and ended while nobody read the PBX's events (an AMI gap, a
+    failover) are known only to the PBX: the AMI client reads them at the reconnect or
+    takeover (docs/adr/0058). `longest` bounds how long before `since` a call began.
+    """
+    async with db.engine.connect() as conn:
+        # the exact end (0004) narrows the read; CDRs without it fall back to the window
+        recent = (
+            await conn.execute(
+                select(cdr.c.linkedid)
+                .where(
+                    cdr.c.calldate >= since - longest,
+                    or_(cdr.c.end.is_(None), cdr.c.end >= since.timestamp()),
+                )
+                .distinct()
+            )
+        ).scalars()
+        candidates = [lid for lid in recent if lid]
+    by_call = await pbx_legs(db, candidates)
+    ended = {lid: legs for lid, legs in by_call.items() if max(x.ended_at for x in legs) >= since}
+    ids = {pbx_call_id(pbx, lid): lid for lid in ended}
+    known: set[str] = set()
+    id_list = sorted(ids)
+    async with db.engine.connect() as conn:
+        for start in range(0, len(id_list), 1000):
+            chunk = id_list[start : start + 1000]
+            known.update(
+                (
+                    await conn.execute(select(calls.c.call_id).where(calls.c.call_id.in_(chunk)))
+                ).scalars()
+            )
+    return {lid: ended[lid] for call_id, lid in ids.items() if call_id not in known}

@@ -22,12 +22,12 @@ import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crm_core import metrics
-from crm_core.domain.events import AmiConnected, AmiDisconnected, DomainEvent
+from crm_core.domain.events import AmiConnected, AmiDisconnected, CallEnded, DomainEvent
 from crm_core.domain.models import PbxLeg
 from crm_core.ports.clock import Clock
 from crm_core.ports.telephony import TelephonyError
@@ -40,6 +40,18 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[list[DomainEvent]], Awaitable[None]]
 # the PBX's own records (CDRs by Linkedid) of calls that ended while we were away
 GapRecovery = Callable[[list[str]], Awaitable[Mapping[str, list[PbxLeg]]]]
+# the PBX's records of calls that ended since a time and that the CRM lacks (calls that
+# began and ended while nobody read the events: docs/adr/0058)
+GapSweep = Callable[[datetime], Awaitable[Mapping[str, list[PbxLeg]]]]
+
+
+@dataclass(slots=True)
+class ChannelTimes:
+    """Exact times of live legs by Uniqueid, read from their CDRs at a resync."""
+
+    answers: dict[str, datetime] = field(default_factory=dict)
+    starts: dict[str, datetime] = field(default_factory=dict)
+    queued: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +97,9 @@ class AmiClient:
         fast_retry_window: float = 60.0,
         events: bool = True,
         recover: GapRecovery | None = None,
+        recover_since: GapSweep | None = None,
+        recover_lookback: float = 120.0,
+        gap_retries: tuple[float, ...] = (1.0, 3.0),
     ) -> None:
         self.endpoint = endpoint
         self.tracker = tracker
@@ -101,6 +116,17 @@ class AmiClient:
         # holder does): see set_events and docs/adr/0028-ami-reader-lease.md
         self.events_enabled = events
         self.recover = recover
+        self.recover_since = recover_since
+        # how far back a reader that never read this PBX (start, takeover) looks for
+        # calls nobody recorded; a reconnect looks back to its last event
+        self.recover_lookback = recover_lookback
+        # the CDR of a call that ended just before the resync may be written a few ms
+        # after our read: read again after these delays (seconds after the resync)
+        self.gap_retries = gap_retries
+        self._last_event_at: datetime | None = None  # last read while reading events
+        # the last event before the link went down, kept until a resync has used it
+        self._events_lost_at: datetime | None = None
+        self._resyncs = 0
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[str, asyncio.Future[AmiMessage]] = {}
         self._lists: dict[str, _ListCollector] = {}
@@ -199,6 +225,9 @@ class AmiClient:
     async def set_events(self, on: bool) -> None:
         """Become (or stop being) the one reader of this PBX's events."""
         self.events_enabled = on
+        if not on:
+            # another reader takes over: when we read again we know nothing of now on
+            self._last_event_at = self._events_lost_at = None
         log.warning(
             "AMI %s: %s",
             self.endpoint.name,
@@ -358,6 +387,8 @@ class AmiClient:
             if not data:
                 raise ConnectionError("closed by Asterisk")
             at = self.clock.now()
+            if self.events_enabled and self._up:  # not a refused login's answer
+                self._last_event_at = at
             before = parser.errors
             wanted = self.tracker.wanted_events
             for raw in parser.feed_frames(data):
@@ -417,10 +448,21 @@ class AmiClient:
 
     async def _resync(self) -> None:
         asked_at = self.clock.now()
+        last = self._events_lost_at
+        # calls that ended since we last read events (a few seconds of margin: a
+        # half-open link is noticed late), or, for a reader new to this PBX, lately
+        since = (
+            last - timedelta(seconds=5)
+            if last
+            else asked_at - timedelta(seconds=self.recover_lookback)
+        )
         channels = await self.send_list_action({"Action": "CoreShowChannels"})
         members = await self.send_list_action({"Action": "QueueStatus"})
-        answers = await self._answer_times(channels)
-        self._queue.put_nowait(("resync", (channels, members, answers, asked_at), self.clock.now()))
+        times = await self._exact_times(channels)
+        self._resyncs += 1
+        payload = (channels, members, times, asked_at, since, self._resyncs)
+        self._queue.put_nowait(("resync", payload, self.clock.now()))
+        self._events_lost_at = None
         timeouts = {
             m.get("Queue"): float(m.get("Timeout"))
             for m in members
@@ -430,45 +472,60 @@ class AmiClient:
         for warning in self.ring_timeout_warnings:
             log.warning("AMI %s: %s", self.endpoint.name, warning)
 
-    async def _answer_times(self, channels: list[AmiMessage]) -> dict[str, datetime]:
-        """When each bridged leg of a call not known as answered was answered.
+    async def _exact_times(self, channels: list[AmiMessage]) -> ChannelTimes:
+        """When legs of calls we do not fully know began, were queued, were answered.
 
-        CoreShowChannels tells who is bridged, not since when; the leg's CDR does
-        (`CDR(answer,u)`, epoch with microseconds), so a call answered while we were
-        away keeps its true answer time (docs/adr/0043).
+        CoreShowChannels tells who is bridged, not since when, and gives ages in whole
+        seconds; each leg's CDR has the exact times (`CDR(answer,u)`, `CDR(start,u)`,
+        epoch with microseconds; `CDR(cc_queued)` set by the dialplan on entering the
+        queue). Asked for bridged legs of calls not known as answered (docs/adr/0043)
+        and for every leg of calls we never saw (a takeover, docs/adr/0058).
         """
-        wanted: list[AmiMessage] = []
+        asks: list[tuple[str, str, str]] = []  # (uniqueid, channel, variable)
         for item in channels:
             h = item.headers
-            lid, uid = h.get("Linkedid"), h.get("Uniqueid")
-            if not h.get("BridgeId") or not uid or uid == lid:
+            lid, uid, name = h.get("Linkedid"), h.get("Uniqueid"), h.get("Channel")
+            if not uid or not name:
                 continue
             call = self.tracker.calls.get(lid or "")
-            if call is None or call.answered_at is None:
-                wanted.append(item)
+            if call is None:
+                asks.append((uid, name, "CDR(start,u)"))
+                if uid == lid:
+                    asks.append((uid, name, "CDR(cc_queued)"))
+            if h.get("BridgeId") and uid != lid and (call is None or call.answered_at is None):
+                asks.append((uid, name, "CDR(answer,u)"))
         gate = asyncio.Semaphore(16)
 
-        async def one(item: AmiMessage) -> tuple[str, datetime | None]:
+        async def one(uid: str, channel: str, variable: str) -> tuple[str, str, datetime | None]:
             async with gate:
-                reply = await self.send_action(
-                    {
-                        "Action": "Getvar",
-                        "Channel": item.get("Channel"),
-                        "Variable": "CDR(answer,u)",
-                    }
-                )
+                try:
+                    reply = await self.send_action(
+                        {"Action": "Getvar", "Channel": channel, "Variable": variable}
+                    )
+                except TelephonyError:
+                    return uid, variable, None  # hung up meanwhile
             try:
                 epoch = float(reply.get("Value") or 0)
             except ValueError:
                 epoch = 0.0
-            when = datetime.fromtimestamp(epoch, UTC) if epoch > 0 else None
-            return item.get("Uniqueid"), when
+            return uid, variable, datetime.fromtimestamp(epoch, UTC) if epoch > 0 else None
 
-        results = await asyncio.gather(*(one(item) for item in wanted))
-        return {uid: when for uid, when in results if when is not None}
+        times = ChannelTimes()
+        for uid, variable, when in await asyncio.gather(*(one(*ask) for ask in asks)):
+            if when is None:
+                continue
+            if variable == "CDR(answer,u)":
+                times.answers[uid] = when
+            elif variable == "CDR(start,u)":
+                times.starts[uid] = when
+            else:
+                times.queued[uid] = when
+        return times
 
     async def _drop(self, reason: str, *, announce: bool = True) -> None:
         was = self._up
+        if was and self.events_enabled:
+            self._events_lost_at = self._events_lost_at or self._last_event_at
         self._up = False
         self.connected = False
         self._ready.clear()
@@ -521,20 +578,79 @@ class AmiClient:
                 if kind == "event":
                     counter.inc()
                     events = self.tracker.handle(payload, at)
-                else:
-                    channels, members, answers, asked_at = payload
+                elif kind == "resync":
+                    channels, members, times, asked_at, since, generation = payload
                     events = []
                     for item in members:  # members first: resync names agents by interface
                         events += self.tracker.handle(item, at)
                     events += self.tracker.resync_queues(members, at)
-                    events += self.tracker.resync(channels, at, answers, asked_at)
-                    if self.tracker.gap_ended:
-                        legs = await self._recover(list(self.tracker.gap_ended))
-                        events += self.tracker.finish_gap(legs, at)
+                    events += self.tracker.resync(
+                        channels,
+                        at,
+                        times.answers,
+                        asked_at,
+                        starts=times.starts,
+                        queued=times.queued,
+                    )
+                    events += await self._after_gap(since, asked_at, generation, 0, at)
+                else:  # "gap": read the PBX's records again (late CDRs)
+                    since, asked_at, generation, attempt = payload
+                    events = await self._after_gap(since, asked_at, generation, attempt, at)
                 if events:
                     await self._emit(events)
             except Exception:  # a bad event or handler must never stop the stream
                 log.exception("AMI %s: handling %s failed; continuing", self.endpoint.name, kind)
+
+    async def _after_gap(
+        self, since: datetime, asked_at: datetime, generation: int, attempt: int, at: datetime
+    ) -> list[DomainEvent]:
+        """Finish the calls that ended while we did not read, from the PBX's records.
+
+        Calls we knew that are gone (`tracker.gap_ended`) and calls we never saw that
+        ended since `since` (begun before the resync asked: later ones are in our
+        stream). Read at the resync and again after each of `gap_retries`: Asterisk
+        writes a CDR a few ms after the hang-up, and a call still without one at the
+        last read is finished with what we saw (docs/adr/0043, 0058).
+        """
+        if generation != self._resyncs:
+            return []  # a newer resync took over (another gap): it reads for itself
+        final = attempt >= len(self.gap_retries)
+        events: list[DomainEvent] = []
+        if self.tracker.gap_ended:
+            legs = await self._recover(list(self.tracker.gap_ended))
+            events += self.tracker.finish_gap(legs, at, final=final)
+        if self.recover_since is not None:
+            found = await self._recover_window(since)
+            unseen = self.tracker.recover_unseen(found, before=asked_at)
+            ended = sum(isinstance(e, CallEnded) for e in unseen)
+            log.log(
+                logging.WARNING if ended else logging.DEBUG,
+                "AMI %s: %d calls begun and ended since %s while nobody read the PBX "
+                "recovered from its CDRs (%d candidates)",
+                self.endpoint.name,
+                ended,
+                since.isoformat(timespec="seconds"),
+                len(found),
+            )
+            events += unseen
+        if not final:
+            delay = self.gap_retries[attempt] - (self.gap_retries[attempt - 1] if attempt else 0)
+            item = ("gap", (since, asked_at, generation, attempt + 1), at)
+            asyncio.get_running_loop().call_later(max(delay, 0.0), self._queue.put_nowait, item)
+        return events
+
+    async def _recover_window(self, since: datetime) -> Mapping[str, list[PbxLeg]]:
+        assert self.recover_since is not None
+        try:
+            return await asyncio.wait_for(self.recover_since(since), self.action_timeout)
+        except Exception as exc:  # the reconcile timer repairs them later
+            log.error(
+                "AMI %s: reading the PBX's records of calls since %s failed: %s",
+                self.endpoint.name,
+                since.isoformat(),
+                exc,
+            )
+            return {}
 
     async def _recover(self, linkedids: list[str]) -> Mapping[str, list[PbxLeg]]:
         """The PBX's CDRs of calls that ended in the gap ({} when there is no source)."""

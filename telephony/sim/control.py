@@ -77,6 +77,7 @@ async def place_call(request: web.Request) -> web.Response:
         talk_seconds=_number(body, "talk_seconds", 30.0) or 30.0,
         ivr_route=body.get("ivr") or None,
         dtmf=str(body.get("dtmf") or ""),
+        survey=str(body.get("survey") or ""),
     )
     return web.json_response({"call_id": call_id}, status=201)
 

@@ -152,6 +152,8 @@ class SimCall:
     abandon_after: float | None
     ivr_route: str | None = None
     dtmf: str = ""
+    # what the caller does when the survey asks: keys to press, "hangup", or "" (silence)
+    survey: str = ""
     legs: list[Channel] = field(default_factory=list)
     state: str = "new"  # new | ivr | waiting | ringing | talking | ended
     agent: str | None = None
@@ -949,6 +951,7 @@ class Simulator:
         talk_seconds: float = 30.0,
         ivr_route: str | None = None,
         dtmf: str = "",
+        survey: str = "",
     ) -> str:
         linkedid = self._new_linkedid()
         call = SimCall(
@@ -960,6 +963,7 @@ class Simulator:
             abandon_after,
             ivr_route=ivr_route,
             dtmf=dtmf,
+            survey=survey,
             created_at=self.clock.monotonic(),
         )
         self.calls[linkedid] = call
@@ -1010,7 +1014,10 @@ class Simulator:
                 # `[queue-call]`: Queue(…,c) returns when the agent hangs up; the caller
                 # goes on, alive, to the satisfaction survey
                 call.state = "survey"
-                await self._agi(call, "survey", [])
+                if call.survey == "hangup":  # hangs up while the question plays
+                    await self._agi(call, "survey", [], hangup_after=1)
+                else:
+                    await self._agi(call, "survey", [call.survey] if call.survey else [])
         finally:
             if len(call.legs) > 1:
                 self._hangup(call.legs[1])  # the caller's own half goes first, as in Asterisk
@@ -1057,7 +1064,9 @@ class Simulator:
         if call.variables.get("CC_QUEUE"):
             call.queue = call.variables["CC_QUEUE"]
 
-    async def _agi(self, call: SimCall, route: str, inputs: list[str]) -> None:
+    async def _agi(
+        self, call: SimCall, route: str, inputs: list[str], *, hangup_after: int | None = None
+    ) -> None:
         """One `AGI(agi://…/route)` step; AGISTATUS as Asterisk sets it."""
         from telephony.sim.agi_caller import run_agi
 
@@ -1081,6 +1090,7 @@ class Simulator:
                 context=one.context,
                 extension=one.exten,
                 args=(self.agi_secret,) if self.agi_secret else (),
+                hangup_after=hangup_after,
             )
         except (OSError, TimeoutError, ValueError) as exc:
             log.warning("simulated IVR for %s failed: %s", call.linkedid, exc)

@@ -36,6 +36,11 @@ CLI = [sys.executable, "-m", "callcenter.cli"]
 PASSWORD = "pbx-pass-1"
 AMI_USER = "callcenter"
 AMI_SECRET = "pbx-test-secret"
+AGI_SECRET = "pbx-suite-agi-secret"  # the rendered dialplan passes it to every AGI
+# the tests' own AMI user: the service's sessions (AMI_USER) can be told apart, kicked
+# and refused without touching the test's connection
+TEST_AMI_USER = "cc-test"
+TEST_AMI_SECRET = "pbx-test-control"
 DID = "4008001234"
 RING_CYCLE = 2.0  # seconds: the ring limit is 3 x 2 = 6 s, so ring tests stay short
 RING_LIMIT = 3 * RING_CYCLE
@@ -116,7 +121,7 @@ class PbxStack:
             "CALLCENTER_INSTANCE_ID": "pbx-suite",
             "CALLCENTER_PBX_DID": DID,
             # the rendered dialplan passes it to every AGI; the service refuses others
-            "CALLCENTER_AGI_SECRET": "pbx-suite-agi-secret",
+            "CALLCENTER_AGI_SECRET": AGI_SECRET,
             # the suite runs at any hour: the IVR is always open
             "CALLCENTER_BUSINESS_HOURS": "00:00-24:00",
             "CALLCENTER_LOG_LEVEL": "INFO",
@@ -126,6 +131,11 @@ class PbxStack:
         }
 
     def start(self) -> None:
+        self.start_pbx()
+        self.start_service()
+
+    def start_pbx(self) -> None:
+        """The database and Asterisk, configured by `pbx-config` (no service yet)."""
         asyncio.run(self._prepare_database())
         subprocess.run(
             [
@@ -144,14 +154,75 @@ class PbxStack:
             check=True,
             capture_output=True,
         )
+        self._add_test_ami_user()
         self.start_asterisk()
-        self.start_service()
 
     def stop(self) -> None:
         self.stop_service()
         self.stop_asterisk()
         if PG_ENABLED:
             asyncio.run(self._drop_schema())
+
+    @property
+    def manager_conf(self) -> Path:
+        return self.pbx_dir / "etc" / "manager.conf"
+
+    def _add_test_ami_user(self) -> None:
+        with self.manager_conf.open("a") as f:
+            f.write(
+                f"\n[{TEST_AMI_USER}]\nsecret = {TEST_AMI_SECRET}\n"
+                "deny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/255.255.255.255\n"
+                "read = all\nwrite = all\nwritetimeout = 500\n"
+            )
+
+    async def cli(self, command: str) -> str:
+        """`asterisk -rx` without blocking the test's event loop."""
+        proc = await asyncio.create_subprocess_exec(
+            "asterisk",
+            "-C",
+            str(self.asterisk_conf),
+            "-rx",
+            command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        if proc.returncode != 0:
+            raise AssertionError(f"asterisk -rx {command!r} failed: {err.decode() or out.decode()}")
+        return out.decode(errors="replace")
+
+    async def service_sessions(self) -> list[str]:
+        """The service's AMI session ids (`manager show connected`)."""
+        ids: list[str] = []
+        for line in (await self.cli("manager show connected")).splitlines():
+            # Username  IP Address  Start  Elapsed  FileDes  HttpCnt  ReadPerms  WritePerms
+            parts = line.split()
+            if len(parts) >= 5 and parts[0] == AMI_USER and parts[4].isdigit():
+                ids.append(parts[4])
+        return ids
+
+    async def kick_service(self) -> None:
+        """Drop the service's AMI session(s), as `manager kick session` does."""
+        sessions = await self.service_sessions()
+        assert sessions, "the service has no AMI session to kick"
+        for session in sessions:
+            await self.cli(f"manager kick session {session}")
+
+    async def refuse_service_logins(self, refuse: bool = True) -> None:
+        """Change the service's AMI secret (logins refused) or put it back."""
+        text = self.manager_conf.read_text()
+        good, bad = f"secret = {AMI_SECRET}\n", "secret = refused-for-a-test\n"
+        self.manager_conf.write_text(text.replace(good, bad) if refuse else text.replace(bad, good))
+        await self.cli("manager reload")
+
+    async def wait_service_logged_in(self, timeout: float = 15.0) -> float:
+        """Until the service has an AMI session again; returns time.time() then."""
+
+        async def up() -> bool:
+            return bool(await self.service_sessions())
+
+        await wait_for(up, timeout=timeout, every=0.1, what="the service's AMI login")
+        return time.time()
 
     @property
     def asterisk_conf(self) -> Path:
@@ -178,6 +249,10 @@ class PbxStack:
 
     def wait_ami_port(self, timeout: float = 30.0) -> None:
         asyncio.run(self._wait_ami_banner(timeout))
+
+    async def wait_ami_banner(self, timeout: float = 30.0) -> None:
+        """Until Asterisk's AMI answers with its banner (after a start or restart)."""
+        await self._wait_ami_banner(timeout)
 
     async def _wait_ami_banner(self, timeout: float) -> None:
         async def banner() -> bool:
@@ -301,6 +376,21 @@ class PbxStack:
         finally:
             await db.close()
 
+    async def cdrs(self, linkedid: str) -> list[dict[str, Any]]:
+        """Asterisk's CDR rows of one call (`cdr_pgsql` writes them into our schema)."""
+        import asyncpg
+
+        assert PG_ENABLED, "Asterisk writes CDRs only into PostgreSQL"
+        conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            rows = await conn.fetch(
+                f'SELECT * FROM "{self.schema}".cdr WHERE linkedid = $1 ORDER BY calldate',  # noqa: S608 (our schema name)
+                linkedid,
+            )
+        finally:
+            await conn.close()
+        return [dict(r) for r in rows]
+
     async def _drop_schema(self) -> None:
         import asyncpg
 
@@ -339,17 +429,30 @@ class AmiControl:
     _task: asyncio.Task[None] | None = None
     _pending: dict[str, asyncio.Future[list[dict[str, str]]]] = field(default_factory=dict)
     _lists: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _grew: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _callers: set[asyncio.Task[None]] = field(default_factory=set)
     _ids: int = 0
 
     async def start(self) -> None:
         self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
         await self._reader.readline()  # banner
         self._task = asyncio.create_task(self._read())
-        reply = await self.action("Login", Username=AMI_USER, Secret=AMI_SECRET, Events="on")
+        reply = await self.action(
+            "Login", Username=TEST_AMI_USER, Secret=TEST_AMI_SECRET, Events="on"
+        )
         assert reply[0].get("Response") == "Success", reply
 
+    async def closed(self, timeout: float = 20.0) -> None:
+        """Until Asterisk closes this connection (a restart, a shutdown)."""
+        assert self._task is not None
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
+
     async def stop(self) -> None:
+        for caller in list(self._callers):
+            caller.cancel()
+        for caller in list(self._callers):
+            with contextlib.suppress(asyncio.CancelledError, AssertionError, TimeoutError):
+                await caller
         if self._writer is not None:
             self._writer.close()
         if self._task is not None:
@@ -386,6 +489,8 @@ class AmiControl:
                     if sep:
                         msg.setdefault(key, value)
                 self._dispatch(msg)
+            async with self._grew:  # the waiters check again
+                self._grew.notify_all()
 
     def _dispatch(self, msg: dict[str, str]) -> None:
         action_id = msg.get("ActionID", "")
@@ -409,7 +514,15 @@ class AmiControl:
         if "Event" in msg:
             msg["_t"] = f"{time.time():.3f}"
             self.events.append(msg)
-            self._changed.set()
+
+    async def _more_than(self, count: int, timeout: float) -> None:
+        """Until there are more than `count` events (or `timeout`): no wake-up is lost,
+        the condition is checked under the lock the reader notifies with."""
+        async with self._grew:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._grew.wait_for(lambda: len(self.events) > count), timeout
+                )
 
     async def wait_event(
         self, event: str, timeout: float = 30.0, since: int = 0, **match: str
@@ -426,9 +539,7 @@ class AmiControl:
             left = end - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no {event} {match} within {timeout:g} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+            await self._more_than(index, left)
 
     # --- people ---------------------------------------------------------------------------
 
@@ -449,8 +560,15 @@ class AmiControl:
         dtmf: str = "",
         dtmf_wait: float = 2,
         did: str = DID,
+        menu: str | None = "0",
+        survey: str | None = "hangup",
     ) -> str:
-        """A customer dials the DID; returns the Linkedid (the call record's call_id)."""
+        """A customer dials the DID; returns the Linkedid (the call record's call_id).
+
+        The caller behaves as most do, so a test about something else is not kept in the
+        IVR: presses `menu` when the main menu asks (default 0: a person, the default
+        queue) and, when the survey asks after the agent hung up, presses `survey` or
+        hangs up ("hangup"). None: the test drives that step itself (`press`)."""
         since = len(self.events)
         caller = f'"{name}" <{number}>' if name else number
         variables = [
@@ -472,7 +590,29 @@ class AmiControl:
         assert reply[0].get("Response") == "Success", reply
         # the inbound half runs the `inbound` context: its Newchannel names the call
         event = await self.wait_event("Newchannel", since=since, Context="caller-sim", Exten=number)
-        return event["Linkedid"]
+        call_id = event["Linkedid"]
+        if menu is not None or survey is not None:
+            caller = asyncio.create_task(self._behave(call_id, since, menu, survey))
+            self._callers.add(caller)
+            caller.add_done_callback(self._callers.discard)
+        return call_id
+
+    async def _behave(self, call_id: str, since: int, menu: str | None, survey: str | None) -> None:
+        with contextlib.suppress(AssertionError):  # the call ended before that step
+            if menu is not None:
+                await self.press(call_id, "cc/main-menu", menu, since=since, timeout=120)
+            if survey is None:
+                return
+            started = await self.wait_agi(
+                call_id, "GET DATA cc/rate-1-to-5 ", since=since, timeout=3600
+            )
+            if survey == "hangup":
+                await self.action("Hangup", Channel=started["Channel"])
+            else:
+                for digit in survey:
+                    await self.action(
+                        "PlayDTMF", Channel=started["Channel"], Digit=digit, Receive="yes"
+                    )
 
     async def press(
         self, call_id: str, prompt: str, digits: str, *, since: int = 0, timeout: float = 30.0
@@ -509,9 +649,7 @@ class AmiControl:
             left = end - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no AGI {command!r} for call {call_id} within {timeout:g} s")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+            await self._more_than(index, left)
 
     async def queue_status(self) -> list[dict[str, str]]:
         return await self.action("QueueStatus")
@@ -596,7 +734,7 @@ class Console:
     messages: list[dict[str, Any]] = field(default_factory=list)
     ws: aiohttp.ClientWebSocketResponse | None = None
     _task: asyncio.Task[None] | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _grew: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def connect(self) -> Console:
         self.ws = await self.api.session.ws_connect(
@@ -614,7 +752,8 @@ class Console:
             for message in data if isinstance(data, list) else [data]:
                 message["_t"] = time.time()
                 self.messages.append(message)
-                self._changed.set()
+            async with self._grew:
+                self._grew.notify_all()
 
     async def wait(
         self, test: Callable[[dict[str, Any]], bool], *, what: str, timeout: float = 30.0
@@ -631,9 +770,14 @@ class Console:
             if left <= 0:
                 kinds = [m.get("type") for m in self.messages[-20:]]
                 raise AssertionError(f"console got no {what} within {timeout:g} s; last: {kinds}")
-            self._changed.clear()
+            await self._more_than(index, left)
+
+    async def _more_than(self, count: int, timeout: float) -> None:
+        async with self._grew:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
+                await asyncio.wait_for(
+                    self._grew.wait_for(lambda: len(self.messages) > count), timeout
+                )
 
     async def close(self) -> None:
         if self.ws is not None:

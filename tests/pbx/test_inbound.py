@@ -15,8 +15,7 @@ async def test_inbound_call_pops_before_answer_and_is_recorded(
     await ami.wait_event("QueueMemberAdded", MemberName="Agent 1001")
     console = await Console(agent1).connect()
     try:
-        call_id = await ami.call_in("13800138000", "张三")
-        await ami.press(call_id, "cc/main-menu", "1")  # support, as a caller would
+        call_id = await ami.call_in("13800138000", "张三", menu="1", survey=None)
         pop = await console.wait(
             lambda m: m["type"] == "screen_pop" and m["call_id"] == call_id, what="screen pop"
         )

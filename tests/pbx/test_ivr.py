@@ -64,7 +64,7 @@ async def test_known_caller_presses_0_and_reaches_a_person(
 ) -> None:
     await ami.phone("1001", answer_after=1, talk=2)
     await sign_in(ami, agent1, "Agent 1001")
-    call_id = await ami.call_in(KNOWN, "张三")
+    call_id = await ami.call_in(KNOWN, "张三", menu=None, survey=None)
     await ami.press(call_id, "cc/main-menu", "0")
     connect = await ami.wait_event("AgentConnect", Linkedid=call_id)
     assert (connect["Queue"], connect["MemberName"]) == ("support", "Agent 1001")
@@ -95,7 +95,7 @@ async def test_vip_caller_keeps_the_vip_queue_whatever_the_menu_choice(
     )
     assert reply[0]["Response"] == "Success", reply
     try:
-        call_id = await ami.call_in("13700137001", "王五")
+        call_id = await ami.call_in("13700137001", "王五", menu=None, survey=None)
         await ami.press(call_id, "cc/main-menu", "2")  # sales, but a VIP stays in vip
         connect = await ami.wait_event("AgentConnect", Linkedid=call_id)
         assert (connect["Queue"], connect["MemberName"]) == ("vip", "Agent 1003")
@@ -118,7 +118,7 @@ async def test_silence_in_the_menu_retries_then_a_person_takes_it(
 ) -> None:
     await ami.phone("1001", answer_after=1, talk=2)
     await sign_in(ami, agent1, "Agent 1001")
-    call_id = await ami.call_in("13600136001")
+    call_id = await ami.call_in("13600136001", menu=None, survey=None)
     connect = await ami.wait_event("AgentConnect", timeout=60, Linkedid=call_id)
     assert connect["Queue"] == "support"
     await leave_at_survey(ami, call_id)
@@ -150,7 +150,7 @@ async def test_menu_3_reads_the_latest_case_and_0_then_reaches_a_person(
         )
     await ami.phone("1001", answer_after=1, talk=2)
     await sign_in(ami, agent1, "Agent 1001")
-    call_id = await ami.call_in(KNOWN, "张三")
+    call_id = await ami.call_in(KNOWN, "张三", menu=None, survey=None)
     await ami.press(call_id, "cc/main-menu", "3")
     await ami.wait_agi(call_id, f"SAY DIGITS {case.id} ")
     await ami.wait_agi(call_id, f"STREAM FILE cc/case-status-{case.status.value} ")
@@ -166,7 +166,7 @@ async def test_menu_3_reads_the_latest_case_and_0_then_reaches_a_person(
 
 
 async def test_menu_3_without_a_case_says_so_and_hangs_up(ami: AmiControl, manager: Api) -> None:
-    call_id = await ami.call_in("13600136002")
+    call_id = await ami.call_in("13600136002", menu=None, survey=None)
     await ami.press(call_id, "cc/main-menu", "3")
     await ami.wait_agi(call_id, "STREAM FILE cc/no-open-case ")
     await ami.wait_agi(call_id, "GET DATA cc/press-0-for-agent ")
@@ -182,7 +182,7 @@ async def ivr_callback(
     stack: PbxStack, ami: AmiControl, manager: Api, number: str, first_key: tuple[str, str]
 ) -> tuple[str, Callback, dict[str, Any]]:
     """A caller asks for a callback (`first_key` = (prompt, digit)) and confirms the number."""
-    call_id = await ami.call_in(number)
+    call_id = await ami.call_in(number, menu=None, survey=None)
     await ami.press(call_id, *first_key)
     await ami.press(call_id, "cc/press-1-confirm-2-other", "1")
     await ami.wait_agi(call_id, "STREAM FILE cc/minutes-thank-you-goodbye ")

@@ -16,6 +16,16 @@ async def _paused_on_pbx(ami: AmiControl, member: str) -> bool:
     return bool(entries) and all(m.get("Paused") == "1" for m in entries)
 
 
+async def _gives_up_after(ami: AmiControl, number: str, name: str, seconds: float) -> str:
+    """A caller who hangs up `seconds` after joining the queue (the PBX's own timer)."""
+    since = len(ami.events)
+    call_id = await ami.call_in(number, name)
+    join = await ami.wait_event("QueueCallerJoin", since=since, Linkedid=call_id, timeout=60)
+    reply = await ami.action("AbsoluteTimeout", Channel=join["Channel"], Timeout=f"{seconds:g}")
+    assert reply[0].get("Response") == "Success", reply
+    return call_id
+
+
 async def test_ring_limit_pauses_the_agent_records_the_violation_and_the_next_agent_answers(
     stack: PbxStack, ami: AmiControl, agent1: Api, manager: Api, http: aiohttp.ClientSession
 ) -> None:
@@ -61,7 +71,7 @@ async def test_a_caller_who_gives_up_is_owed_a_callback_within_30_minutes(
     ami: AmiControl, manager: Api
 ) -> None:
     # nobody signed in: the caller waits in the queue, then hangs up after 8 s
-    call_id = await ami.call_in("13700137000", "王五", hold=8)
+    call_id = await _gives_up_after(ami, "13700137000", "王五", 8)
     await ami.wait_event("QueueCallerAbandon", Linkedid=call_id, timeout=40)
     record = await manager.call(call_id)
     assert record["outcome"] == "abandoned"
@@ -83,8 +93,8 @@ async def test_a_caller_who_gives_up_is_owed_a_callback_within_30_minutes(
 async def test_a_caller_who_hangs_up_within_seconds_is_not_owed_a_callback(
     ami: AmiControl, manager: Api
 ) -> None:
-    call_id = await ami.call_in("13600136000", "赵六", hold=1)
-    await ami.wait_event("Hangup", Linkedid=call_id, timeout=30)
+    call_id = await _gives_up_after(ami, "13600136000", "赵六", 1)
+    await ami.wait_event("QueueCallerAbandon", Linkedid=call_id, timeout=30)
     record = await manager.call(call_id)
     assert record["callback_due_at"] is None
     body = await manager.get("/api/callbacks?status=open")

@@ -33,6 +33,7 @@ from telephony.sim.agi_caller import installed_prompts
 from telephony.tracker import CallTracker
 from tests.pbx.harness import (
     AGENTS,
+    AGI_SECRET,
     AMI_SECRET,
     AMI_USER,
     RING_LIMIT,
@@ -138,6 +139,7 @@ async def sim_side(stack: PbxStack) -> AsyncIterator[SimSide]:
     # the same IVR as the real PBX: the suite's service over FastAGI, with the prompts
     # `pbx-config` installed (a missing one ends the AGI session, as on Asterisk)
     sim.agi_address = ("127.0.0.1", stack.agi_port)
+    sim.agi_secret = AGI_SECRET  # as the rendered dialplan passes it
     sim.prompts = installed_prompts(stack.pbx_dir / "sounds")
     await sim.start("127.0.0.1", 0)
     root = web.Application()
@@ -182,6 +184,9 @@ async def sim_pbx(side: SimSide, http: aiohttp.ClientSession) -> Pbx:
             "queue": "support",
             "ivr": "welcome",
             "talk_seconds": 3600,
+            # as the real side's caller: 0 at the menu, hangs up when the survey asks
+            "dtmf": ",0",  # per AGI session: nothing in welcome, 0 in the menu
+            "survey": "hangup",
         }
         if abandon_after is not None:
             body["abandon_after"] = abandon_after
@@ -403,6 +408,12 @@ def tracked_sequence(events: list[dict[str, str]], call_id: str) -> dict[str, li
         if name.startswith("Dial"):
             keys += [_role(e.get("DestChannel", "")), e.get("DialStatus", "")]
         out.setdefault(role, []).append(" ".join([name, *[k for k in keys if k]]))
+    for seq in out.values():
+        # the queue's thread raises AgentComplete as the caller's channel leaves the bridge:
+        # seen on both sides of that BridgeLeave on the same Asterisk, so one order here
+        for i in range(len(seq) - 1):
+            if seq[i].startswith("AgentComplete") and seq[i + 1] == "BridgeLeave":
+                seq[i], seq[i + 1] = seq[i + 1], seq[i]
     return out
 
 

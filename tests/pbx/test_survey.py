@@ -37,7 +37,7 @@ async def talk_then_agent_hangs_up(
     await ami.phone("1001", answer_after=1, talk=TALK)
     await agent1.post("/api/agent/state", {"action": "sign_in"})
     await ami.wait_event("QueueMemberAdded", MemberName="Agent 1001", Queue=queue)
-    call_id = await ami.call_in(CALLER, "张三")
+    call_id = await ami.call_in(CALLER, "张三", menu=None, survey=None)
     await ami.press(call_id, "cc/main-menu", digit)
     connect = await ami.wait_event("AgentConnect", Linkedid=call_id, Queue=queue)
     complete = await ami.wait_event("AgentComplete", Linkedid=call_id)

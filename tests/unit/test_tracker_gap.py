@@ -8,9 +8,10 @@ its `CDR(answer,u)`; calls gone in the gap are finished from the PBX's CDRs.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from crm_core.domain.events import AgentRingEnded, CallAnswered, CallEnded
-from crm_core.domain.models import CallOutcome, OfferResult, PbxLeg
+from crm_core.domain.events import AgentRingEnded, AgentStateChanged, CallAnswered, CallEnded
+from crm_core.domain.models import AgentStatus, CallOutcome, OfferResult, PbxLeg
 from telephony.tracker import CallTracker
 from tests.unit.test_tracker import (
     AGENT1,
@@ -20,6 +21,7 @@ from tests.unit.test_tracker import (
     LID,
     T0,
     Feed,
+    connect,
     hang_up_all,
     msg,
     offer,
@@ -210,3 +212,118 @@ def test_adopted_bridged_call_takes_the_legs_answer_time() -> None:
     [live] = tracker.live_calls()
     assert live["answered_at"] == answered.isoformat()
     assert live["agent"] == "Alice Agent"
+
+
+def _cdr(
+    channel: str, dst: str, start: float, answer: float | None, end: float, **kw: Any
+) -> PbxLeg:
+    return PbxLeg(
+        linkedid="1700000100.1",
+        channel=channel,
+        dstchannel=dst,
+        started_at=T0 + timedelta(seconds=start),
+        answered_at=T0 + timedelta(seconds=answer) if answer is not None else None,
+        ended_at=T0 + timedelta(seconds=end),
+        disposition="ANSWERED" if answer is not None else "NO ANSWER",
+        **kw,
+    )
+
+
+def _members() -> CallTracker:
+    tracker = CallTracker(15.0)
+    tracker.handle(
+        msg(
+            "QueueMember",
+            Queue="support",
+            Name="Alice Agent",
+            Location="Local/1001@agents/n",
+            Status="1",
+            InCall="0",
+        ),
+        T0,
+    )
+    return tracker
+
+
+def test_a_call_never_seen_is_rebuilt_with_the_agent_legs_answer_time() -> None:
+    """The caller's CDR answer is the IVR's; the agent's own leg says when she answered."""
+    tracker = _members()
+    caller = "Local/15550009@caller-sim-00000009;1"
+    legs = {
+        "1700000100.1": [
+            _cdr(
+                caller,
+                "Local/1001@agents-00000010;1",
+                0.0,
+                0.01,
+                20.0,
+                uniqueid="1700000100.1",
+                clid='"Zhang" <15550009>',
+                src="15550009",
+                lastapp="Queue",
+                lastdata="support,tc,,,300",
+                dcontext="queue-call",
+                queued_at=T0 + timedelta(seconds=0.5),
+            ),
+            _cdr("Local/1001@agents-00000010;2", "Local/1001@phone-sim-1;1", 0.6, 2.6, 20.0),
+        ]
+    }
+    out = tracker.recover_unseen(legs, before=T0 + timedelta(seconds=60))
+    [record] = [e.record for e in out if isinstance(e, CallEnded)]
+    assert record.outcome == CallOutcome.ANSWERED
+    assert record.agent == "Alice Agent"
+    assert record.caller_number == "15550009"
+    assert record.answered_at == T0 + timedelta(seconds=2.6)
+    assert record.wait_seconds == 2.1
+    assert record.talk_seconds == 17.4
+    assert [(o.result, o.ring_seconds) for o in record.offers] == [(OfferResult.ANSWERED, 2.0)]
+    assert record.callback_due_at is None
+    assert tracker.recover_unseen(legs) == []  # finished once: never twice
+
+
+def test_a_call_never_seen_that_gave_up_in_the_queue_owes_a_callback() -> None:
+    tracker = _members()
+    caller = "Local/15550009@caller-sim-00000009;1"
+    legs = {
+        "1700000100.1": [
+            _cdr(
+                caller,
+                "",
+                0.0,
+                0.01,
+                9.0,
+                uniqueid="1700000100.1",
+                src="15550009",
+                lastapp="Queue",
+                lastdata="support,tc,,,300",
+                queued_at=T0 + timedelta(seconds=0.5),
+            )
+        ]
+    }
+    assert tracker.recover_unseen(legs, before=T0) == []  # begun after the resync asked
+    [record] = [e.record for e in tracker.recover_unseen(legs) if isinstance(e, CallEnded)]
+    assert record.outcome == CallOutcome.ABANDONED
+    assert record.wait_seconds == 8.5
+    assert record.callback_due_at is not None
+
+
+def test_an_agent_talking_on_another_queues_call_is_not_ringing_in_this_one() -> None:
+    feed = Feed(CallTracker(15.0))
+    queued_call(feed)
+    offer(feed, 2)
+    answered = connect(feed, 4, "2")
+    assert any(isinstance(e, CallAnswered) for e in answered)
+    [state] = feed.at(
+        5,
+        msg(
+            "QueueMemberStatus",
+            Queue="sales",
+            MemberName="Alice Agent",
+            Interface="Local/1001@agents/n",
+            Status="2",
+            InCall="0",
+            Paused="0",
+        ),
+    )
+    assert isinstance(state, AgentStateChanged)
+    assert state.status == AgentStatus.ON_CALL
