@@ -93,7 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark; last line is one JSON object")
     p.add_argument(
         "name",
-        choices=["ami", "lookup", "screenpop", "rules", "ivr", "reports", "dialer", "cluster"],
+        choices=[
+            "ami",
+            "lookup",
+            "screenpop",
+            "rules",
+            "ivr",
+            "reports",
+            "dialer",
+            "cluster",
+            "import",
+        ],
     )
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     p.add_argument("--database-url", help="PostgreSQL URL for database benchmarks")

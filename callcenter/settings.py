@@ -126,6 +126,13 @@ class Settings:
     outbox_path: str = "var/outbox.db"
     instance_id: str = ""  # empty: hostname + pid
     metrics_token: str = ""  # bearer token for /metrics scrapers off loopback
+    # what a finished call owes (callback, violations) and nobody applied at the time
+    # (database outage, a crash) is applied by a sweep this often, for calls this recent
+    effects_sweep_seconds: float = 30.0
+    effects_lookback_minutes: float = 120.0
+    # how long the rules retry an event while the database is unreachable, before
+    # leaving it to the sweep
+    event_retry_seconds: float = 30.0
 
     @property
     def ring_limit_seconds(self) -> float:
@@ -256,6 +263,12 @@ def _validate(s: Settings) -> None:
             raise bad(name, "a whole number of failed logins >= 1", getattr(s, name))
     if s.login_window_seconds < 1:
         raise bad("login_window_seconds", "seconds >= 1", s.login_window_seconds)
+    if not 0.2 <= s.effects_sweep_seconds <= 3600:
+        raise bad("effects_sweep_seconds", "seconds from 0.2 to 3600", s.effects_sweep_seconds)
+    if s.event_retry_seconds < 0:
+        raise bad("event_retry_seconds", "seconds >= 0", s.event_retry_seconds)
+    if s.effects_lookback_minutes < 1:
+        raise bad("effects_lookback_minutes", "minutes >= 1", s.effects_lookback_minutes)
     if not 15 <= s.dialer_ring_seconds <= 120:
         raise bad("dialer_ring_seconds", "seconds from 15 to 120", s.dialer_ring_seconds)
     for port_name in ("http_port", "ami_port", "agi_port"):

@@ -374,12 +374,14 @@ class Runtime:
     async def _rules(self, bus: EventBus, db: Any, commands: Any) -> Any:
         from crm_core.services.callbacks import CallbackService, RuleSettings
         from crm_core.services.deadlines import DeadlineScheduler
+        from crm_core.services.effects import EffectSweeper
         from crm_core.services.rules import RingRuleService
 
         s = cast(RuleSettings, self.settings)
         clock = self.objects["clock"]
         callbacks = CallbackService(db=db, bus=bus, clock=clock, settings=s, commands=commands)
         rules = RingRuleService(db=db, bus=bus, clock=clock, settings=s, commands=commands)
+        callbacks.retry_seconds = rules.retry_seconds = self.settings.event_retry_seconds
         deadlines = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=callbacks)
         bus.subscribe(callbacks.handle)
         bus.subscribe(rules.handle)
@@ -387,7 +389,21 @@ class Runtime:
         self._own("ring rules", rules.stop)
         await deadlines.start()
         self._own("deadlines", deadlines.stop)
-        self.objects.update(callbacks=callbacks, rules=rules, deadlines=deadlines)
+        # what calls owe and nobody applied (an outage, a crash): docs/adr/0060
+        db.effects.instance = self.settings.instance_id or db.effects.instance
+        sweeper = EffectSweeper.for_services(
+            callbacks=callbacks,
+            rules=rules,
+            db=db,
+            clock=clock,
+            interval=self.settings.effects_sweep_seconds,
+            lookback=timedelta(minutes=self.settings.effects_lookback_minutes),
+        )
+        sweeper.start()
+        self._own("effects sweep", sweeper.stop)
+        self.objects.update(
+            callbacks=callbacks, rules=rules, deadlines=deadlines, effects_sweep=sweeper
+        )
         return CallbackPromiserAdapter(callbacks)
 
     async def _fastagi(self, bus: EventBus, db: Any) -> None:

@@ -11,10 +11,13 @@ import sys
 
 from callcenter.settings import Settings
 
+# benchmark names that are not valid module names
+MODULES = {"import": "imports"}
+
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        module = importlib.import_module(f"callcenter.bench.{args.name}")
+        module = importlib.import_module(f"callcenter.bench.{MODULES.get(args.name, args.name)}")
     except ModuleNotFoundError:
         print(f"callcenter bench {args.name}: this benchmark is not built yet", file=sys.stderr)
         return 2

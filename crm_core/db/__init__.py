@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from crm_core.db.effects import EffectRepo
 from crm_core.db.engine import create_engine
 from crm_core.db.migrate import upgrade_async
 from crm_core.db.phone_lookup import PgPhoneLookup
@@ -38,6 +39,7 @@ class Database:
     surveys: SurveyRepo
     audit: AuditRepo
     campaigns: CampaignRepo
+    effects: EffectRepo
     url: str = ""
     fast_lookup: PgPhoneLookup | None = None
     _sessions: async_sessionmaker[AsyncSession] | None = None
@@ -78,6 +80,7 @@ async def open_database(url: str, *, phone_region: str = "CN") -> Database:
         surveys=SurveyRepo(engine, phone_region),
         audit=AuditRepo(engine, phone_region),
         campaigns=CampaignRepo(engine, phone_region),
+        effects=EffectRepo(engine, phone_region),
         url=url,
         fast_lookup=fast,
     )

@@ -4,6 +4,7 @@ and returns domain objects (crm_core.domain.models), never rows."""
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,10 +15,12 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    false,
     func,
     insert,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -62,7 +65,11 @@ from crm_core.domain.models import (
     ViolationKind,
 )
 from crm_core.phones import InvalidPhoneNumber, normalize, try_normalize
-from crm_core.ports.repositories import CallFilter, Conflict, NotFound
+from crm_core.ports.repositories import CallFilter, Conflict, NewCustomer, NotFound
+
+# rows per bulk statement: 2,000 x 12 columns stays under the 32,766 bind parameters
+# SQLite and PostgreSQL (asyncpg) allow, and keeps each stretch of work on the loop short
+BULK_ROWS = 2000
 
 
 def _now() -> datetime:
@@ -249,6 +256,115 @@ class CustomerRepo(_Repo):
         except IntegrityError as exc:
             raise Conflict(f"{phone} already belongs to a customer") from exc
         return await self.get(customer_id)
+
+    async def ids_by_phones(
+        self, people: Sequence[NewCustomer], *, create: bool = True
+    ) -> dict[str, int]:
+        wanted: dict[str, NewCustomer] = {}
+        for person in people:
+            wanted.setdefault(person.e164, person)
+        numbers = list(wanted)
+        found: dict[str, int] = {}
+        for start in range(0, len(numbers), BULK_ROWS):
+            chunk = numbers[start : start + BULK_ROWS]
+            for attempt in range(3):
+                try:
+                    async with self.engine.begin() as conn:
+                        if create:
+                            await self._write_lock(conn)
+                        known = await self._ids(conn, chunk)
+                        missing = [wanted[n] for n in chunk if n not in known]
+                        if create and missing:
+                            known.update(await self._create_many(conn, missing))
+                    break
+                except IntegrityError:
+                    # another writer gave one of these numbers a customer meanwhile:
+                    # match the chunk again (its own inserts were rolled back)
+                    if attempt == 2:
+                        raise
+            found.update(known)
+        return found
+
+    @staticmethod
+    async def _ids(conn: AsyncConnection, numbers: Sequence[str]) -> dict[str, int]:
+        p = t.customer_phones
+        if conn.dialect.name == "postgresql":  # one array parameter, not one per number
+            rows = await conn.execute(_PG_IDS, {"numbers": list(numbers)})
+        else:
+            rows = await conn.execute(
+                select(p.c.e164, p.c.customer_id).where(p.c.e164.in_(numbers))
+            )
+        return {e164: customer_id for e164, customer_id in rows.all()}
+
+    @staticmethod
+    async def _new_ids(conn: AsyncConnection, count: int) -> builtins.list[int]:
+        """`count` fresh customer ids, reserved for this transaction. PostgreSQL: from the
+        id sequence. SQLite: past the largest id, under the write lock taken first (by
+        `_write_lock`), so no other writer can take them meanwhile."""
+        if conn.dialect.name == "postgresql":
+            rows = await conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('customers', 'id'))"
+                    " FROM generate_series(1, :n)"
+                ),
+                {"n": count},
+            )
+            return sorted(rows.scalars())
+        top = (await conn.execute(select(func.max(t.customers.c.id)))).scalar() or 0
+        return list(range(top + 1, top + 1 + count))
+
+    @staticmethod
+    async def _write_lock(conn: AsyncConnection) -> None:
+        """SQLite: take the database's write lock now, before reading (a deferred
+        transaction that read first could not write after another writer)."""
+        if conn.dialect.name == "sqlite":
+            await conn.execute(update(t.customers).where(false()).values(name=""))
+
+    async def _create_many(
+        self, conn: AsyncConnection, people: Sequence[NewCustomer]
+    ) -> dict[str, int]:
+        now = _now()
+        ids = await self._new_ids(conn, len(people))
+        if conn.dialect.name == "postgresql":
+            # three arrays per statement, not a parameter per value: asyncpg encodes them
+            # in C, and the server expands them with unnest()
+            await conn.execute(
+                _PG_NEW_CUSTOMERS,
+                {
+                    "ids": ids,
+                    "names": [p.name or p.e164 for p in people],
+                    "companies": [p.company for p in people],
+                    "now": now,
+                },
+            )
+            await conn.execute(_PG_NEW_PHONES, {"ids": ids, "numbers": [p.e164 for p in people]})
+            return {p.e164: cid for cid, p in zip(ids, people, strict=True)}
+        # executemany of one cached statement without RETURNING: the driver's fast path
+        await conn.execute(
+            insert(t.customers),
+            [
+                {
+                    "id": cid,
+                    "name": p.name or p.e164,
+                    "company": p.company,
+                    "title": "",
+                    "vip_level": 0,
+                    "notes": "",
+                    "language": "",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for cid, p in zip(ids, people, strict=True)
+            ],
+        )
+        await conn.execute(
+            insert(t.customer_phones),
+            [
+                {"customer_id": cid, "e164": p.e164, "raw": p.e164, "label": "mobile"}
+                for cid, p in zip(ids, people, strict=True)
+            ],
+        )
+        return {p.e164: cid for cid, p in zip(ids, people, strict=True)}
 
     async def search(self, text: str, limit: int = 20) -> builtins.list[Customer]:
         e164 = try_normalize(text, self.region)
@@ -1321,6 +1437,52 @@ def _contact(r: Row[Any]) -> CampaignContact:
     )
 
 
+# PostgreSQL bulk inserts from arrays (unnest): new contacts, skipping numbers the
+# campaign has; new customers and their numbers
+_PG_NEW_CONTACTS = text(
+    "INSERT INTO campaign_contacts (campaign_id, phone_e164, name, customer_id, timezone,"
+    " status, attempts, extra)"
+    " SELECT u.campaign_id, u.phone, u.name, u.customer_id, u.zone, 'pending', 0,"
+    " CAST(u.extra AS json)"
+    " FROM unnest(CAST(:campaigns AS bigint[]), CAST(:phones AS text[]),"
+    " CAST(:names AS text[]), CAST(:customers AS bigint[]), CAST(:zones AS text[]),"
+    " CAST(:extras AS text[])) AS u(campaign_id, phone, name, customer_id, zone, extra)"
+    " ON CONFLICT (campaign_id, phone_e164) DO NOTHING RETURNING phone_e164"
+)
+_PG_NEW_CUSTOMERS = text(
+    "INSERT INTO customers (id, name, company, title, vip_level, notes, language,"
+    " created_at, updated_at)"
+    " SELECT u.id, u.name, u.company, '', 0, '', '', :now, :now"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:names AS text[]),"
+    " CAST(:companies AS text[])) AS u(id, name, company)"
+)
+_PG_IDS = text(
+    "SELECT e164, customer_id FROM customer_phones WHERE e164 = ANY(CAST(:numbers AS text[]))"
+)
+_PG_NEW_PHONES = text(
+    "INSERT INTO customer_phones (customer_id, e164, raw, label)"
+    " SELECT u.id, u.e164, u.e164, 'mobile'"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:numbers AS text[])) AS u(id, e164)"
+)
+
+
+def _contact_row(c: CampaignContact) -> dict[str, Any]:
+    return {
+        "campaign_id": c.campaign_id,
+        "phone_e164": c.phone_e164,
+        "name": c.name,
+        "customer_id": c.customer_id,
+        "timezone": c.timezone,
+        "status": c.status.value,
+        "attempts": c.attempts,
+        "next_attempt_at": c.next_attempt_at,
+        "last_result": c.last_result,
+        "disposition": c.disposition,
+        "disposition_reason": c.disposition_reason,
+        "extra": dict(c.extra),
+    }
+
+
 class CampaignRepo(_Repo):
     async def create(self, campaign: Campaign) -> Campaign:
         async with self.engine.begin() as conn:
@@ -1382,27 +1544,55 @@ class CampaignRepo(_Repo):
     async def add_contacts(self, contacts: Sequence[CampaignContact]) -> int:
         if not contacts:
             return 0
-        rows = [
-            {
-                "campaign_id": c.campaign_id,
-                "phone_e164": c.phone_e164,
-                "name": c.name,
-                "customer_id": c.customer_id,
-                "timezone": c.timezone,
-                "status": c.status.value,
-                "attempts": c.attempts,
-                "next_attempt_at": c.next_attempt_at,
-                "last_result": c.last_result,
-                "disposition": c.disposition,
-                "disposition_reason": c.disposition_reason,
-                "extra": dict(c.extra),
-            }
-            for c in contacts
-        ]
+        rows = [_contact_row(c) for c in contacts]
         async with self.engine.begin() as conn:
             for start in range(0, len(rows), 5000):
                 await conn.execute(insert(t.campaign_contacts), rows[start : start + 5000])
         return len(rows)
+
+    async def add_new_contacts(self, contacts: Sequence[CampaignContact]) -> builtins.set[str]:
+        stored: builtins.set[str] = set()
+        if self.engine.dialect.name == "postgresql" and all(
+            c.status is ContactStatus.PENDING
+            and c.attempts == 0
+            and c.next_attempt_at is None
+            and c.last_result is None
+            and c.disposition is None
+            and c.disposition_reason is None
+            for c in contacts
+        ):
+            for start in range(0, len(contacts), BULK_ROWS):
+                chunk = contacts[start : start + BULK_ROWS]
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(
+                        _PG_NEW_CONTACTS,
+                        {
+                            "campaigns": [c.campaign_id for c in chunk],
+                            "phones": [c.phone_e164 for c in chunk],
+                            "names": [c.name for c in chunk],
+                            "customers": [c.customer_id for c in chunk],
+                            "zones": [c.timezone for c in chunk],
+                            "extras": [json.dumps(c.extra, ensure_ascii=False) for c in chunk],
+                        },
+                    )
+                    stored.update(result.scalars())
+            return stored
+        base = (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(
+            t.campaign_contacts
+        )
+        # executemany of one cached statement: SQLAlchemy sends it as batches of
+        # multi-row VALUES ("insertmanyvalues"); `.values(list)` recompiled every chunk
+        stmt = base.on_conflict_do_nothing(index_elements=["campaign_id", "phone_e164"]).returning(
+            t.campaign_contacts.c.phone_e164
+        )
+        for start in range(0, len(contacts), BULK_ROWS):
+            rows = [_contact_row(c) for c in contacts[start : start + BULK_ROWS]]
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    stmt, rows, execution_options={"insertmanyvalues_page_size": BULK_ROWS}
+                )
+                stored.update(result.scalars())
+        return stored
 
     async def contacts(
         self, campaign_id: int, *, status: str | None = None, limit: int = 1000

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -342,4 +343,19 @@ audit_log = Table(
     Column("detail", Text, nullable=False, default=""),
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_subject", "subject"),
+)
+
+# Side effects of a call applied once across instances (docs/adr/0060): the callback
+# owed or satisfied ("callback"), the ring-rule pass over its offers ("ring-rule") and
+# each violation ("violation:<kind>:<interface>:<ring end>"). The insert of the key is
+# in the same transaction as the effect, so two instances never both apply it.
+applied_effects = Table(
+    "applied_effects",
+    metadata,
+    Column("call_id", String(64), nullable=False),
+    Column("effect", String(300), nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("applied_by", String(120), nullable=False, default=""),
+    PrimaryKeyConstraint("call_id", "effect", name="pk_applied_effects"),
+    Index("ix_applied_effects_applied_at", "applied_at"),
 )

@@ -33,6 +33,15 @@ from crm_core.domain.models import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    """A customer to find by `e164` (already normalized) or else create as given."""
+
+    e164: str
+    name: str
+    company: str = ""
+
+
 class NotFound(LookupError):
     error_id = "not-found"
 
@@ -74,6 +83,13 @@ class CustomerRepository(Protocol):
     async def update(self, customer_id: int, **fields: object) -> Customer: ...
     async def add_phone(self, customer_id: int, phone: str, label: str = "mobile") -> Customer: ...
     async def search(self, text: str, limit: int = 20) -> builtins.list[Customer]: ...
+    async def ids_by_phones(
+        self, people: Sequence[NewCustomer], *, create: bool = True
+    ) -> dict[str, int]:
+        """The customer id of each E.164 number, set-based: one query per few thousand
+        numbers; with `create`, the unknown ones become customers (bulk insert) named
+        and placed as given. Numbers unknown and not created are left out."""
+        ...
 
 
 class UserRepository(Protocol):
@@ -241,6 +257,11 @@ class CampaignRepository(Protocol):
     async def list(self) -> builtins.list[Campaign]: ...
     async def update(self, campaign_id: int, **fields: object) -> Campaign: ...
     async def add_contacts(self, contacts: Sequence[CampaignContact]) -> int: ...
+    async def add_new_contacts(self, contacts: Sequence[CampaignContact]) -> builtins.set[str]:
+        """Bulk insert, skipping numbers the campaign already has; returns the numbers
+        stored (one transaction per few thousand rows)."""
+        ...
+
     async def contacts(
         self, campaign_id: int, *, status: str | None = None, limit: int = 1000
     ) -> builtins.list[CampaignContact]: ...

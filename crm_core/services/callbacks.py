@@ -28,6 +28,7 @@ from crm_core.domain.models import (
     CallbackReason,
     CallbackStatus,
     CallOutcome,
+    CallRecord,
     Direction,
 )
 from crm_core.phones import InvalidPhoneNumber, normalize, try_normalize
@@ -39,6 +40,7 @@ from crm_core.services.worker import EventWorker
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = timedelta(minutes=5)
+CALLBACK_EFFECT = "callback"  # the key of what a finished call did to callbacks
 _OPEN = (CallbackStatus.OPEN, CallbackStatus.OVERDUE)
 
 
@@ -116,47 +118,82 @@ class CallbackService(EventWorker):
             await self.on_call_ended(event)
 
     async def on_call_ended(self, event: CallEnded) -> Callback | None:
-        record = event.record
+        return await self.apply_call(event.record, event.at)
+
+    async def apply_call(self, record: CallRecord, at: datetime | None = None) -> Callback | None:
+        """What a finished call does to callbacks, once across instances: owe one (an
+        abandon, a dialer abandon), satisfy the open one (answered), or nothing. The
+        key (call, "callback") is claimed in the transaction that writes the callback;
+        an instance that finds it claimed does nothing (docs/adr/0060)."""
+        return (await self.claim_call(record, at))[1]
+
+    async def claim_call(
+        self, record: CallRecord, at: datetime | None = None
+    ) -> tuple[bool, Callback | None]:
+        """`apply_call`, and whether this instance was the one that applied it."""
         number = (
             record.dialed_number
             if record.direction == Direction.OUTBOUND
             else (record.caller_number)
         )
         phone = try_normalize(number, self.settings.phone_region)
+        at = record.ended_at or at or self.clock.now()
+        owed: dict[str, Any] | None = None
+        answered = record.outcome == CallOutcome.ANSWERED
         if phone is None:
-            return None
-        at = record.ended_at or event.at
-        if record.campaign_id is not None and record.outcome == CallOutcome.ABANDONED:
+            answered = False
+        elif record.campaign_id is not None and record.outcome == CallOutcome.ABANDONED:
             # the dialer reached the customer but had no agent for them: we owe the call
-            return await self.request_callback(
-                phone=phone,
-                reason=CallbackReason.DIALER_ABANDON,
-                at=at,
-                customer_id=record.customer_id,
-                queue=record.queue,
-                call_id=record.call_id,
-                owner_user_id=None,
-                question=f"campaign {record.campaign_id}: answered, no agent free",
-            )
-        if record.outcome == CallOutcome.ANSWERED:
-            return await self._satisfy(phone, at, record.call_id)
-        if (
+            owed = {
+                "reason": CallbackReason.DIALER_ABANDON,
+                "owner_user_id": None,
+                "question": f"campaign {record.campaign_id}: answered, no agent free",
+            }
+        elif (
             record.direction == Direction.INBOUND
             and record.outcome == CallOutcome.ABANDONED
             and record.wait_seconds > self.settings.abandon_threshold_seconds
         ):
-            owner = await self._first_contact(phone, record.customer_id)
-            return await self.request_callback(
-                phone=phone,
-                reason=CallbackReason.ABANDONED,
+            owed = {
+                "reason": CallbackReason.ABANDONED,
+                "owner_user_id": await self._first_contact(phone, record.customer_id),
+                "question": f"abandoned after {record.wait_seconds:.0f} s in {record.queue}",
+            }
+        async with self.db.effects.transaction(self.clock.now()) as tx:
+            if not await tx.claim(record.call_id, CALLBACK_EFFECT):
+                return False, None  # another instance (or an earlier try) applied it
+            if phone is None:
+                return True, None
+            if owed is not None:
+                cb, merged = await self._request_in(
+                    tx,
+                    phone=phone,
+                    now=at,
+                    due=at + self.window,
+                    customer_id=record.customer_id,
+                    queue=record.queue,
+                    call_id=record.call_id,
+                    **owed,
+                )
+            elif answered:
+                closed = await self._satisfy_in(tx, phone, at, record.call_id)
+            else:
+                return True, None
+        if owed is not None:
+            await self._announce(cb, merged=merged)
+            return True, cb
+        if closed is None:
+            return True, None
+        await self.bus.publish(
+            CallbackClosed(
                 at=at,
-                customer_id=record.customer_id,
-                queue=record.queue,
-                call_id=record.call_id,
-                owner_user_id=owner,
-                question=f"abandoned after {record.wait_seconds:.0f} s in {record.queue}",
+                callback_id=closed.id,
+                status=closed.status.value,
+                outcome=closed.outcome,
+                in_time=closed.status == CallbackStatus.SATISFIED,
             )
-        return None
+        )
+        return True, closed
 
     async def _first_contact(self, phone: str, customer_id: int | None) -> int | None:
         """First contact owns it: the owner of an open case of this customer, if any."""
@@ -165,27 +202,19 @@ class CallbackService(EventWorker):
         cases = await self.db.cases.list(customer_id=customer_id, open_only=True, limit=1)
         return cases[0].owner_user_id if cases else None
 
-    async def _satisfy(self, phone: str, at: datetime, call_id: str) -> Callback | None:
-        open_cb: Callback | None = await self.db.callbacks.open_for_phone(phone)
+    async def _satisfy_in(self, tx: Any, phone: str, at: datetime, call_id: str) -> Callback | None:
+        await tx.lock(f"callback:{phone}")
+        open_cb: Callback | None = await tx.callbacks.open_for_phone(phone)
         if open_cb is None or at < open_cb.created_at:
             return None
         in_time = at <= open_cb.due_at
-        closed = await self.db.callbacks.update(
+        closed: Callback = await tx.callbacks.update(
             open_cb.id,
             status=CallbackStatus.SATISFIED if in_time else CallbackStatus.DONE,
             outcome=f"customer reached on call {call_id}",
             closed_at=at,
         )
-        await self.bus.publish(
-            CallbackClosed(
-                at=at,
-                callback_id=closed.id,
-                status=closed.status.value,
-                outcome=closed.outcome,
-                in_time=in_time,
-            )
-        )
-        return closed  # type: ignore[no-any-return]
+        return closed
 
     # --- API -----------
     async def request_callback(
@@ -214,19 +243,52 @@ class CallbackService(EventWorker):
                 f"minutes (by {latest:%H:%M} UTC); escalate instead of promising later",
             )
         due = min(due_at, latest) if due_at is not None else latest
-        existing: Callback | None = await self.db.callbacks.open_for_phone(e164)
+        async with self.db.effects.transaction(self.clock.now()) as tx:
+            cb, merged = await self._request_in(
+                tx,
+                phone=e164,
+                reason=reason,
+                now=now,
+                due=due,
+                customer_id=customer_id,
+                queue=queue,
+                call_id=call_id,
+                owner_user_id=owner_user_id,
+                question=question,
+            )
+        await self._announce(cb, merged=merged)
+        return cb
+
+    async def _request_in(
+        self,
+        tx: Any,
+        *,
+        phone: str,
+        reason: CallbackReason,
+        now: datetime,
+        due: datetime,
+        customer_id: int | None,
+        queue: str | None,
+        call_id: str | None,
+        owner_user_id: int | None,
+        question: str,
+    ) -> tuple[Callback, bool]:
+        """One open callback per number: merge into it, or open one (in `tx`). The
+        number is locked first, so two calls of one number handled at once by two
+        instances cannot both open one."""
+        await tx.lock(f"callback:{phone}")
+        existing: Callback | None = await tx.callbacks.open_for_phone(phone)
         if existing is not None:
-            merged = await self.db.callbacks.update(
+            merged: Callback = await tx.callbacks.update(
                 existing.id,
                 merged_count=existing.merged_count + 1,
                 due_at=min(existing.due_at, due),
                 owner_user_id=existing.owner_user_id or owner_user_id,
                 customer_id=existing.customer_id or customer_id,
             )
-            await self._announce(merged, merged=True)
-            return merged  # type: ignore[no-any-return]
-        created = await self.db.callbacks.create(
-            phone_e164=e164,
+            return merged, True
+        created: Callback = await tx.callbacks.create(
+            phone_e164=phone,
             reason=reason,
             due_at=due,
             created_at=now,
@@ -236,8 +298,7 @@ class CallbackService(EventWorker):
             call_id=call_id,
             question=question,
         )
-        await self._announce(created, merged=False)
-        return created  # type: ignore[no-any-return]
+        return created, False
 
     async def _announce(self, cb: Callback, *, merged: bool) -> None:
         owner = None

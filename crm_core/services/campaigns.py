@@ -8,6 +8,7 @@ and by an agent's preview alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,9 +27,15 @@ from crm_core.ports.repositories import (
     CampaignRepository,
     CaseRepository,
     CustomerRepository,
+    NewCustomer,
     SurveyRepository,
 )
-from crm_core.services.contact_import import ImportReport, parse_contacts
+from crm_core.services.contact_import import (
+    ContactRow,
+    ImportReport,
+    RejectedRow,
+    parse_contacts,
+)
 from crm_core.services.dial_rules import AttemptResult, after_attempt, may_dial, next_calling_window
 from crm_core.services.followups import ClosedMatter, due_between
 
@@ -46,6 +53,11 @@ DO_NOT_CALL = "do_not_call"
 CALL_BACK_LATER = "call_back_later"
 
 
+# rows matched and stored per step: each step is a few set-based statements, and the
+# event loop runs other work (screen pops, WebSocket frames) between steps
+IMPORT_STEP = 2000
+
+
 async def load_contacts(
     campaign_id: int,
     data: bytes,
@@ -56,33 +68,58 @@ async def load_contacts(
     region: str = "CN",
     create_customers: bool = True,
 ) -> ImportReport:
-    """Parse `data`, match or create customers, store the contacts; return the row report."""
+    """Parse `data`, match or create customers, store the contacts; return the row report.
+
+    Set-based (docs/adr/0064-set-based-contact-import.md): the file is parsed in a worker
+    thread; then per step of `IMPORT_STEP` rows one query finds the customers of all its
+    numbers, one bulk insert creates the missing ones, one stores the contacts. A number
+    the campaign already has (an earlier upload) is reported `already-in-campaign`.
+    """
     await campaigns.get(campaign_id)  # unknown campaign fails before any work
     blocked = await dnc.all_numbers()
-    report = parse_contacts(data, region=region, on_dnc=blocked.__contains__)
-    contacts: list[CampaignContact] = []
-    for row in report.accepted:
-        customer = await customers.find_by_phone(row.phone_e164)
-        if customer is None and create_customers:
-            customer = await customers.create(
-                name=row.name or row.phone_e164, phones=[row.phone_e164], company=row.company
-            )
-        contacts.append(
-            CampaignContact(
-                id=0,
-                campaign_id=campaign_id,
-                phone_e164=row.phone_e164,
-                name=row.name,
-                customer_id=customer.id if customer else None,
-                timezone=row.timezone,
-                extra=dict(row.extra),
-            )
+    report = await asyncio.to_thread(
+        parse_contacts, data, region=region, on_dnc=blocked.__contains__
+    )
+    stored_rows: list[ContactRow] = []
+    for start in range(0, len(report.accepted), IMPORT_STEP):
+        rows = report.accepted[start : start + IMPORT_STEP]
+        ids = await customers.ids_by_phones(
+            [NewCustomer(r.phone_e164, r.name, r.company) for r in rows],
+            create=create_customers,
         )
-    stored = await campaigns.add_contacts(contacts)
+        stored = await campaigns.add_new_contacts(
+            [
+                CampaignContact(
+                    id=0,
+                    campaign_id=campaign_id,
+                    phone_e164=r.phone_e164,
+                    name=r.name,
+                    customer_id=ids.get(r.phone_e164),
+                    timezone=r.timezone,
+                    extra=dict(r.extra),
+                )
+                for r in rows
+            ]
+        )
+        for r in rows:
+            if r.phone_e164 in stored:
+                stored_rows.append(r)
+            else:
+                report.rejected.append(
+                    RejectedRow(
+                        row=r.row,
+                        reason="already-in-campaign",
+                        detail=f"{r.phone_e164} is already in this campaign",
+                        params={"number": r.phone_e164},
+                    )
+                )
+    if len(stored_rows) != len(report.accepted):
+        report.accepted = stored_rows
+        report.rejected.sort(key=lambda r: r.row)
     log.info(
         "campaign %s: %d contacts stored, %d rows rejected, %d merged",
         campaign_id,
-        stored,
+        len(report.accepted),
         len(report.rejected),
         report.merged,
     )

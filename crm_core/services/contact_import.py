@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -63,7 +64,9 @@ class ContactRow:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RejectedRow:
     row: int
-    reason: str  # stable id: invalid-phone, duplicate, do-not-call, bad-timezone, empty-row
+    # stable id: invalid-phone, duplicate, do-not-call, bad-timezone, empty-row,
+    # already-in-campaign (stored by an earlier upload)
+    reason: str
     detail: str
     raw: str = ""
     # what the console's translated reason shows: invalid-phone {number, region},
@@ -114,10 +117,34 @@ def _map_headers(headers: list[str]) -> list[str]:
     return mapped
 
 
+def _type_pattern(region: str, kind: str) -> re.Pattern[str] | None:
+    """`region`'s national-number pattern of number type `kind`, or None."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    desc = getattr(meta, kind, None) if meta is not None else None
+    pattern = getattr(desc, "national_number_pattern", None)
+    return re.compile(pattern) if pattern else None
+
+
+# mainland mobiles, by far the most common row of a contact list: `phonenumbers`' own
+# general and mobile patterns for CN, without its full parse (a fifth of the import's
+# time). A number they match is valid; anything else takes the full check.
+_CN_GENERAL = _type_pattern("CN", "general_desc")
+_CN_MOBILE = _type_pattern("CN", "mobile")
+
+
 def dialable(e164: str) -> bool:
     """A number the carrier can complete: valid by `phonenumbers` (its length and range
     for the country), not merely plausible. `crm_core.phones.normalize` keeps plausible
     7–15 digit numbers so a caller id always lands in the CRM; a dialer must not."""
+    if (
+        len(e164) == 14
+        and e164.startswith("+861")
+        and _CN_GENERAL is not None
+        and _CN_MOBILE is not None
+        and _CN_MOBILE.fullmatch(e164, 3)
+        and _CN_GENERAL.fullmatch(e164, 3)
+    ):
+        return True
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse(e164))
     except phonenumbers.NumberParseException:
@@ -137,13 +164,26 @@ def parse_contacts(
     valid in its own country) is rejected as `invalid-phone`."""
     region = region.upper()
     text, encoding = decode_contact_file(data)
+    text = text.replace("\x00", "")  # no database stores NUL in text
     report = ImportReport(encoding=encoding)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        headers = next(reader)
-    except StopIteration as exc:
-        raise ContactFileError("empty file") from exc
-    fields = _map_headers(headers)
+        headers = next(reader, None)
+        if headers is None:
+            raise ContactFileError("empty file")
+        _read_rows(reader, _map_headers(headers), region, on_dnc, report)
+    except csv.Error as exc:  # a field beyond the csv module's 128 KB, say
+        raise ContactFileError(f"line {reader.line_num}: {exc}") from exc
+    return report
+
+
+def _read_rows(
+    reader: Iterator[list[str]],
+    fields: list[str],
+    region: str,
+    on_dnc: Callable[[str], bool] | None,
+    report: ImportReport,
+) -> None:
     seen: dict[str, int] = {}  # e164 -> index in accepted
     known_zones: dict[str, bool] = {}
     for line_no, cells in enumerate(reader, start=2):
@@ -205,8 +245,8 @@ def parse_contacts(
             report.accepted[idx] = ContactRow(
                 row=first.row,
                 phone_e164=e164,
-                name=first.name or values.get("name", ""),
-                company=first.company or values.get("company", ""),
+                name=first.name or values.get("name", "")[:200],
+                company=first.company or values.get("company", "")[:200],
                 timezone=first.timezone or tz,
                 extra=first.extra,
             )
@@ -229,10 +269,9 @@ def parse_contacts(
             ContactRow(
                 row=line_no,
                 phone_e164=e164,
-                name=values.get("name", ""),
-                company=values.get("company", ""),
+                name=values.get("name", "")[:200],
+                company=values.get("company", "")[:200],
                 timezone=tz,
                 extra=extra,
             )
         )
-    return report

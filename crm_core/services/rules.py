@@ -10,16 +10,18 @@ the agent's team lead gets a live alert.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from crm_core.domain.events import (
     AgentMissedCall,
     AgentRingEnded,
     AlertRaised,
+    CallEnded,
     DomainEvent,
     RuleViolated,
 )
-from crm_core.domain.models import OfferResult, Violation, ViolationKind
+from crm_core.domain.models import CallRecord, Offer, OfferResult, Violation, ViolationKind
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
 from crm_core.ports.telephony import TelephonyCommands, TelephonyError
@@ -29,6 +31,15 @@ from crm_core.services.worker import EventWorker
 log = logging.getLogger(__name__)
 
 MISSED_CALL_REASON = "missed call"
+RING_RULE_EFFECT = "ring-rule"  # the key of the pass over a finished call's offers
+
+
+def violation_key(kind: ViolationKind, interface: str, ring_ended_at: datetime) -> str:
+    """One violation of one ring: the same from the live event (its `at` is the ring's
+    end) and from the stored offer, so either path finds what the other recorded. An
+    agent rung twice in one call (the queue tries them again) has two keys."""
+    end = ring_ended_at.astimezone(UTC).isoformat(timespec="milliseconds")
+    return f"violation:{kind.value}:{interface}:{end}"
 
 
 def check_queue_ring_timeouts(timeouts: dict[str, float], limit: float) -> list[str]:
@@ -71,36 +82,97 @@ class RingRuleService(EventWorker):
                 return
         elif isinstance(event, AgentMissedCall):
             self.offers += 1
-        else:
+        elif not isinstance(event, CallEnded):
             return
         self.enqueue(event)
 
     async def apply(self, event: DomainEvent) -> None:
+        if isinstance(event, CallEnded):
+            await self.apply_call(event.record)
+            return
         if isinstance(event, AgentMissedCall):
             kind, ring = ViolationKind.MISSED_CALL, event.ring_seconds
         elif isinstance(event, AgentRingEnded):
             kind, ring = ViolationKind.LATE_ANSWER, event.ring_seconds
         else:
             return
-        agent, call_id, queue, interface = event.agent, event.call_id, event.queue, event.interface
-        await self.db.violations.add(
-            Violation(
-                id=None,
-                kind=kind,
-                at=event.at,
-                agent=agent,
-                call_id=call_id,
-                ring_seconds=ring,
-                queue=queue,
-                detail=f"rang {ring:.1f} s, limit {self.limit:g} s",
-            )
+        violation = Violation(
+            id=None,
+            kind=kind,
+            at=event.at,
+            agent=event.agent,
+            call_id=event.call_id,
+            ring_seconds=ring,
+            queue=event.queue,
+            detail=f"rang {ring:.1f} s, limit {self.limit:g} s",
         )
+        async with self.db.effects.transaction(self.clock.now()) as tx:
+            if not await tx.claim(event.call_id, violation_key(kind, event.interface, event.at)):
+                return  # another instance recorded it (and paused the agent)
+            await tx.violations.add(violation)
+        # the instance whose claim won tells the lead and pauses the agent: once
+        await self._announce(violation, pbx=event.pbx, interface=event.interface, live=True)
+
+    async def apply_call(self, record: CallRecord) -> list[Violation]:
+        """Every ring-limit violation of a finished call, from its offers, once: what the
+        live events recorded is found by its key; what they could not (the database was
+        away, the instance died) is recorded now, without pausing anyone (the call is
+        over). The effects sweep runs this for calls that have not had it."""
+        return (await self.claim_call(record))[1]
+
+    async def claim_call(self, record: CallRecord) -> tuple[bool, list[Violation]]:
+        """`apply_call`, and whether this instance was the one that applied it."""
+        added: list[Violation] = []
+        async with self.db.effects.transaction(self.clock.now()) as tx:
+            if not await tx.claim(record.call_id, RING_RULE_EFFECT):
+                return False, []
+            for offer in record.offers:
+                kind = self.classify(offer)
+                if kind is None or offer.ring_ended_at is None:
+                    continue
+                key = violation_key(kind, offer.interface, offer.ring_ended_at)
+                if not await tx.claim(record.call_id, key):
+                    continue
+                violation = Violation(
+                    id=None,
+                    kind=kind,
+                    at=offer.ring_ended_at,
+                    agent=offer.agent,
+                    call_id=record.call_id,
+                    ring_seconds=offer.ring_seconds,
+                    queue=offer.queue or record.queue,
+                    detail=f"rang {offer.ring_seconds:.1f} s, limit {self.limit:g} s",
+                )
+                await tx.violations.add(violation)
+                added.append(violation)
+        for violation in added:
+            log.warning(
+                "ring rule: %s of %s on call %s recorded after the call (not seen live)",
+                violation.kind.value,
+                violation.agent,
+                violation.call_id,
+            )
+            await self._announce(violation, pbx=record.pbx, interface="", live=False)
+        return True, added
+
+    def classify(self, offer: Offer) -> ViolationKind | None:
+        """The tracker's rule for a record's `ring_limit` (telephony.tracker): rung out
+        at the limit unanswered, or answered after it."""
+        if offer.result == OfferResult.NO_ANSWER and offer.ring_seconds >= self.limit:
+            return ViolationKind.MISSED_CALL
+        if offer.result == OfferResult.ANSWERED and offer.ring_seconds > self.limit:
+            return ViolationKind.LATE_ANSWER
+        return None
+
+    async def _announce(self, v: Violation, *, pbx: str, interface: str, live: bool) -> None:
+        agent, call_id, queue, kind = v.agent, v.call_id, v.queue, v.kind
+        ring = v.ring_seconds or 0.0
         user = await self.db.users.get_by_member_name(agent) if agent else None
         team_id = user.team_id if user else None
         await self.bus.publish(
             RuleViolated(
-                at=event.at,
-                pbx=event.pbx,
+                at=v.at,
+                pbx=pbx,
                 kind=kind,
                 agent=agent,
                 call_id=call_id,
@@ -109,7 +181,7 @@ class RingRuleService(EventWorker):
             )
         )
         if kind == ViolationKind.MISSED_CALL:
-            paused = await self._pause(interface, agent)
+            paused = live and await self._pause(interface, agent)
             message = f"{agent} let a call ring {ring:.0f} s without answering" + (
                 "; paused in the queue (missed call)" if paused else ""
             )
@@ -119,8 +191,8 @@ class RingRuleService(EventWorker):
             alert_kind = "late_answer"
         await self.bus.publish(
             AlertRaised(
-                at=event.at,
-                pbx=event.pbx,
+                at=v.at,
+                pbx=pbx,
                 kind=alert_kind,
                 message=message,
                 agent=agent,

@@ -49,11 +49,18 @@ class Cluster:
         *,
         persistent_redis: bool = False,
         env: dict[str, str] | None = None,
+        db_port: int | None = None,
     ) -> None:
         self.workdir = workdir
         self.extra_env = env or {}  # more CALLCENTER_* settings for both instances
         self.schema = f"t_cluster_{uuid.uuid4().hex[:8]}"
         self.db_url = f"{PG_URL}?search_path={self.schema}"
+        # the instances may reach PostgreSQL another way (a proxy the test can cut)
+        self.instance_db_url = (
+            self.db_url.replace("127.0.0.1:5432", f"127.0.0.1:{db_port}")
+            if db_port
+            else self.db_url
+        )
         self.redis = PrivateRedis(workdir, persistent=persistent_redis)
         self.ami_port = free_port()
         self.control_port = free_port()
@@ -159,7 +166,7 @@ class Cluster:
             **os.environ,
             "CALLCENTER_AMI_SECRET": AMI_SECRET,
             "CALLCENTER_AMI_PORT": str(self.ami_port),
-            "CALLCENTER_DATABASE_URL": self.db_url,
+            "CALLCENTER_DATABASE_URL": self.instance_db_url,
             "CALLCENTER_REDIS_URL": self.redis.url,
             "CALLCENTER_SECRET_KEY": "a-cluster-test-secret-of-enough-length",
             "CALLCENTER_AMI_PING_INTERVAL_SECONDS": "1",
@@ -260,6 +267,7 @@ class AmiTap:
     def __init__(self, port: int) -> None:
         self.port = port
         self.rings: list[tuple[str, str]] = []  # (MemberName, Linkedid)
+        self.events: list[dict[str, str]] = []  # every event's headers, in order
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._ids = 0
@@ -284,10 +292,13 @@ class AmiTap:
             buf += data
             *frames, buf = buf.split(b"\r\n\r\n")
             for frame in frames:
-                if frame.startswith(b"Event: AgentCalled\r\n"):
-                    headers = dict(
-                        line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line
-                    )
+                if not frame.startswith(b"Event: "):
+                    continue
+                headers = dict(
+                    line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line
+                )
+                self.events.append(headers)
+                if headers["Event"] == "AgentCalled":
                     self.rings.append((headers["MemberName"], headers["Linkedid"]))
 
     async def stop(self) -> None:
@@ -297,6 +308,14 @@ class AmiTap:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await self._task
+
+    def of(self, event: str, **match: str) -> list[dict[str, str]]:
+        """The events named `event` whose headers have the values in `match`."""
+        return [
+            e
+            for e in self.events
+            if e["Event"] == event and all(e.get(k) == v for k, v in match.items())
+        ]
 
     def rings_of(self, member: str) -> Counter[str]:
         return Counter(call for who, call in self.rings if who == member)

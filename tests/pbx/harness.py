@@ -424,6 +424,9 @@ class AmiControl:
 
     port: int
     events: list[dict[str, str]] = field(default_factory=list)
+    # the tests' own AMI user on the real PBX; the simulator knows only the service's
+    username: str = TEST_AMI_USER
+    secret: str = TEST_AMI_SECRET
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
     _task: asyncio.Task[None] | None = None
@@ -437,9 +440,7 @@ class AmiControl:
         self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
         await self._reader.readline()  # banner
         self._task = asyncio.create_task(self._read())
-        reply = await self.action(
-            "Login", Username=TEST_AMI_USER, Secret=TEST_AMI_SECRET, Events="on"
-        )
+        reply = await self.action("Login", Username=self.username, Secret=self.secret, Events="on")
         assert reply[0].get("Response") == "Success", reply
 
     async def closed(self, timeout: float = 20.0) -> None:

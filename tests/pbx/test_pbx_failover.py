@@ -232,7 +232,9 @@ async def test_kill_9_of_the_reader_mid_traffic_loses_and_doubles_nothing(
             if n == KILL_AFTER:
                 failover.kill("a")
                 killed_at = time.time()
-            hold = 4 + n % 4  # seconds: talk about 3-6 s after the IVR and ring
+            # seconds from the answer: about 4 s of IVR (welcome, then 0), a ring, then
+            # 4-7 s of talk
+            hold = 9 + n % 4
             placed.append(await control.call_in(f"1390000{n:04d}", f"客户{n}", hold=hold))
             await asyncio.sleep(EVERY)  # the arrival process, not a wait for state
         for call_id in placed:

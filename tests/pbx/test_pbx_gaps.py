@@ -93,10 +93,14 @@ async def test_calls_begun_and_ended_in_a_gap_are_recovered_at_the_reconnect(
         await stack.kick_service()
         await _service_gone(stack)
         # A is answered and talks; B waits behind A (Agent 1001 busy) and gives up
-        answered_id = await ami.call_in("13800138000", "张三", hold=12)
+        # (each caller spends about 4 s in the IVR before the queue: welcome, then 0)
+        answered_id = await ami.call_in("13800138000", "张三", hold=20)
         connect = await ami.wait_event("AgentConnect", Linkedid=answered_id, timeout=30)
-        abandoned_id = await ami.call_in("13700137000", "王五", hold=9)
+        abandoned_id = await ami.call_in("13700137000", "王五")
         joined = await ami.wait_event("QueueCallerJoin", Linkedid=abandoned_id, timeout=30)
+        # B gives up 7 s after joining the queue (the PBX's own timer)
+        reply = await ami.action("AbsoluteTimeout", Channel=joined["Channel"], Timeout="7")
+        assert reply[0].get("Response") == "Success", reply
         gave_up = await ami.wait_event("QueueCallerAbandon", Linkedid=abandoned_id, timeout=30)
         b_end = await ami.wait_event("Hangup", Uniqueid=abandoned_id, timeout=30)
         a_end = await ami.wait_event("Hangup", Uniqueid=answered_id, timeout=30)

@@ -157,7 +157,7 @@ async def sim_side(stack: PbxStack) -> AsyncIterator[SimSide]:
 
 
 async def sim_pbx(side: SimSide, http: aiohttp.ClientSession) -> Pbx:
-    control = AmiControl(side.sim.port)
+    control = AmiControl(side.sim.port, username=AMI_USER, secret=AMI_SECRET)
     await control.start()
 
     async def sign_in(member: str) -> None:
