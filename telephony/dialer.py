@@ -264,8 +264,12 @@ class CampaignDialer:
         run.samples.append(self._agents_in(campaign.queue))
         in_flight = len(run.dialing)  # ringing, or answered and being connected
         keep = agents_needed(campaign.mode, in_flight, run.pacer.ratio, run.pacer.answer_rate())
-        plan = self.floor.plan(campaign.id, campaign.queue, keep=keep, active=True)
+        # nobody due (list worked through, retries later): hold no agent from inbound
+        due = await self.campaigns.due_contacts(campaign.id, self.clock.now(), limit=1)
+        plan = self.floor.plan(campaign.id, campaign.queue, keep=keep, active=bool(due))
         await self._apply(campaign.id, campaign.queue, plan)
+        if not due:
+            return 0
         # pace on agents held for the campaign only: reserved (their pauses confirmed by
         # Asterisk) or serving no other queue; an agent being offered a call never counts
         free = len(self.floor.ready(campaign.id, campaign.queue))
@@ -307,6 +311,10 @@ class CampaignDialer:
             variables["CC_CUSTOMER_ID"] = str(contact.customer_id)
         if campaign.amd_enabled:
             variables["CC_AMD"] = "1"
+        # [outbound]'s Dial rings a little longer than the Originate waits, so the
+        # Originate's own timeout (reason 3, no answer) always ends an unanswered call:
+        # a Dial timing out first hangs up and the Originate says reason 0 (ADR 0056)
+        variables["_CC_RING_SECONDS"] = str(max(MIN_RING_SECONDS, self.config.ring_seconds) + 5)
         if campaign.caller_id:  # the number the customer sees ([outbound] reads it)
             variables["_CC_CALLER_ID"] = campaign.caller_id
         request = OriginateRequest(

@@ -333,6 +333,9 @@ retry = 2
 weight = {q.weight}
 wrapuptime = 0
 ringinuse = no
+; a member rings for the ring limit above even when the caller's Queue() timeout is
+; shorter (the campaign's 2 s grace bounds the wait for a free agent, not the ringing)
+timeoutpriority = conf
 ; callers wait even while every agent is paused, and are called back if they give up
 joinempty = yes
 leavewhenempty = no
@@ -509,11 +512,24 @@ exten => _X.,1,Dial(Local/${{EXTEN}}@agents/n,{max(1, math.ceil(plan.ring_limit_
 ; a call to a customer: click-to-dial's second leg (after the agent's phone answered)
 ; and the dialer's customer leg. The exten is the number as the carrier expects it;
 ; the caller id is the service's DID unless the call sets CC_CALLER_ID. The customer
-; rings OUTBOUND_RING_SECONDS, then the Dial ends NOANSWER (the record's no_answer).
+; rings OUTBOUND_RING_SECONDS (the dialer's calls: CC_RING_SECONDS, past its Originate
+; timeout), then the Dial ends NOANSWER (the record's no_answer).
+; A busy or congested carrier is passed on as the matching indication: the dialer's
+; Originate of Local/<number>@outbound only learns "busy" (reason 5) or "congestion"
+; (8) from it; a plain hang-up after Dial() answers reason 0 (failed) whatever the cause.
 exten => _[+0-9].,1,Set(CC_SHOWN=${{IF($["${{CC_CALLER_ID}}" = ""]?${{DID}}:${{CC_CALLER_ID}})}})
  same => n,Set(CALLERID(all)=${{CC_SHOWN}})
- same => n,Dial({_carrier(plan, "${EXTEN}")},${{GLOBAL(OUTBOUND_RING_SECONDS)}},g)
+ same => n,Set(RING=${{CC_RING_SECONDS}})
+ same => n,Set(RING=${{IF($["${{RING}}" = ""]?${{GLOBAL(OUTBOUND_RING_SECONDS)}}:${{RING}})}})
+ same => n,Dial({_carrier(plan, "${EXTEN}")},${{RING}},g)
+ same => n,GotoIf($["${{DIALSTATUS}}" = "BUSY"]?busy)
+ same => n,GotoIf($["${{DIALSTATUS}}" = "CONGESTION"]?congestion)
+ same => n,GotoIf($["${{DIALSTATUS}}" = "CHANUNAVAIL"]?congestion)
  same => n,Hangup()
+ same => n(busy),Busy(5)
+ same => n,Hangup(17)
+ same => n(congestion),Congestion(5)
+ same => n,Hangup(34)
 
 [campaign-dial]
 ; an answered campaign call; exten = the campaign's queue. CC_QUEUE_TIMEOUT (seconds) to

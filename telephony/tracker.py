@@ -60,6 +60,10 @@ from telephony.ami.framing import AmiMessage
 _UNKNOWN = ("", "<unknown>", "unknown")
 _CLID = re.compile(r'^\s*"?([^"<]*)"?\s*<([^>]*)>')
 _FINISHED_KEPT = 20_000
+# Asterisk's stand-in channel when an Originate with a context fails (busy, no answer):
+# it runs the context's `failed` exten and hangs up. Not a call: the dialer's own leg
+# already carries the attempt (its OriginateResponse and DialEnd say why).
+SPOOL_FAILED = "OutgoingSpoolFailed"
 _REJECTING = frozenset({"BUSY", "CHANUNAVAIL", "CONGESTION"})
 
 
@@ -102,6 +106,7 @@ class _Call:
         "agent_interface",
         "answered_at",
         "call_id",
+        "caller_cause",
         "caller_channel",
         "caller_name",
         "caller_number",
@@ -149,6 +154,7 @@ class _Call:
         self.offers: list[_Offer] = []
         self.answered_at: datetime | None = None
         self.talk_ended_at: datetime | None = None  # the agent hung up, the caller stayed
+        self.caller_cause: int | None = None  # Q.850 cause of the first channel's Hangup
         self.agent: str | None = None
         self.agent_interface: str | None = None
         self.wait_seconds = 0.0
@@ -366,7 +372,7 @@ class CallTracker:
             h = item.headers
             linkedid = h.get("Linkedid") or h.get("Uniqueid")
             uniqueid = h.get("Uniqueid")
-            if not linkedid or not uniqueid:
+            if not linkedid or not uniqueid or h.get("Channel") == SPOOL_FAILED:
                 continue
             name = h.get("Channel", "")
             live.setdefault(linkedid, {})[uniqueid] = name
@@ -614,7 +620,7 @@ class CallTracker:
         h = msg.headers
         linkedid = h.get("Linkedid") or h.get("Uniqueid", "")
         uniqueid = h.get("Uniqueid", "")
-        if not linkedid:
+        if not linkedid or h.get("Channel") == SPOOL_FAILED:
             return
         call = self.calls.get(linkedid)
         if call is None:
@@ -660,6 +666,8 @@ class CallTracker:
         if call is None:
             return
         call.channels.pop(uniqueid, None)
+        if h.get("Channel") == call.caller_channel:
+            call.caller_cause = _int(h.get("Cause"))
         if not call.channels:
             self._finish(call, at, out)
 
@@ -1346,7 +1354,10 @@ class CallTracker:
             if call.dialed_number is None and exten:
                 call.dialed_number = str(exten)
             if status is not None or answered is not None:
-                call.answered_at = answered if isinstance(answered, datetime) else None
+                if not (call.campaign_id is not None and call.queued):
+                    call.answered_at = answered if isinstance(answered, datetime) else None
+                # else a dialer call: the customer answered, then waited in the campaign's
+                # queue; the talk starts when an agent connects (AgentConnect), as inbound
                 call.legs = {channel: [exten, status, answered]}
                 break
 
@@ -1365,9 +1376,14 @@ class CallTracker:
             return CallOutcome.ANSWERED
         statuses = [leg[1] for leg in call.legs.values()]
         reason = call.originate_failure
-        if "BUSY" in statuses or reason == 5:
+        # An Originate that times out on a real Asterisk hangs its channels up and may
+        # send its OriginateResponse (reason 3) only after the last Hangup, when the call
+        # is finished here: the originated channel's hangup cause says it then (17 user
+        # busy, 18 / 19 no answer); a leg the originator gave up on ended CANCEL.
+        cause = call.caller_cause if call.originated else None
+        if "BUSY" in statuses or reason == 5 or cause == 17:
             return CallOutcome.BUSY
-        if "NOANSWER" in statuses or reason == 3:
+        if "NOANSWER" in statuses or "CANCEL" in statuses or reason == 3 or cause in (18, 19):
             return CallOutcome.NO_ANSWER
         return CallOutcome.FAILED
 

@@ -125,6 +125,8 @@ class PbxStack:
             # the suite runs at any hour: the IVR is always open
             "CALLCENTER_BUSINESS_HOURS": "00:00-24:00",
             "CALLCENTER_LOG_LEVEL": "INFO",
+            # the shortest ring before "no answer" the dialer allows (campaign tests)
+            "CALLCENTER_DIALER_RING_SECONDS": "15",
             **extra,
         }
 
@@ -686,6 +688,18 @@ class Api:
         headers = {"Authorization": f"Bearer {self.token}"}
         async with self.session.request(
             method, f"{self.stack.url}{path}", json=body, headers=headers
+        ) as res:
+            text = await res.text()
+            try:
+                return res.status, json.loads(text) if text else None
+            except json.JSONDecodeError:
+                return res.status, text
+
+    async def request_raw(self, method: str, path: str, data: bytes) -> tuple[int, Any]:
+        """A request with a raw body (a CSV upload)."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        async with self.session.request(
+            method, f"{self.stack.url}{path}", data=data, headers=headers
         ) as res:
             text = await res.text()
             try:

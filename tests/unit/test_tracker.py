@@ -351,6 +351,73 @@ def test_queue_member_events_feed_agent_snapshot() -> None:
     assert agent["status"] == "paused"
 
 
+def test_asterisks_stand_in_for_a_failed_originate_is_not_a_call() -> None:
+    """A failed Originate with a context leaves an `OutgoingSpoolFailed` channel with the
+    originate's variables (ADR 0056): no second record of the attempt."""
+    feed = Feed(CallTracker(15.0))
+    spool = {"Linkedid": "1700000009.9", "Context": "campaign-dial", "Exten": "failed"}
+    feed.at(0, channel("Newchannel", "OutgoingSpoolFailed", "1700000009.9", **spool))
+    feed.at(
+        0,
+        channel(
+            "VarSet",
+            "OutgoingSpoolFailed",
+            "1700000009.9",
+            Variable="CC_CAMPAIGN_ID",
+            Value="1",
+            **spool,
+        ),
+    )
+    feed.at(0, channel("Hangup", "OutgoingSpoolFailed", "1700000009.9", Cause="16", **spool))
+    assert not [e for e in feed.events if isinstance(e, CallEnded)]
+
+
+def test_an_originate_that_timed_out_is_no_answer_before_its_response() -> None:
+    """The originate timed out: Asterisk hangs the channels up (the originated one with
+    cause 19) and may send the OriginateResponse (reason 3) only after the last Hangup."""
+    feed = Feed(CallTracker(15.0))
+    one = "Local/8613900139022@outbound-00000002;1"
+    two = "Local/8613900139022@outbound-00000002;2"
+    cust = "Local/8613900139022@customer-sim-00000003;1"
+    ctx = {"Context": "outbound", "Exten": "8613900139022"}
+    feed.at(0, channel("Newchannel", one, "1.1", **ctx))
+    feed.at(0, channel("Newchannel", two, "1.2", **ctx))
+    feed.at(0, channel("Newchannel", cust, "1.3", Context="customer-sim", Exten="8613900139022"))
+    feed.at(0, channel("VarSet", one, "1.1", Variable="CC_CAMPAIGN_ID", Value="1", **ctx))
+    dest = {"DestChannel": one, "DestUniqueid": "1.1", "DestLinkedid": LID}
+    feed.at(0, msg("DialBegin", DestExten="8613900139022", **dest))
+    feed.at(
+        0,
+        msg(
+            "DialBegin",
+            Channel=two,
+            Uniqueid="1.2",
+            Linkedid=LID,
+            DestChannel=cust,
+            DestUniqueid="1.3",
+            DestLinkedid=LID,
+        ),
+    )
+    feed.at(
+        15,
+        msg(
+            "DialEnd",
+            Channel=two,
+            Uniqueid="1.2",
+            Linkedid=LID,
+            DestChannel=cust,
+            DestUniqueid="1.3",
+            DestLinkedid=LID,
+            DialStatus="CANCEL",
+        ),
+    )
+    for chan, uid in ((cust, "1.3"), (two, "1.2"), (one, "1.1")):
+        feed.at(15, channel("Hangup", chan, uid, Cause="19", **ctx))
+    (ended,) = [e for e in feed.events if isinstance(e, CallEnded)]
+    assert ended.record.outcome.value == "no_answer"
+    assert ended.record.dialed_number == "8613900139022"
+
+
 def test_queue_resync_ends_what_left_the_pbx_during_a_gap() -> None:
     """A member removed and a caller who left their queue while the AMI link was down:
     the QueueStatus at the resync says so (issue 12 item 7: the board drifted)."""
