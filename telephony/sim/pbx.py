@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_core.clock import SystemClock
+from crm_core.phones import try_normalize
 from crm_core.ports.clock import Clock
 from telephony.ami.framing import AmiFrameParser, AmiMessage
 
@@ -941,6 +942,18 @@ class Simulator:
         return event.is_set()
 
     # --- inbound calls -----------
+    def customer_phone(self, dialled: str) -> CustomerPhone:
+        """The simulated customer a dial reaches, whatever form the number is dialled in
+        (the carrier's national form, E.164 with or without +): keys compare as E.164."""
+        found = self.customers.get(dialled)
+        if found is not None:
+            return found
+        wanted = try_normalize(dialled)
+        for key, phone in self.customers.items():
+            if wanted is not None and try_normalize(key) == wanted:
+                return phone
+        return self.default_customer
+
     def place_call(
         self,
         from_number: str,
@@ -1539,7 +1552,7 @@ class Simulator:
             self.calls.pop(call.linkedid, None)
             return False
         else:
-            cust = self.customers.get(number, self.default_customer)
+            cust = self.customer_phone(number)
             answer, mode = cust.answer_after, cust.mode
             call.talk_seconds = cust.talk_seconds
         self._state(two, 5)
@@ -1624,7 +1637,7 @@ class Simulator:
                 call.talk_seconds,
             )
         else:
-            cust = self.customers.get(exten, self.default_customer)
+            cust = self.customer_phone(exten)
             mode, answer, talk = cust.mode, cust.answer_after, cust.talk_seconds
         self._state(b2, 5)
         if mode not in ("busy", "congestion"):

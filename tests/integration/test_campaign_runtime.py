@@ -277,5 +277,6 @@ async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runt
         skipped = await db.campaigns.contact(one)
         assert (skipped.disposition, skipped.disposition_reason) == ("wrong_number", "空号")
         originates = [a for a in sim.actions if a.get("Action") == "Originate"]
-        assert [a.get("Exten") for a in originates] == ["8613500135002"]
+        # the carrier's national form (setting carrier_number_format, ADR 0047)
+        assert [a.get("Exten") for a in originates] == ["13500135002"]
         assert originates[0].get("Channel") == "Local/1002@agents/n"  # the agent first
