@@ -566,13 +566,13 @@ exten => wait,1,Answer()
  same => n,Hangup()
 """
     if plan.phones == "local":
-        text += _PEOPLE_SIM
+        text += PEOPLE_SIM
     return text
 
 
 # Simulated people for a PBX without SIP (tests): callers, phones and customers behave as
 # channel and global variables say (the variables of ../shared/asterisk/examples).
-_PEOPLE_SIM = """
+PEOPLE_SIM = """
 ; ---- simulated people (--phones local) ----------------------------------------------
 ; A caller: Originate Channel=Local/<number>@caller-sim/n Context=inbound Exten=<DID>;
 ; CALLER_HOLD = seconds before hanging up (0 or empty: stays), CALLER_DTMF = digits sent

@@ -20,14 +20,14 @@ from crm_core.clock import SystemClock
 from crm_core.domain.events import AgentRingStarted, AmiConnected, CallEnded, DomainEvent
 from crm_core.domain.models import CallOutcome, CallRecord, OfferResult
 from telephony.ami.client import AmiClient, Endpoint
+from telephony.pbx_config import PEOPLE_SIM
 from telephony.tracker import CallTracker
 from tests.pbx.asterisk_bare import BareAsterisk, needs_asterisk
 
 pytestmark = [pytest.mark.pbx, needs_asterisk]
 
-PEOPLE = (
-    Path(__file__).resolve().parents[3] / "shared" / "asterisk" / "examples" / "people-sim.conf"
-)
+# the simulated people of our own render (`pbx-config --phones local`)
+PEOPLE = PEOPLE_SIM
 EXTENSIONS = """[general]
 [globals]
 AGENT_DEFAULT_DELAY=3
@@ -112,7 +112,7 @@ async def gap(tmp_path: Path) -> AsyncIterator[Gap]:
         tmp_path / "ast",
         extra={
             "extensions.conf": EXTENSIONS,
-            "people-sim.conf": PEOPLE.read_text(),
+            "people-sim.conf": PEOPLE,
             "queues.conf": QUEUES,
         },
     )
