@@ -40,7 +40,15 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await upgrade_async(url)
         yield url
         return
+    async for url in postgres_schema_url():
+        yield url
+
+
+async def postgres_schema_url() -> AsyncIterator[str]:
+    """A migrated, empty PostgreSQL schema of its own, dropped afterwards."""
     import asyncpg
+
+    from crm_core.db.migrate import upgrade_async
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     plain = PG_URL.replace("postgresql+asyncpg://", "postgresql://")

@@ -5,20 +5,24 @@ instead of failing the caller's lookup."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from crm_core.db import open_database
 from crm_core.db.phone_lookup import PgPhoneLookup, asyncpg_dsn
+from tests.conftest import PG_ENABLED, postgres_schema_url
 from tests.integration.redis_server import free_port
+
+# the asyncpg fast path exists on PostgreSQL only: these tests need no SQLite half
+pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="needs PostgreSQL (CALLCENTER_TEST_PG)")
 
 
 @pytest.fixture
-def pg_url(database_url: str) -> str:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the asyncpg fast path exists on PostgreSQL only")
-    return database_url
+async def pg_url() -> AsyncIterator[str]:
+    async for url in postgres_schema_url():
+        yield url
 
 
 async def test_fast_path_answers_like_the_engine_path(pg_url: str) -> None:
