@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,6 +20,7 @@ import asyncpg
 
 from tests.conftest import PG_URL
 from tests.integration.redis_server import free_port
+from tests.polling import until
 
 PLAIN_PG = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
 
@@ -109,15 +109,16 @@ def running_demo(tmp: Path, backend: str) -> Iterator[Demo]:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            end = time.monotonic() + 60
-            while True:
+
+            def up() -> bool:
                 try:
                     urllib.request.urlopen(f"{base}/healthz", timeout=1).read()  # noqa: S310
-                    break
                 except OSError:
                     assert demo.poll() is None, log_path.read_text()
-                    assert time.monotonic() < end, log_path.read_text()
-                    time.sleep(0.3)
+                    return False
+                return True
+
+            until(up, timeout=60, what=f"the demo at {base}", every=0.3)
             yield Demo(base, log_path)
         finally:
             demo.terminate()

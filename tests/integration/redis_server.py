@@ -8,8 +8,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
+
+from tests.polling import until
 
 
 def free_port() -> int:
@@ -55,14 +56,15 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+
+        def accepting() -> bool:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+                return False
+
+        until(accepting, timeout=10, what=f"redis-server on port {self.port}", every=0.05)
 
     def stop(self) -> None:
         if self.proc is not None:

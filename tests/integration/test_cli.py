@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -109,9 +108,16 @@ def test_watch_prints_calls_from_the_simulator(tmp_path: Path) -> None:
             [*CLI, "watch", "--ami-port", str(ami)],
             env={**os.environ, **env},
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(1.5)
+        # calls placed before watch has logged in would not be seen: wait until it has
+        assert watch.stderr is not None
+        for line in watch.stderr:
+            if "logged in" in line:
+                break
+        else:
+            raise AssertionError("callcenter watch ended without logging in to the AMI")
         urllib.request.urlopen(
             urllib.request.Request(
                 f"http://127.0.0.1:{control}/sim/agents/Agent%201001",
@@ -137,6 +143,6 @@ def test_watch_prints_calls_from_the_simulator(tmp_path: Path) -> None:
         for proc in (watch, sim):
             if proc is not None:
                 proc.terminate()
-                proc.wait(timeout=10)
+                proc.communicate(timeout=10)  # reads and closes its pipes
                 if proc.stdout is not None:
                     proc.stdout.close()

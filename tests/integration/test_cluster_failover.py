@@ -25,6 +25,7 @@ import redis
 from crm_core.db.migrate import upgrade_async
 from tests.conftest import PG_URL
 from tests.integration.redis_server import PrivateRedis, free_port
+from tests.polling import until
 
 CLI = [sys.executable, "-m", "callcenter.cli"]
 PLAIN = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
@@ -38,14 +39,14 @@ def _http(url: str, method: str = "GET", body: object | None = None) -> object:
 
 
 def _wait_http(url: str, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    def up() -> bool:
         try:
             urllib.request.urlopen(url, timeout=1).read()  # noqa: S310
-            return
         except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up")
+            return False
+        return True
+
+    until(up, timeout=timeout, what=f"{url} to come up", every=0.2)
 
 
 @pytest.fixture
@@ -104,12 +105,12 @@ def test_kill_active_instance_mid_call_loses_nothing(tmp_path: Path, schema: str
             _wait_http(f"http://127.0.0.1:{ports[name]}/healthz")
 
         client = redis.Redis.from_url(rds.url)
-        end = time.monotonic() + 10
-        holder = None
-        while time.monotonic() < end and holder is None:
+
+        def lease_holder() -> str | None:
             value = client.get("cc:lease:ami:default")
-            holder = value.decode().split(":")[0] if value else None
-            time.sleep(0.1)
+            return value.decode().split(":")[0] if value else None
+
+        holder = until(lease_holder, timeout=10, what="an instance to take the AMI lease")
         assert holder in ("cc1", "cc2")
         standby = "cc2" if holder == "cc1" else "cc1"
 
@@ -119,19 +120,18 @@ def test_kill_active_instance_mid_call_loses_nothing(tmp_path: Path, schema: str
             "POST",
             {"from": "13800138000", "name": "张三", "queue": "support", "talk_seconds": 6},
         )["call_id"]  # type: ignore[index]
-        time.sleep(1.5)  # the agent is talking now
+
+        def talking() -> bool:
+            calls = _http(f"http://127.0.0.1:{control}/sim/state", "GET")["calls"]  # type: ignore[index]
+            return any(c["call_id"] == call_id and c["state"] == "talking" for c in calls)
+
+        until(talking, timeout=15, what="the agent to be talking")
         procs[holder].send_signal(signal.SIGKILL)
         procs[holder].wait(timeout=10)
         killed_at = time.monotonic()
 
-        took_over = None
-        while time.monotonic() - killed_at < 10:
-            value = client.get("cc:lease:ami:default")
-            if value and value.decode().startswith(standby + ":"):
-                took_over = time.monotonic() - killed_at
-                break
-            time.sleep(0.1)
-        assert took_over is not None
+        until(lambda: lease_holder() == standby, timeout=10, what="the standby to take the lease")
+        took_over = time.monotonic() - killed_at
         assert took_over < 5.0
 
         async def rows() -> list[asyncpg.Record]:
@@ -145,12 +145,12 @@ def test_kill_active_instance_mid_call_loses_nothing(tmp_path: Path, schema: str
             finally:
                 await conn.close()
 
-        found: list[asyncpg.Record] = []
-        end = time.monotonic() + 20
-        while time.monotonic() < end and not found:
-            found = asyncio.run(rows())
-            time.sleep(0.3)
-        assert len(found) == 1, (tmp_path / f"{standby}.log").read_text()[-3000:]
+        try:
+            found = until(lambda: asyncio.run(rows()), timeout=20, what="the call's record")
+        except AssertionError as exc:
+            log_tail = (tmp_path / f"{standby}.log").read_text()[-3000:]
+            raise AssertionError(f"{exc}: {log_tail}") from None
+        assert len(found) == 1
         (record,) = found
         assert record["outcome"] == "answered"
         assert record["agent"] == "Agent 1001"
