@@ -355,8 +355,15 @@ async def test_busy_and_unanswered_customers_are_recorded_and_keep_their_attempt
     assert {k: v["attempts_left"] for k, v in rows.items()} == {busy: "2", silent: "2"}, rows
     # retried an hour later, not now: each number was rung once
     assert sorted(customer_legs(ami)) == sorted(national(n) for n in (busy, silent))
-    calls = await manager.get("/api/calls?limit=20")
-    mine = [c for c in calls["calls"] if c.get("campaign_id") == cid]
+
+    # the contact's result comes from the Originate's answer; the call record lands when
+    # the last channel of the call is gone, a moment later: wait for both records
+    async def both_recorded() -> list[dict[str, Any]] | None:
+        calls = await manager.get("/api/calls?limit=20")
+        found = [c for c in calls["calls"] if c.get("campaign_id") == cid]
+        return found if len(found) == 2 else None
+
+    mine = await wait_for(both_recorded, timeout=20, what="both calls recorded")
     outcomes = {national(c["dialed_number"] or ""): c["outcome"] for c in mine}
     assert outcomes == {national(busy): "busy", national(silent): "no_answer"}, mine
     assert all(c["direction"] == "outbound" and c["callback_due_at"] is None for c in mine)
