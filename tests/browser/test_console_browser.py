@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, FloatRect, Page, expect
 
 from crm_core.domain.events import AgentRingStarted, CallAnswered
 from crm_core.domain.models import (
@@ -16,6 +18,7 @@ from crm_core.domain.models import (
     Direction,
 )
 from tests.integration.test_console_harness import PASSWORD, Stack, console_stack
+from tests.png import decode as png_decode
 
 pytestmark = pytest.mark.browser
 
@@ -109,10 +112,10 @@ async def test_reload_mid_call_keeps_the_card_and_hostile_names_stay_text(
         assert dialogs == []
 
 
-async def test_screenshot_of_a_pop(sqlite_url: str, browser: Browser) -> None:
-    """Keeps docs/screenshot-console.png current (set CALLCENTER_SCREENSHOT=1 to write it)."""
-    import os
-
+async def test_screenshot_of_a_pop(sqlite_url: str, browser: Browser, tmp_path: Path) -> None:
+    """A pop as the agent sees it, checked in the picture itself; keeps
+    docs/screenshot-console.png current (set CALLCENTER_SCREENSHOT=1 to write it there,
+    otherwise the picture goes to the test's temp dir)."""
     async with console_stack(sqlite_url) as stack:
         customer = await stack.db.customers.create(
             name="张三",
@@ -170,10 +173,58 @@ async def test_screenshot_of_a_pop(sqlite_url: str, browser: Browser) -> None:
         await card.locator("form.wrapup textarea[name=notes]").fill(
             "客户询问退款进度，已核实订单。"
         )
-        await page.wait_for_timeout(1200)  # let the call timer tick
+        # the call timer has ticked past zero (what the picture shows is a call under way)
+        await expect(card.locator(".timer")).to_have_text(re.compile(r"^00:(0[1-9]|[1-5]\d)$"))
+        await expect(card).to_be_in_viewport()
+        name, number = card.locator(".caller-name"), card.locator(".caller-number")
+        await expect(name).to_be_visible()
+        await expect(number).to_have_text("13800138000")
+        await expect(number).to_be_visible()
+        # the CJK name is laid out as glyphs: its text has a width of about two characters
+        name_width = await name.evaluate(
+            "n => { const r = document.createRange(); r.selectNodeContents(n);"
+            " return r.getBoundingClientRect().width; }"
+        )
+        font_px = float(await name.evaluate("n => parseFloat(getComputedStyle(n).fontSize)"))
+        assert name_width >= 1.5 * font_px > 0, (name_width, font_px)
+
+        viewport = page.viewport_size
+        assert viewport is not None
         if os.environ.get("CALLCENTER_SCREENSHOT"):
             target = Path(__file__).resolve().parents[2] / "docs" / "screenshot-console.png"
-            await page.screenshot(path=str(target), full_page=False)
+        else:
+            target = tmp_path / "screenshot-console.png"
+        png = await page.screenshot(path=str(target), full_page=False)
+        assert target.read_bytes() == png
+        assert len(png) > 20_000, len(png)  # a rendered console, not a blank page
+        boxes: dict[str, FloatRect] = {}
+        for part, locator in (("card", card), ("name", name), ("number", number)):
+            box = await locator.bounding_box()
+            assert box is not None, part
+            assert min(box["width"], box["height"]) > 0, (part, box)
+            boxes[part] = box
+        for part in ("name", "number"):  # wholly inside the picture
+            box = boxes[part]
+            assert min(box["x"], box["y"]) >= 0, (part, box)
+            assert box["x"] + box["width"] <= viewport["width"], (part, box)
+            assert box["y"] + box["height"] <= viewport["height"], (part, box)
+        shot = png_decode(png, rows=int(boxes["card"]["y"] + boxes["card"]["height"]) + 1)
+        assert (shot.width, shot.height) == (viewport["width"], viewport["height"])
+
+        def region(box: FloatRect) -> tuple[int, int, int, int]:
+            return (
+                max(0, int(box["x"])),
+                max(0, int(box["y"])),
+                min(shot.width, int(box["x"] + box["width"])),
+                min(shot.height, int(box["y"] + box["height"]), len(shot.rows)),
+            )
+
+        colours = {part: len(shot.colours(*region(box))) for part, box in boxes.items()}
+        # the pop's pixels are a picture (text, badges, borders), not one flat colour, and
+        # the caller's name and number are drawn where the DOM puts them
+        assert colours["card"] > 20, (colours, boxes)
+        assert colours["name"] > 2, (colours, boxes)
+        assert colours["number"] > 2, (colours, boxes)
 
 
 @pytest.mark.parametrize(

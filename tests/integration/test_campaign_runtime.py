@@ -21,6 +21,7 @@ from callcenter.settings import load_settings
 from callcenter.wiring import DemoOptions, Runtime
 from crm_core.domain.models import CaseKind, CaseStatus, ContactStatus
 from telephony.sim.pbx import CustomerPhone
+from tests.polling import eventually
 
 
 async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
@@ -221,13 +222,16 @@ async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runt
             assert (await r.json())["contact"] is None  # not started yet
         async with s.post(f"{url}/api/campaigns/{cid}/start", headers=lead) as r:
             assert r.status == 200
-        # the automatic dialer leaves preview campaigns alone: let it turn a few times
+        # the automatic dialer leaves preview campaigns alone: the positive signal that
+        # it had its chance is three completed decision turns with the campaign running
         loop = runtime.objects["dialer_loop"]
-        turned = loop.ticks
-        end = asyncio.get_running_loop().time() + 15
-        while loop.ticks < turned + 3:
-            assert asyncio.get_running_loop().time() < end, "the dialer loop does not turn"
-            await asyncio.sleep(0.05)
+        turned, placed = loop.ticks, loop.calls_placed
+        await eventually(
+            lambda: loop.ticks >= turned + 3, timeout=15, what="three turns of the dialer loop"
+        )
+        assert loop.calls_placed == placed  # no turn picked a contact …
+        assert runtime.objects["dialer"].stats(cid) is None  # … nor ran the campaign
+        assert [c.attempts for c in await db.campaigns.contacts(cid)] == [0, 0]
         assert not [a for a in sim.actions if a.get("Action") == "Originate"]
 
         async with s.post(f"{url}/api/campaigns/preview/next", headers=agent) as r:
@@ -265,9 +269,7 @@ async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runt
             c = await db.campaigns.contact(two)
             return c.last_result is not None
 
-        async with asyncio.timeout(30):
-            while not await booked():
-                await asyncio.sleep(0.1)
+        await eventually(booked, timeout=30, what="the dialled contact's result")
         done = await db.campaigns.contact(two)
         assert (done.status, done.attempts, done.last_result) == (
             ContactStatus.DONE,

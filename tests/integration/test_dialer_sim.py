@@ -6,7 +6,7 @@ room, and an answered call with no agent recorded abandoned and owed a callback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from telephony.dialer_task import SupervisedDialer
 from telephony.sim import Simulator, demo_simulator
 from telephony.sim.pbx import CustomerPhone
 from telephony.tracker import CallTracker
+from tests.polling import eventually
 
 SECRET = "dialer-secret"
 
@@ -50,19 +51,11 @@ class Stack:
     loop: SupervisedDialer
     events: list[DomainEvent] = field(default_factory=list)
 
-    async def until(self, pred: object, timeout: float = 25.0) -> None:
-        assert callable(pred)
-        end = asyncio.get_running_loop().time() + timeout
-        while not pred():
-            assert asyncio.get_running_loop().time() < end, "condition not met in time"
-            await asyncio.sleep(0.05)
+    async def until(self, pred: Callable[[], object], timeout: float = 25.0) -> None:
+        await eventually(pred, timeout=timeout, what="the dialer scenario's condition")
 
-    async def until_async(self, pred: object, timeout: float = 25.0) -> None:
-        assert callable(pred)
-        end = asyncio.get_running_loop().time() + timeout
-        while not await pred():
-            assert asyncio.get_running_loop().time() < end, "condition not met in time"
-            await asyncio.sleep(0.1)
+    async def until_async(self, pred: Callable[[], Awaitable[bool]], timeout: float = 25.0) -> None:
+        await eventually(pred, timeout=timeout, what="the dialer scenario's stored state")
 
     def originates(self) -> list[str]:
         return [a.get("Channel") for a in self.sim.actions if a.get("Action") == "Originate"]
@@ -206,8 +199,17 @@ async def test_no_call_is_placed_while_no_agent_of_the_campaign_is_free(stack: S
         stack.sim.pause_member("sales", iface, True, "break")
     await stack.until(lambda: stack.dialer.free_agents("sales") == 0)
     await _start(stack, campaign)
-    await stack.until(lambda: stack.loop.ticks >= 5)  # several turns with nobody free
-    assert stack.originates() == []
+    # the positive signal that the period under test has passed: the loop completed
+    # five decision turns (agents counted, step taken or skipped) with the campaign
+    # running and nobody free
+    turned = stack.loop.ticks
+    await stack.until(lambda: stack.loop.ticks >= turned + 5)
+    assert stack.loop.calls_placed == 0  # no turn picked a contact to dial …
+    stats = stack.dialer.stats(campaign.id)
+    assert stats is None or stats["placed"] == 0
+    (contact,) = await stack.db.campaigns.contacts(campaign.id)
+    assert (contact.status, contact.attempts) == (ContactStatus.PENDING, 0)
+    assert stack.originates() == []  # … and none reached the PBX
     assert stack.loop.crashes == 0
     stack.sim.pause_member("sales", members[0], False, "")
     await stack.until(lambda: len(stack.originates()) == 1)

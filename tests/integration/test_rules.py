@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,7 @@ from crm_core.domain.models import (
 from crm_core.services.callbacks import CallbackError, CallbackService
 from crm_core.services.deadlines import DeadlineScheduler
 from crm_core.services.rules import RingRuleService, check_queue_ring_timeouts
+from tests.polling import eventually
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 SETTINGS = Settings()
@@ -214,27 +216,113 @@ async def _settle(clock: FakeClock, seconds: float) -> None:
             await asyncio.sleep(0)
 
 
+class _Turns:
+    """What the schedulers did, in order: each deadline claim they started and finished
+    (through `_ClaimsDb`) and each time they went back to sleep (through `_Clock`). A
+    scheduler that has finished a claim and then slept again is done with that deadline:
+    the positive sign that whatever it would publish for it is out."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int, int, str, bool]] = []  # what, task, callback, column, won
+
+    def note(self, what: str, callback_id: int = 0, column: str = "", won: bool = False) -> None:
+        self.log.append((what, id(asyncio.current_task()), callback_id, column, won))
+
+    def started(self, callback_id: int, column: str) -> bool:
+        return any(e[0] == "start" and e[2:4] == (callback_id, column) for e in self.log)
+
+    def wins(self, callback_id: int, column: str) -> list[bool]:
+        return [e[4] for e in self.log if e[0] == "done" and e[2:4] == (callback_id, column)]
+
+    def settled(self, callback_id: int, column: str, schedulers: int) -> bool:
+        """`schedulers` claims of the deadline came back and each claimer slept since."""
+        done = [
+            (i, e[1])
+            for i, e in enumerate(self.log)
+            if e[0] == "done" and e[2:4] == (callback_id, column)
+        ]
+        return len(done) == schedulers and all(
+            any(e[0] == "sleep" and e[1] == task for e in self.log[i:]) for i, task in done
+        )
+
+
+class _Clock(FakeClock):
+    def __init__(self, start: datetime, turns: _Turns) -> None:
+        super().__init__(start)
+        self.turns = turns
+
+    async def sleep(self, seconds: float) -> None:
+        self.turns.note("sleep")
+        await super().sleep(seconds)
+
+
+class _Claims:
+    """The real callback repository, noting the claims in `_Turns` (started at once, so
+    a claim due too early shows on the spot; done when the database has answered)."""
+
+    def __init__(self, real: Any, turns: _Turns) -> None:
+        self._real = real
+        self.turns = turns
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def claim(self, callback_id: int, column: str, *args: Any, **kw: Any) -> bool:
+        self.turns.note("start", callback_id, column)
+        won = bool(await self._real.claim(callback_id, column, *args, **kw))
+        self.turns.note("done", callback_id, column, won)
+        return won
+
+    async def claim_retry(self, callback_id: int, *args: Any, **kw: Any) -> bool:
+        self.turns.note("start", callback_id, "retry")
+        won = bool(await self._real.claim_retry(callback_id, *args, **kw))
+        self.turns.note("done", callback_id, "retry", won)
+        return won
+
+
+class _ClaimsDb:
+    """The database the schedulers see: the real one, its callback claims noted."""
+
+    def __init__(self, real: Database, turns: _Turns) -> None:
+        self._real = real
+        self.callbacks = _Claims(real.callbacks, turns)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 async def test_reminder_then_overdue_fire_once_across_restart_and_two_instances(
     db: Database,
 ) -> None:
-    bus, clock = InProcessBus(), FakeClock(T0)
+    turns = _Turns()
+    bus, clock = InProcessBus(), _Clock(T0, turns)
     seen = _collect(bus)
     service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
     cb = await service.request_callback(phone="13800138000", reason=CallbackReason.ABANDONED, at=T0)
-    first = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    counted = _ClaimsDb(db, turns)
+    first = DeadlineScheduler(db=counted, bus=bus, clock=clock, callbacks=service)
     await first.start()
     await _settle(clock, 21 * 60)  # 20 min: the 10-minute warning
-    await asyncio.sleep(0.1)
+    await eventually(
+        lambda: turns.settled(cb.id, "reminded_at", 1), timeout=10, what="the reminder's turn"
+    )
     assert [e.callback_id for e in seen if isinstance(e, CallbackReminderDue)] == [cb.id]
     await first.stop()  # the service dies before the due time
 
     # restarted (and a second instance beside it): both load the same deadline
-    a = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
-    b = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    a = DeadlineScheduler(db=counted, bus=bus, clock=clock, callbacks=service)
+    b = DeadlineScheduler(db=counted, bus=bus, clock=clock, callbacks=service)
     await a.start()
     await b.start()
     await _settle(clock, 10 * 60)
-    await asyncio.sleep(0.2)
+    # both have had their go at the deadline (the database answered both claims and
+    # each scheduler went back to sleep): a second firing would be in `seen` by now
+    await eventually(
+        lambda: turns.settled(cb.id, "escalated_at", 2),
+        timeout=10,
+        what="both instances' turns at the due callback",
+    )
+    assert sorted(turns.wins(cb.id, "escalated_at")) == [False, True]  # one won the claim
     await a.stop()
     await b.stop()
     assert [e.callback_id for e in seen if isinstance(e, CallbackDue)] == [cb.id]
@@ -244,7 +332,8 @@ async def test_reminder_then_overdue_fire_once_across_restart_and_two_instances(
 
 
 async def test_failed_attempt_reminds_the_owner_at_the_retry_time_once(db: Database) -> None:
-    bus, clock = InProcessBus(), FakeClock(T0)
+    turns = _Turns()
+    bus, clock = InProcessBus(), _Clock(T0, turns)
     seen = _collect(bus)
     service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
     owner = await db.users.get_by_username("agent1")
@@ -259,7 +348,8 @@ async def test_failed_attempt_reminds_the_owner_at_the_retry_time_once(db: Datab
     gone = await service.request_callback(
         phone="13900139000", reason=CallbackReason.ABANDONED, at=T0
     )
-    first = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    counted = _ClaimsDb(db, turns)
+    first = DeadlineScheduler(db=counted, bus=bus, clock=clock, callbacks=service)
     await first.start()
     await service.record_attempt(cb.id, AttemptResult.NO_ANSWER, by_user_id=owner.id)
     await service.record_attempt(gone.id, AttemptResult.BUSY, by_user_id=None)
@@ -271,14 +361,22 @@ async def test_failed_attempt_reminds_the_owner_at_the_retry_time_once(db: Datab
     await service.complete(gone.id, "reached by a colleague's call", by_user_id=None)
     await first.stop()  # a restart before the retry time: the reminder is in the database
 
-    a = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
-    b = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=service)
+    a = DeadlineScheduler(db=counted, bus=bus, clock=clock, callbacks=service)
+    b = DeadlineScheduler(db=counted, bus=bus, clock=clock, callbacks=service)
     await a.start()
     await b.start()
     await _settle(clock, 4 * 60)
+    # the clock woke both schedulers at every step up to 4 min: a claim due too early
+    # would have started on the spot (claims start before any await)
+    assert not turns.started(cb.id, "retry")
     assert not [e for e in seen if isinstance(e, CallbackReminderDue) and e.retry]
     await _settle(clock, 2 * 60)
-    await asyncio.sleep(0.2)
+    # both instances had their turn at the retry: a second reminder would be out now
+    await eventually(
+        lambda: turns.settled(cb.id, "retry", 2),
+        timeout=10,
+        what="both instances' turns at the retry",
+    )
     await a.stop()
     await b.stop()
     reminders = [e for e in seen if isinstance(e, CallbackReminderDue) and e.retry]
