@@ -14,7 +14,8 @@ loop (or its GIL) with the generator:
     python -m tests.integration.ami_flood --rate 5000 --seconds 60 --summary out.json
 
 It prints `{"port": N}` when it listens, starts the flood once the client has
-logged in and resynced (after its QueueStatus), paces frames by the monotonic
+logged in and resynced (after its QueueStatus, and once a line on stdin says the
+client is ready: its driver sees that, the server cannot), paces frames by the monotonic
 clock, and writes a JSON summary when every started call has been sent: what it
 sent (events, garbage frames by the class the client must put them in), the
 monotonic time each call's last Hangup left, and the achieved rate. It exits when its
@@ -399,6 +400,7 @@ class FloodServer:
         self.flood = flood
         self.secret = secret
         self.done = asyncio.Event()
+        self.go = asyncio.Event()  # set when the client's driver says it has resynced
         self.error = ""
         self._flooding: asyncio.Task[None] | None = None
         self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
@@ -464,7 +466,7 @@ class FloodServer:
             )
 
     async def _flood(self, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(0.2)  # the client finishes its resync
+        await self.go.wait()  # the client has finished its resync
         try:
             await self.flood.run(writer)
         except ConnectionError as exc:
@@ -481,7 +483,15 @@ async def _main(args: argparse.Namespace) -> int:
     listener = await asyncio.start_server(server.handle, "127.0.0.1", args.port)
     port = listener.sockets[0].getsockname()[1]
     print(json.dumps({"port": port}), flush=True)
+    loop = asyncio.get_running_loop()
+
+    async def go() -> None:
+        await loop.run_in_executor(None, sys.stdin.readline)  # the client is ready
+        server.go.set()
+
+    starter = asyncio.create_task(go())
     await server.done.wait()
+    await starter
     # the flood writes everything, then waits a moment so the client reads the tail
     with contextlib.suppress(asyncio.CancelledError):
         if server._flooding is not None:
@@ -491,7 +501,7 @@ async def _main(args: argparse.Namespace) -> int:
     Path(args.summary).write_text(json.dumps(summary), encoding="utf-8")
     print(json.dumps({"done": True, "error": server.error}), flush=True)
     # keep the socket open until told to stop: closing it would look like a PBX restart
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await loop.run_in_executor(None, sys.stdin.read)
     listener.close()
     for writer in server._handlers.values():
         writer.close()  # the client sees the PBX go away; our reader sees the end

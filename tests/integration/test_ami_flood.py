@@ -186,7 +186,10 @@ async def test_flood_of_5000_events_per_s_with_garbage_loses_nothing(
     sampler = asyncio.create_task(sample())
     try:
         client.start()
-        await client.wait_connected(10)
+        await client.wait_connected(10)  # logged in and resynced: the flood may begin
+        assert generator.stdin is not None
+        generator.stdin.write(b"go\n")
+        await generator.stdin.drain()
         assert generator.stdout is not None
         done = json.loads(await asyncio.wait_for(generator.stdout.readline(), seconds + 60))
         assert done["error"] == "", done

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -15,6 +15,7 @@ from crm_core.domain.events import (
     AgentStateChanged,
     AmiConnected,
     AmiDisconnected,
+    CallAnswered,
     CallEnded,
     DomainEvent,
 )
@@ -25,6 +26,7 @@ from telephony.ami.client import AmiClient, Endpoint
 from telephony.commands import AmiCommands
 from telephony.sim import Simulator, demo_simulator
 from telephony.tracker import CallTracker
+from tests.polling import eventually
 
 SECRET = "s3cret"
 
@@ -39,14 +41,8 @@ class Harness:
     def records(self) -> list[CallRecord]:
         return [e.record for e in self.events if isinstance(e, CallEnded)]
 
-    async def until(self, pred: object, timeout: float = 10.0) -> None:
-        assert callable(pred)
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while not pred():
-            if loop.time() > end:
-                raise AssertionError("condition not met in time")
-            await asyncio.sleep(0.02)
+    async def until(self, pred: Callable[[], object], timeout: float = 10.0) -> None:
+        await eventually(pred, timeout=timeout, what="the AMI scenario's condition", every=0.02)
 
 
 async def _harness(sim: Simulator, **client_kw: float) -> Harness:
@@ -123,7 +119,7 @@ async def test_abandon_while_waiting(h: Harness) -> None:
 async def test_reconnect_mid_call_still_one_complete_record(h: Harness) -> None:
     h.sim.place_call("13800138003", "赵六", "support", talk_seconds=1.5)
     await h.until(lambda: any(isinstance(e, AgentRingStarted) for e in h.events))
-    await asyncio.sleep(0.4)  # talking now
+    await h.until(lambda: any(isinstance(e, CallAnswered) for e in h.events))  # talking now
     h.sim.drop_clients()
     await h.until(lambda: any(isinstance(e, AmiDisconnected) for e in h.events))
     await h.until(lambda: h.client.connected and h.client._up, timeout=5)
@@ -216,8 +212,8 @@ async def test_handler_exception_does_not_drop_the_connection() -> None:
     try:
         await client.wait_connected(5)
         sim.place_call("13800138005", "x", "support", talk_seconds=0.1)
-        await asyncio.sleep(1.0)
-        assert calls > 3
+        # the handler failed on batch after batch, and the client read on regardless
+        await eventually(lambda: calls > 3, timeout=10, what="four failed handler calls")
         assert client.connects == 1
         assert client.connected
     finally:
@@ -237,7 +233,15 @@ async def test_wrong_secret_is_refused_clearly() -> None:
     )
     client.start()
     try:
-        await asyncio.sleep(0.5)
+        # the client tried again and again (back-off 0.05 s), refused every time
+        await eventually(
+            lambda: (
+                sum(1 for a in sim.actions if a.get("Action", "").lower() == "login") >= 3
+                and client.refused
+            ),
+            timeout=10,
+            what="three refused logins",
+        )
         assert not client._up
         assert "refused" in client.last_error
     finally:

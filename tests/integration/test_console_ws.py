@@ -89,9 +89,18 @@ async def test_reconnect_with_resume_misses_no_pop(database_url: str) -> None:
         last_seq = first["seq"]
         await ws.close()
 
+        # a second tab of the same agent stays connected: when it has the three cards,
+        # the hub has them too (they are replayed on resume, not delivered live)
+        tab = await stack.ws(s, token)
+        await receive_until(tab, "snapshot")
         for i in range(1, 4):  # the console is away while three calls ring
             await stack.bus.publish(ring(f"r-{i}", 1))
-        await asyncio.sleep(0.05)
+        cards: list[str] = []
+        async with asyncio.timeout(5):
+            while len(cards) < 3:
+                batch = await receive_batch(tab)
+                cards += [m["call_id"] for m in batch if m["type"] == "screen_pop_customer"]
+        await tab.close()
 
         ws = await stack.ws(s, token, after=last_seq)
         pops: list[str] = []

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,6 +20,7 @@ from crm_core.domain.models import CallOutcome, CallRecord, Direction
 from crm_core.services.call_log import CallLogWriter
 from tests.conftest import PG_URL
 from tests.integration.tcp_fault import CuttableProxy
+from tests.polling import eventually
 
 PLAIN = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -34,6 +36,24 @@ async def schema() -> AsyncIterator[str]:
     await conn.close()
 
 
+class _CountedCalls:
+    """The real call repository, counting the batch writes that failed."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.failed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def save_many(self, records: list[CallRecord]) -> Any:
+        try:
+            return await self._real.save_many(records)
+        except Exception:
+            self.failed += 1
+            raise
+
+
 async def test_postgres_outage_under_traffic_loses_nothing(schema: str, tmp_path: Path) -> None:
     proxy = CuttableProxy("127.0.0.1", 5432)
     await proxy.start()
@@ -42,7 +62,8 @@ async def test_postgres_outage_under_traffic_loses_nothing(schema: str, tmp_path
     bus = InProcessBus()
     health: list[ServiceHealthChanged] = []
     bus.subscribe(lambda e: health.append(e) if isinstance(e, ServiceHealthChanged) else None)
-    writer = CallLogWriter(db.calls, outbox_path=tmp_path / "outbox.db", bus=bus, max_backoff=0.2)
+    calls = _CountedCalls(db.calls)
+    writer = CallLogWriter(calls, outbox_path=tmp_path / "outbox.db", bus=bus, max_backoff=0.2)
     bus.subscribe(writer.handle)
     await writer.start()
     sent = 0
@@ -65,25 +86,24 @@ async def test_postgres_outage_under_traffic_loses_nothing(schema: str, tmp_path
                     ),
                 )
             )
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # the calls' arrival process, not a wait
 
     try:
         await traffic(50)
         await proxy.cut()  # PostgreSQL is gone
         await traffic(200)  # calls keep ending meanwhile
-        for _ in range(100):
-            if any(not h.healthy for h in health):
-                break
-            await asyncio.sleep(0.05)
-        assert any(not h.healthy for h in health), "the operator was not told"
+        await eventually(
+            lambda: any(not h.healthy for h in health), timeout=5, what="the operator told"
+        )
         assert writer.pending > 0
-        await asyncio.sleep(1.0)
+        # the outage lasts: the writer keeps retrying (and failing) at its longest back-off
+        failed = calls.failed
+        await eventually(
+            lambda: calls.failed >= failed + 5, timeout=10, what="five more failed writes"
+        )
+        assert writer.pending > 0
         await proxy.restore()
-        for _ in range(200):
-            if writer.pending == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert writer.pending == 0
+        await eventually(lambda: writer.pending == 0, timeout=10, what="the outbox drained")
         conn = await asyncpg.connect(PLAIN, server_settings={"search_path": schema})
         try:
             count = await conn.fetchval("SELECT count(*) FROM calls")
