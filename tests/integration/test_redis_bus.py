@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 from crm_core.bus_redis import RedisBus
 from crm_core.domain.events import AgentRingStarted, DomainEvent, ServiceHealthChanged
 from tests.integration.redis_server import PrivateRedis
+from tests.polling import eventually
 
 
 def _pop(n: int) -> AgentRingStarted:
@@ -26,13 +27,8 @@ def _pop(n: int) -> AgentRingStarted:
     )
 
 
-async def _wait_for(predicate: object, timeout: float = 10.0) -> None:
-    assert callable(predicate)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+async def _wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    await eventually(predicate, timeout=timeout, what="the bus condition", every=0.02)
 
 
 @pytest.fixture
@@ -68,8 +64,12 @@ async def test_event_reaches_the_other_instance_once_and_its_own_at_once(
     await _wait_for(lambda: len(seen_b) == 1)
     assert seen_b == [event]
     assert seen_b[0].caller_name == "张三"
-    await asyncio.sleep(0.3)
-    assert len(seen_a) == 1  # never its own event twice
+    # b's answer comes to a through the stream, after a's own event: once a has it, its
+    # reader has passed its own event, which it must not have handed on a second time
+    answer = _pop(2)
+    await b.publish(answer)
+    await _wait_for(lambda: answer in seen_a)
+    assert seen_a == [event, answer]  # never its own event twice
 
 
 async def test_order_is_kept_per_origin(two_buses: tuple[RedisBus, RedisBus]) -> None:
@@ -136,14 +136,18 @@ async def test_redis_restart_with_its_data_replays_nothing(tmp_path: Path) -> No
         await _wait_for(lambda: len(received) == 10)
 
         server.stop()
-        await asyncio.sleep(1.0)  # both readers fail a few times meanwhile
+        # both readers fail meanwhile (and will look for their place once it is back)
+        await _wait_for(lambda: not a.healthy and not b.healthy)
         for n in range(10, 20):
             await a.publish(_pop(n))
         server.start()
 
         await _wait_for(lambda: len(received) >= 20, timeout=20)
-        await asyncio.sleep(0.5)  # a replay of the first ten would arrive now
-        assert received == [f"1700000000.{n}" for n in range(20)]
+        # a last event behind them in the stream: once it is here, a replay of the first
+        # ten (read again from the stream's start) would have come before it
+        await a.publish(_pop(99))
+        await _wait_for(lambda: "1700000000.99" in received, timeout=20)
+        assert received == [f"1700000000.{n}" for n in [*range(20), 99]]
     finally:
         await asyncio.wait_for(a.stop(), 15)
         await asyncio.wait_for(b.stop(), 15)
@@ -173,8 +177,10 @@ async def test_instance_started_while_redis_is_away_does_not_replay_history(
         for n in range(10, 15):
             await a.publish(_pop(n))
         await _wait_for(lambda: len(received) >= 5, timeout=20)
-        await asyncio.sleep(0.5)
-        assert received == [f"1700000000.{n}" for n in range(10, 15)]
+        # a last event behind them: any history replayed would have come before it
+        await a.publish(_pop(99))
+        await _wait_for(lambda: "1700000000.99" in received, timeout=20)
+        assert received == [f"1700000000.{n}" for n in [*range(10, 15), 99]]
     finally:
         await asyncio.wait_for(a.stop(), 15)
         await asyncio.wait_for(b.stop(), 15)
