@@ -21,6 +21,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ import pytest
 
 from crm_core.db import Database, open_database
 from crm_core.domain.models import CallbackStatus
+from crm_core.services.callbacks import CALLBACK_EFFECT
+from crm_core.services.rules import RING_RULE_EFFECT
 from tests.integration.cluster import AGENTS, AmiTap, Cluster
 from tests.integration.tcp_fault import CuttableProxy
 
@@ -50,6 +53,29 @@ async def _until(probe: Callable[[], Awaitable[bool]], timeout: float, what: str
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.2)
     return time.monotonic() - start
+
+
+async def _all_claimed(db: Database) -> bool:
+    """Every finished call has the keys of both its effects: whatever an instance (its
+    live rules or its sweep) would still do to these calls starts with a claim that the
+    database now refuses. The positive sign that a double can only show already."""
+    now = datetime.now(UTC)
+    for effect in (CALLBACK_EFFECT, RING_RULE_EFFECT):
+        if await db.effects.calls_without(
+            effect, since=now - timedelta(hours=1), until=now + timedelta(hours=1)
+        ):
+            return False
+    return True
+
+
+def _gave_up(cluster: Cluster, name: str) -> int:
+    """How often instance `name` left a call's effects to the sweep (its retries over)."""
+    text = (cluster.workdir / f"{name}.log").read_text(errors="replace")
+    return sum(
+        1
+        for line in text.splitlines()
+        if "handling CallEnded failed" in line and "effects sweep applies it" in line
+    )
 
 
 async def _abandoned_calls(cluster: Cluster, numbers: list[str], after: float) -> None:
@@ -106,7 +132,11 @@ async def test_abandoned_calls_owe_one_callback_each_and_a_missed_ring_counts_on
             return state["calls_recorded"] >= len(numbers) and state["open_callbacks"] >= 4
 
         await _until(settled, 30, "the calls to end and their callbacks")
-        await asyncio.sleep(3.0)  # both instances' sweeps ran meanwhile: a double shows now
+
+        async def claimed() -> bool:
+            return await _all_claimed(db)
+
+        await _until(claimed, 30, "every call's effects claimed")
         state = await _state(db, tap, numbers)
         print(json.dumps(state))
         log = cluster.log_tail("cc1") + cluster.log_tail("cc2")
@@ -144,8 +174,12 @@ async def test_callbacks_owed_during_a_database_outage_exist_once_when_it_is_bac
             return not await cluster.calls_in_progress()
 
         await _until(ended, 20, "the calls to be abandoned")
-        await asyncio.sleep(max(0.0, 10.0 - (time.monotonic() - cut_at)))  # longer than
-        # the rules retry (2 s here): what the calls owe is left to the sweep
+
+        async def left_to_the_sweep() -> bool:
+            # longer than the rules retry (2 s here): both instances gave each call up
+            return all(_gave_up(cluster, name) >= len(numbers) for name in ("cc1", "cc2"))
+
+        await _until(left_to_the_sweep, 30, "both instances leaving the calls to the sweep")
         during = await _state(db, tap, numbers)
         assert during["open_callbacks"] == 0, during  # nothing could be written
         await proxy.restore()
@@ -158,7 +192,11 @@ async def test_callbacks_owed_during_a_database_outage_exist_once_when_it_is_bac
             )
 
         took = await _until(owed, 30, "the owed callbacks after the outage")
-        await asyncio.sleep(3.0)  # more sweeps on both instances: a double shows now
+
+        async def claimed() -> bool:
+            return await _all_claimed(db)
+
+        await _until(claimed, 30, "every call's effects claimed")
         state = await _state(db, tap, numbers)
         state["outage_seconds"] = round(restored - cut_at, 1)
         state["callbacks_after_restore_seconds"] = round(took, 1)
