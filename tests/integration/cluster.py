@@ -32,6 +32,7 @@ from crm_core.domain.models import Role
 from crm_core.passwords import hash_password
 from tests.conftest import PG_URL
 from tests.integration.redis_server import PrivateRedis, free_port
+from tests.polling import eventually
 
 CLI = [sys.executable, "-m", "callcenter.cli"]
 PLAIN = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
@@ -338,6 +339,7 @@ class Console:
     gaps: list[tuple[int, int]] = field(default_factory=list)
     stale: int = 0  # messages dropped as already applied
     closes: list[int | None] = field(default_factory=list)
+    pongs: int = 0
     ws: aiohttp.ClientWebSocketResponse | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -347,6 +349,16 @@ class Console:
         query = f"?token={self.token}" + (f"&after={self.last_seq}" if self.last_seq >= 0 else "")
         self.ws = await self.session.ws_connect(f"{self.cluster.url(instance)}/ws{query}")
         self._task = asyncio.create_task(self._run(self.ws))
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        """Ping and wait for the pong. The pong is queued behind whatever the instance
+        had queued for this socket: once it is here, all that has arrived."""
+        assert self.ws is not None
+        pongs = self.pongs
+        await self.ws.send_json({"type": "ping"})
+        await eventually(
+            lambda: self.pongs > pongs, timeout=timeout, what=f"{self.username}'s pong"
+        )
 
     async def drop(self) -> None:
         """The network blips: the socket goes away (the console will reconnect)."""
@@ -366,6 +378,8 @@ class Console:
 
     async def _handle(self, ws: aiohttp.ClientWebSocketResponse, msg: dict[str, Any]) -> None:
         kind, seq = msg["type"], msg.get("seq")
+        if kind == "pong":
+            self.pongs += 1
         if kind == "snapshot":
             self.snapshots += 1
             self.last_seq = seq

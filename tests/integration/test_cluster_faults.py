@@ -26,6 +26,7 @@ import pytest
 
 from tests.integration.cluster import AGENTS, AmiTap, Cluster, Console
 from tests.integration.test_console_harness import raw_ws_handshake
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -76,8 +77,11 @@ async def test_redis_restart_mid_traffic_no_pop_lost_or_duplicated(
             await _until(lambda: all(c.snapshots for c in consoles), 10, "the snapshots")
             holder_before = cluster.holder
 
+            # the fault's timeline (the sleeps are the scenario: when Redis goes, how
+            # long it stays away), while calls keep coming
             traffic = asyncio.create_task(_traffic(cluster, 16.0, every=0.25, talk=1.0))
             await asyncio.sleep(4.0)
+            restored = _bus_restored(cluster)
             cluster.redis.stop()  # mid-traffic
             await asyncio.sleep(0.5)
             for console in consoles[:3]:  # these lose their socket during the outage and
@@ -87,10 +91,15 @@ async def test_redis_restart_mid_traffic_no_pop_lost_or_duplicated(
             await asyncio.sleep(1.0)
             for console in consoles[3:]:  # these lose theirs right after the restart
                 await console.drop()
-            await asyncio.sleep(5.0)  # the buffered pops cross Redis meanwhile
+            # the buffered pops cross Redis: both instances have written and read it again
+            await _until(
+                lambda: all(_bus_restored(cluster)[n] > restored[n] for n in restored),
+                20,
+                "both instances' Redis bus restored",
+            )
             for console in consoles[:3]:
                 await console.connect(cluster.standby)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # the scenario: the others come back a moment later
             for console in consoles[3:]:
                 await console.connect(cluster.standby)
             placed = await traffic
@@ -106,7 +115,7 @@ async def test_redis_restart_mid_traffic_no_pop_lost_or_duplicated(
             end = time.monotonic() + 30
             while time.monotonic() < end and not await settled():
                 await asyncio.sleep(0.2)
-            await asyncio.sleep(1.0)  # anything late or doubled would show up now
+            await _last_call_through(cluster, tap, consoles)
             holder_after = await cluster.lease_holder()
             for console in consoles:
                 await console.drop()
@@ -179,7 +188,8 @@ async def test_console_failing_over_to_the_other_instance_gets_a_snapshot(tmp_pa
                 for n in range(AGENTS)
             ]
             await _until(lambda: len(tap.rings) >= rung + len(away), 10, "the rings")
-            await asyncio.sleep(1.0)
+            # the other instance has them as live calls: a snapshot now carries them
+            await _on_screens(cluster, session, cluster.holder, set(away))
             before = {c.username: c.last_seq for c in consoles}
             for console in consoles:
                 await console.connect(cluster.holder)  # the other instance
@@ -206,6 +216,55 @@ async def test_console_failing_over_to_the_other_instance_gets_a_snapshot(tmp_pa
                 await console.ws.close()
         await tap.stop()
         await cluster.stop()
+
+
+def _bus_restored(cluster: Cluster) -> dict[str, int]:
+    """How often each instance has logged its Redis bus connection restored."""
+    return {
+        name: (cluster.workdir / f"{name}.log")
+        .read_text(errors="replace")
+        .count("redis bus: connection to")
+        for name in ("cc1", "cc2")
+    }
+
+
+async def _last_call_through(cluster: Cluster, tap: AmiTap, consoles: list[Console]) -> None:
+    """A last call behind all the others, through AMI and Redis: once its pop is on a
+    console, the console instance has handed on everything before it; then a pong on
+    every console shows that its socket delivered all it had been given. Anything late
+    or doubled has shown by then."""
+    last = await cluster.place_call("13800139999", "尾声", talk_seconds=0.2)
+    await _until(lambda: any(last in c.popped() for c in consoles), 20, "the last call's pop")
+    end = time.monotonic() + 20
+    while time.monotonic() < end and (
+        await cluster.calls_in_progress() or not _all_popped(tap, consoles)
+    ):
+        await asyncio.sleep(0.2)
+    for console in consoles:
+        await console.flush()
+
+
+async def _snapshot_cards(probe: Console, instance: str) -> set[str]:
+    await probe.connect(instance)
+    await eventually(lambda: probe.snapshots, timeout=10, what="the probe's snapshot")
+    await probe.drop()
+    return set(probe.cards)
+
+
+async def _on_screens(
+    cluster: Cluster, session: aiohttp.ClientSession, instance: str, calls: set[str]
+) -> None:
+    """Wait until a console opening on `instance` would get `calls` in its snapshot
+    (a probe socket per agent, opened and closed until it does)."""
+    end = time.monotonic() + 20
+    while True:
+        shown: set[str] = set()
+        for n in range(1, AGENTS + 1):
+            shown |= await _snapshot_cards(Console(cluster, session, f"agent{n}"), instance)
+        if calls <= shown:
+            return
+        assert time.monotonic() < end, f"calls {calls - shown} never on the screens"
+        await asyncio.sleep(0.2)
 
 
 def _all_popped(tap: AmiTap, consoles: list[Console], skip: set[str] | None = None) -> bool:
