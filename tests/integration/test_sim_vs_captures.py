@@ -120,11 +120,10 @@ async def _run(scenario: str) -> list[Shape]:
         stream += await asyncio.wait_for(reader.read(65536), 5)
     while sim.calls:  # until the simulated call has fully ended
         stream += await asyncio.wait_for(reader.read(65536), 5)
-    while True:  # what was written just before the call ended
-        try:
-            stream += await asyncio.wait_for(reader.read(65536), 0.2)
-        except TimeoutError:
-            break
+    # what was written up to the call's end: a Ping sent now is answered behind it
+    writer.write(b"Action: Ping\r\nActionID: flush\r\n\r\n")
+    while (at := stream.find(b"ActionID: flush")) < 0 or b"\r\n\r\n" not in stream[at:]:
+        stream += await asyncio.wait_for(reader.read(65536), 5)
     writer.close()
     await sim.stop()
     frames = stream.decode("utf-8").split("\r\n\r\n")

@@ -9,7 +9,6 @@ agent's phone inside `[agents]`, then `[outbound]` dials the customer. The simul
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,7 +85,6 @@ async def test_click_to_dial_events_and_record_match_the_real_pbx() -> None:
         )
         assert reply.get("Response") == "Success", reply.headers
         await h.until(lambda: bool(h.records()))
-        await asyncio.sleep(0)
     finally:
         await h.client.stop()
         await sim.stop()

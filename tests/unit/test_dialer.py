@@ -108,10 +108,9 @@ def test_retry_falling_after_hours_moves_to_next_morning() -> None:
 
 
 async def test_supervised_dialer_survives_crashes_and_stops_without_agents() -> None:
-    import asyncio
-
     from crm_core.clock import FakeClock
     from telephony.dialer_task import SupervisedDialer
+    from tests.polling import eventually
 
     clock = FakeClock()
     agents = {"n": 2}
@@ -128,14 +127,16 @@ async def test_supervised_dialer_survives_crashes_and_stops_without_agents() -> 
 
     dialer = SupervisedDialer(step, available, clock, tick_seconds=1.0)
     dialer.start()
-    await asyncio.sleep(0)
+    await eventually(lambda: dialer.ticks >= 1, timeout=5, what="the first turn")
     await clock.advance(5)
     assert dialer.crashes == 1
     assert dialer.running
     placed = dialer.calls_placed
     assert placed >= 3
     agents["n"] = 0  # everyone logged out: no more calls
+    turned = dialer.ticks
     await clock.advance(10)
-    assert dialer.calls_placed == placed
+    assert dialer.ticks >= turned + 5  # the loop kept turning …
+    assert dialer.calls_placed == placed  # … and placed nothing
     await dialer.stop()
     assert not dialer.running
