@@ -208,12 +208,13 @@ async def test_promise_later_than_window_is_refused(db: Database) -> None:
 
 
 async def _settle(clock: FakeClock, seconds: float) -> None:
+    """Move the fake clock on by `seconds`, in steps: `advance` wakes each scheduler at
+    its own deadline and lets it run before time moves on. What a woken scheduler then
+    does with the database is waited for by the tests, on `_Turns`."""
     step = 30.0
     while seconds > 0:
         await clock.advance(min(step, seconds))
         seconds -= step
-        for _ in range(20):
-            await asyncio.sleep(0)
 
 
 class _Turns:
