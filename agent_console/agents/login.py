@@ -12,23 +12,13 @@ from aiohttp import web
 
 from agent_console.agents.serializers import user_json
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.auth import (
-    CLAIMS_KEY,
-    SESSION_COOKIE,
-    SIGNER_KEY,
-    USERS_KEY,
-    current_user,
-)
-from agent_console.web.edge import (
-    check_text,
-)
+from agent_console.web.auth import CLAIMS_KEY, SESSION_COOKIE, SIGNER_KEY, USERS_KEY, current_user
+from agent_console.web.edge import check_text
 from agent_console.web.errors import ApiError
 from agent_console.web.forwarded import client_ip
 from agent_console.web.requests import deps, json_body
 from agent_console.web.throttle import LoginLimiter
-from crm_core.domain.models import (
-    User,
-)
+from crm_core.domain.models import User
 from crm_core.passwords import hash_password, verify_password
 
 THROTTLE_KEY = web.AppKey("login_throttle", LoginLimiter)

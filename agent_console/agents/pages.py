@@ -93,10 +93,10 @@ async def set_language(request: web.Request) -> web.StreamResponse:
 
 async def console_page(request: web.Request) -> web.Response:
     user = current_user(request)
-    services = request.app[DEPS_KEY]
+    deps = request.app[DEPS_KEY]
     claims = request[CLAIMS_KEY]
     t = translator_for(request, user)
-    config = services.config
+    config = deps.config
     boot = {
         "me": {
             "username": user.username,

@@ -6,13 +6,8 @@ from aiohttp import web
 
 from agent_console.agents.serializers import user_json
 from agent_console.live.keys import LIVE_KEY, SEATS_KEY
-from agent_console.web.auth import (
-    SUPERVISORS,
-    require,
-)
-from crm_core.domain.models import (
-    Role,
-)
+from agent_console.web.auth import SUPERVISORS, require
+from crm_core.domain.models import Role
 
 
 async def list_agents(request: web.Request) -> web.Response:

@@ -8,16 +8,11 @@ from aiohttp import web
 
 from agent_console.live.keys import SEATS_KEY
 from agent_console.live.seats import SeatBoard
-from agent_console.web.auth import (
-    current_user,
-)
+from agent_console.web.auth import current_user
 from agent_console.web.deps import ConsoleDeps
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, json_body
-from crm_core.domain.models import (
-    AgentStatus,
-    User,
-)
+from crm_core.domain.models import AgentStatus, User
 from crm_core.ports.telephony import TelephonyError
 
 

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agent_console.web.auth import (
-    current_user,
-)
-from agent_console.web.edge import (
-    path_id,
-)
+from agent_console.web.auth import current_user
+from agent_console.web.edge import path_id
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, json_body
 from agent_console.web.serializers import callback_json
 from crm_core.domain.events import CallbackClosed
-from crm_core.domain.models import (
-    AttemptResult,
-    CallbackStatus,
-    Role,
-)
+from crm_core.domain.models import AttemptResult, CallbackStatus, Role
 from crm_core.services.callbacks import schedule_retry
 
 _CALLBACK_STATUS = {

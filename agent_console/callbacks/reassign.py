@@ -5,19 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from agent_console.live.keys import HUB_KEY
-from agent_console.web.auth import (
-    SUPERVISORS,
-    require,
-)
-from agent_console.web.edge import (
-    path_id,
-)
+from agent_console.web.auth import SUPERVISORS, require
+from agent_console.web.edge import path_id
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps
 from agent_console.web.scope import new_owner, owner_in_scope
-from crm_core.domain.models import (
-    CallbackStatus,
-)
+from crm_core.domain.models import CallbackStatus
 from crm_core.ports.repositories import NotFound
 
 

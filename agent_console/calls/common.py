@@ -7,16 +7,10 @@ import asyncio
 from aiohttp import web
 
 from agent_console.web.deps import ConsoleDeps
-from agent_console.web.edge import (
-    is_id,
-)
+from agent_console.web.edge import is_id
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import team_member_names
-from crm_core.domain.models import (
-    CallRecord,
-    Role,
-    User,
-)
+from crm_core.domain.models import CallRecord, Role, User
 from crm_core.ports.repositories import NotFound
 
 

@@ -8,9 +8,7 @@ from aiohttp import web
 
 from agent_console.calls.common import known_customer
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.auth import (
-    current_user,
-)
+from agent_console.web.auth import current_user
 from agent_console.web.dialing import agent_first_call
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, json_body

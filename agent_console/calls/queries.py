@@ -6,17 +6,11 @@ from aiohttp import web
 
 from agent_console.calls.common import may_see_call
 from agent_console.calls.serializers import call_json
-from agent_console.web.auth import (
-    current_user,
-)
-from agent_console.web.edge import (
-    is_id,
-)
+from agent_console.web.auth import current_user
+from agent_console.web.edge import is_id
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, parse_time, team_member_names
-from crm_core.domain.models import (
-    Role,
-)
+from crm_core.domain.models import Role
 from crm_core.ports.repositories import CallFilter
 
 

@@ -10,20 +10,12 @@ from aiohttp import web
 from agent_console.calls.common import WRAPUP_LOCKS_KEY, known_customer, may_see_call
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
 from agent_console.live.seats import SeatBoard
-from agent_console.web.auth import (
-    current_user,
-)
+from agent_console.web.auth import current_user
 from agent_console.web.deps import ConsoleDeps
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, json_body, parse_time
 from agent_console.web.serializers import callback_json, case_json
-from crm_core.domain.models import (
-    Callback,
-    CallbackReason,
-    CaseKind,
-    CaseStatus,
-    User,
-)
+from crm_core.domain.models import Callback, CallbackReason, CaseKind, CaseStatus, User
 from crm_core.ports.repositories import NotFound
 
 

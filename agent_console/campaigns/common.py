@@ -11,9 +11,7 @@ from aiohttp import web
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit
-from crm_core.domain.models import (
-    Role,
-)
+from crm_core.domain.models import Role
 
 OPERATORS = (Role.LEAD, Role.MANAGER, Role.ADMIN)
 

@@ -26,28 +26,12 @@ from agent_console.web.auth import CLAIMS_KEY, SIGNER_KEY, require
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.edge import path_id
 from agent_console.web.errors import ApiError
-from agent_console.web.openapi import (
-    json_object,
-    register_operation,
-)
+from agent_console.web.openapi import json_object, register_operation
 from agent_console.web.pages import render
 from agent_console.web.requests import json_body, parse_time
-from crm_core.domain.models import (
-    Campaign,
-    CampaignKind,
-    CampaignStatus,
-    DialMode,
-)
-from crm_core.ports.repositories import (
-    CampaignRepository,
-    CaseRepository,
-    CustomerRepository,
-)
-from crm_core.services.campaigns import (
-    DncNumbers,
-    create_followup_campaign,
-    load_contacts,
-)
+from crm_core.domain.models import Campaign, CampaignKind, CampaignStatus, DialMode
+from crm_core.ports.repositories import CampaignRepository, CaseRepository, CustomerRepository
+from crm_core.services.campaigns import DncNumbers, create_followup_campaign, load_contacts
 from crm_core.services.contact_import import ContactFileError
 
 

@@ -15,12 +15,7 @@ from agent_console.web.deps import DEPS_KEY
 from agent_console.web.dialing import agent_first_call
 from agent_console.web.edge import is_id
 from agent_console.web.errors import ApiError
-from agent_console.web.openapi import (
-    TEXT,
-    json_object,
-    one_of,
-    register_operation,
-)
+from agent_console.web.openapi import TEXT, json_object, one_of, register_operation
 from agent_console.web.requests import json_body
 from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import (
@@ -33,9 +28,7 @@ from crm_core.domain.models import (
     Role,
     User,
 )
-from crm_core.ports.repositories import (
-    CampaignRepository,
-)
+from crm_core.ports.repositories import CampaignRepository
 from crm_core.ports.telephony import TelephonyError
 from crm_core.services.campaigns import (
     DncNumbers,

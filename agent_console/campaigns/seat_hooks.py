@@ -12,21 +12,9 @@ from agent_console.campaigns.preview import preview_routes
 from agent_console.live.keys import SEATS_KEY
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.errors import ApiError
-from crm_core.domain.models import (
-    CampaignContact,
-    CampaignKind,
-    Satisfaction,
-    User,
-)
-from crm_core.ports.repositories import (
-    CampaignRepository,
-    SurveyRepository,
-)
-from crm_core.services.campaigns import (
-    DncNumbers,
-    apply_disposition,
-    record_satisfaction,
-)
+from crm_core.domain.models import CampaignContact, CampaignKind, Satisfaction, User
+from crm_core.ports.repositories import CampaignRepository, SurveyRepository
+from crm_core.services.campaigns import DncNumbers, apply_disposition, record_satisfaction
 from crm_core.services.dial_rules import attempts_left
 
 

@@ -10,12 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from crm_core.domain.models import (
-    Campaign,
-    CampaignContact,
-    CampaignStatus,
-    ContactStatus,
-)
+from crm_core.domain.models import Campaign, CampaignContact, CampaignStatus, ContactStatus
 from crm_core.services.dial_rules import attempts_left, waiting_for_hours
 from crm_core.spreadsheet import safe_cell
 

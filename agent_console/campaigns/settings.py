@@ -7,20 +7,8 @@ import zoneinfo
 from typing import Any
 
 from agent_console.web.errors import ApiError
-from agent_console.web.openapi import (
-    BOOL,
-    ID,
-    TEXT,
-    TIME,
-    json_object,
-    one_of,
-    text,
-    whole,
-)
-from crm_core.domain.models import (
-    CampaignKind,
-    DialMode,
-)
+from agent_console.web.openapi import BOOL, ID, TEXT, TIME, json_object, one_of, text, whole
+from crm_core.domain.models import CampaignKind, DialMode
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 

@@ -7,13 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.live.keys import SEATS_KEY
-from agent_console.web.auth import (
-    current_user,
-)
-from agent_console.web.edge import (
-    check_int,
-    path_id,
-)
+from agent_console.web.auth import current_user
+from agent_console.web.edge import check_int, path_id
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, json_body
 from agent_console.web.serializers import customer_json

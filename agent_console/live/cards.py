@@ -34,16 +34,10 @@ class CustomerCards:
         while len(self._customers) > 5000:
             self._customers.popitem(last=False)
 
-    async def pop_details(
-        self, user: User, call_id: str, phone: str, customer_id: int | None, campaign_id: Any
-    ) -> dict[str, Any]:
-        """What follows a screen pop as `screen_pop_customer`: the card, and the campaign's."""
-        payload = await self.customer_card(
-            user, phone=phone, customer_id=customer_id, call_id=call_id
-        )
-        if campaign_id is not None and self.campaign_card is not None:
-            payload["campaign"] = await self.campaign_card(int(campaign_id), phone)
-        return payload
+    async def add_campaign(self, payload: dict[str, Any], campaign_id: int, phone: str) -> None:
+        """A campaign call's card also shows the campaign (set by the campaign routes)."""
+        if self.campaign_card is not None:
+            payload["campaign"] = await self.campaign_card(campaign_id, phone)
 
     async def customer_card(
         self,

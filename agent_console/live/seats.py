@@ -40,10 +40,7 @@ from crm_core.domain.events import (
     CallTransferred,
     DomainEvent,
 )
-from crm_core.domain.models import (
-    OfferResult,
-    User,
-)
+from crm_core.domain.models import OfferResult, User
 from crm_core.ports.bus import Subscription
 
 log = logging.getLogger(__name__)
@@ -75,16 +72,16 @@ class SeatBoard(AgentStates):
     """The projection: events in, seats and call cards out (to the hub). The customer
     cards come from `cards`, the database work runs as `tasks`."""
 
-    def __init__(self, services: ConsoleDeps, hub: Hub) -> None:
-        self._s = services
-        self._clock = services.clock
+    def __init__(self, deps: ConsoleDeps, hub: Hub) -> None:
+        self._s = deps
+        self._clock = deps.clock
         self._hub = hub
         self._seats: dict[str, Seat] = {}
         self._by_member: dict[str, str] = {}
         self._by_interface: dict[str, str] = {}
         self._call_users: dict[str, set[str]] = {}
         self._channels: dict[str, dict[str, str]] = {}  # call_id -> {"caller": ch, user: ch}
-        self.cards = CustomerCards(services)
+        self.cards = CustomerCards(deps)
         self.tasks = BackgroundTasks()
         self._notices = CallbackNotices(hub)
         self._commands: set[str] = set()  # users whose own state command is running
@@ -259,9 +256,13 @@ class SeatBoard(AgentStates):
     async def _send_customer_card(
         self, user: User, call_id: str, phone: str, customer_id: int | None
     ) -> None:
-        campaign_id = (self.card(user.username, call_id) or {}).get("campaign_id")
-        payload = await self.cards.pop_details(user, call_id, phone, customer_id, campaign_id)
+        payload = await self.cards.customer_card(
+            user, phone=phone, customer_id=customer_id, call_id=call_id
+        )
         card = self.card(user.username, call_id)
+        campaign_id = (card or {}).get("campaign_id")
+        if campaign_id is not None:
+            await self.cards.add_campaign(payload, int(campaign_id), phone)
         if card is not None:
             card["customer"] = payload["customer"]
             card["customer_id"] = payload["customer"]["id"] if payload["customer"] else None

@@ -9,16 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.wallboard.monitor import MONITOR_KEY
-from agent_console.web.auth import (
-    SUPERVISORS,
-    require,
-)
+from agent_console.web.auth import SUPERVISORS, require
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, json_body
 from agent_console.web.scope import check_team
-from crm_core.domain.models import (
-    User,
-)
+from crm_core.domain.models import User
 from crm_core.ports.telephony import TelephonyError
 
 log = logging.getLogger(__name__)

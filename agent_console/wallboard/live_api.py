@@ -6,16 +6,9 @@ from aiohttp import web
 
 from agent_console.live.keys import LIVE_KEY, SEATS_KEY
 from agent_console.wallboard.serializers import violation_json
-from agent_console.web.auth import (
-    ANY_ROLE,
-    SUPERVISORS,
-    require,
-)
+from agent_console.web.auth import ANY_ROLE, SUPERVISORS, require
 from agent_console.web.requests import deps, parse_time, team_member_names
-from crm_core.domain.models import (
-    AgentStatus,
-    Role,
-)
+from crm_core.domain.models import AgentStatus, Role
 
 
 async def list_violations(request: web.Request) -> web.Response:

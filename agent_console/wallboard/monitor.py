@@ -19,10 +19,7 @@ from aiohttp import web
 from agent_console.live.hub import Connection, Hub
 from agent_console.web.deps import ConsoleDeps
 from crm_core.domain.events import DomainEvent
-from crm_core.domain.models import (
-    Role,
-    User,
-)
+from crm_core.domain.models import Role, User
 from crm_core.ports.bus import Subscription
 from crm_core.services.live import Alert, LiveBoard
 

@@ -6,17 +6,10 @@ import logging
 
 from aiohttp import web
 
-from agent_console.web.auth import (
-    CLAIMS_KEY,
-    SIGNER_KEY,
-    SUPERVISORS,
-    current_user,
-)
+from agent_console.web.auth import CLAIMS_KEY, SIGNER_KEY, SUPERVISORS, current_user
 from agent_console.web.errors import ApiError
 from agent_console.web.pages import render
-from crm_core.domain.models import (
-    Role,
-)
+from crm_core.domain.models import Role
 
 log = logging.getLogger(__name__)
 

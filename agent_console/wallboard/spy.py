@@ -11,10 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.wallboard.actions import member_in_scope, telephony
-from agent_console.web.auth import (
-    SUPERVISORS,
-    require,
-)
+from agent_console.web.auth import SUPERVISORS, require
 from agent_console.web.errors import ApiError
 from agent_console.web.requests import audit, deps, json_body
 from crm_core.ports.telephony import SpyMode, TelephonyError
