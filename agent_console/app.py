@@ -1,4 +1,4 @@
-"""`create_app(services)`: the console's aiohttp application.
+"""`create_app(deps)`: the console's aiohttp application, composed of its parts.
 
 Everything the console runs in the background (the seat board's tasks, the
 heartbeat) is started and stopped by the app's `cleanup_ctx`, so the owner of
@@ -16,26 +16,26 @@ from typing import Any
 
 from aiohttp import web
 
-from agent_console.api import THROTTLE_KEY, setup_api_routes
-from agent_console.auth import (
+from agent_console.agents.login import THROTTLE_KEY
+from agent_console.api import setup_routes
+from agent_console.live.hub import Hub
+from agent_console.live.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, LiveProviders
+from agent_console.live.seats import SeatBoard
+from agent_console.web.auth import (
     SIGNER_KEY,
     USERS_KEY,
     TokenSigner,
     UserCache,
     authenticate,
 )
-from agent_console.edge import edge_checks
-from agent_console.errors import json_errors
-from agent_console.forwarded import forwarded_middleware
-from agent_console.hub import Hub
-from agent_console.idempotency import IDEMPOTENCY_KEY, idempotent_writes
-from agent_console.keys import HUB_KEY, LIVE_KEY, SEATS_KEY, SERVICES_KEY, LiveProviders
-from agent_console.openapi import OPENAPI_KEY, OpenApiRegistry
-from agent_console.pages import setup_page_routes
-from agent_console.seats import SeatBoard
-from agent_console.services import ConsoleServices
-from agent_console.throttle import LoginThrottle
-from agent_console.ws import websocket
+from agent_console.web.deps import DEPS_KEY, ConsoleDeps
+from agent_console.web.edge import edge_checks
+from agent_console.web.errors import json_errors
+from agent_console.web.forwarded import forwarded_middleware
+from agent_console.web.idempotency import IDEMPOTENCY_KEY, idempotent_writes
+from agent_console.web.openapi import OPENAPI_KEY, OpenApiRegistry
+from agent_console.web.pages import JINJA_KEY, make_environment
+from agent_console.web.throttle import LoginThrottle
 from crm_core.db.idempotency import IdempotencyRepo
 
 log = logging.getLogger(__name__)
@@ -43,38 +43,37 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(services: ConsoleServices, *, hub: Hub | None = None) -> web.Application:
-    config = services.config
+def create_app(deps: ConsoleDeps, *, hub: Hub | None = None) -> web.Application:
+    config = deps.config
     middlewares: list[Any] = [json_errors, edge_checks, authenticate, idempotent_writes]
     if config.trust_forwarded_headers:
         middlewares.insert(0, forwarded_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)
     hub = hub or Hub(buffer_size=config.ws_buffer_size, socket_queue=config.ws_socket_queue)
-    seats = SeatBoard(services, hub)
-    app[SERVICES_KEY] = services
+    seats = SeatBoard(deps, hub)
+    app[DEPS_KEY] = deps
     app[HUB_KEY] = hub
     app[SEATS_KEY] = seats
     app[LIVE_KEY] = LiveProviders()
-    signer = TokenSigner(config.secret_key, services.revocations)
+    signer = TokenSigner(config.secret_key, deps.revocations)
     signer.revocations.watch(hub.close_session)  # logged out anywhere: its sockets end here
     app[SIGNER_KEY] = signer
-    app[USERS_KEY] = UserCache(services.db.users)
-    app[THROTTLE_KEY] = services.login_limiter or LoginThrottle(
-        services.clock,
+    app[USERS_KEY] = UserCache(deps.db.users)
+    app[THROTTLE_KEY] = deps.login_limiter or LoginThrottle(
+        deps.clock,
         max_failures=config.login_max_failures,
         max_failures_per_address=config.login_max_failures_per_address,
         window_seconds=config.login_window_seconds,
     )
     app[OPENAPI_KEY] = OpenApiRegistry()
-    engine = getattr(services.db, "engine", None)
+    app[JINJA_KEY] = make_environment()
+    engine = getattr(deps.db, "engine", None)
     if engine is not None:  # the CRM database: keys shared by every instance
         app[IDEMPOTENCY_KEY] = IdempotencyRepo(engine)
 
-    setup_page_routes(app)
-    setup_api_routes(app)
-    app.router.add_get("/ws", websocket)
+    setup_routes(app)
     app.router.add_static("/static/", STATIC, append_version=True)
-    for extra in services.extra_setup:
+    for extra in deps.extra_setup:
         extra(app)
     app.cleanup_ctx.append(_background)
     app.on_shutdown.append(_close_sockets)
@@ -89,12 +88,12 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    services = app[SERVICES_KEY]
+    deps = app[DEPS_KEY]
     seats = app[SEATS_KEY]
     hub = app[HUB_KEY]
     await seats.start()
     heartbeat = asyncio.create_task(
-        hub.run_heartbeats(services.config.heartbeat_seconds, asyncio.sleep), name="ws-heartbeat"
+        hub.run_heartbeats(deps.config.heartbeat_seconds, asyncio.sleep), name="ws-heartbeat"
     )
     try:
         yield

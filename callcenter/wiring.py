@@ -309,7 +309,7 @@ class Runtime:
 
     def _lead_config(self) -> Any:
         """The wallboard and reports read the same rule settings as everything else."""
-        from agent_console.lead import LeadConfig
+        from agent_console.api import LeadConfig
         from crm_core.services.live import LiveBoardConfig
         from crm_core.services.reports import ReportConfig
 
@@ -435,7 +435,7 @@ class Runtime:
 
     async def _console(self, bus: EventBus, db: Any, commands: Any, promiser: Any) -> None:
         from agent_console.app import create_app
-        from agent_console.services import ConsoleConfig, ConsoleServices
+        from agent_console.web.deps import ConsoleConfig, ConsoleDeps
         from callcenter.ops import setup_ops_routes
         from crm_core.health import HealthRegistry
         from crm_core.phones import normalize
@@ -443,12 +443,12 @@ class Runtime:
         s = self.settings
         extra: list[Callable[[web.Application], None]] = []
         for module, func in (
-            ("agent_console.lead", "setup_lead_routes"),
-            ("agent_console.campaigns", "setup_campaign_routes"),
+            ("agent_console.api", "setup_lead_routes"),
+            ("agent_console.campaigns.routes", "setup_campaign_routes"),
         ):
             try:
                 setup = getattr(importlib.import_module(module), func)
-                if module == "agent_console.lead":
+                if module == "agent_console.api":
                     setup = functools.partial(setup, config=self._lead_config())
                 else:
                     dialer = self.objects.get("dialer")
@@ -488,7 +488,7 @@ class Runtime:
             extra.append(mount_sim)
 
         region = s.phone_region
-        services = ConsoleServices(
+        services = ConsoleDeps(
             db=db,
             bus=bus,
             commands=commands,
@@ -531,8 +531,8 @@ class Runtime:
         s = self.settings
         if not s.redis_url:
             return {}
-        from agent_console.redis_state import RedisLoginThrottle, RedisRevocations, connect
-        from agent_console.throttle import LoginThrottle
+        from agent_console.web.redis_state import RedisLoginThrottle, RedisRevocations, connect
+        from agent_console.web.throttle import LoginThrottle
 
         client = connect(s.redis_url)
         revocations = RedisRevocations(client)

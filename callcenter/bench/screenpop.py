@@ -32,9 +32,9 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.app import create_app
-from agent_console.auth import SIGNER_KEY
-from agent_console.keys import HUB_KEY
-from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.live.keys import HUB_KEY
+from agent_console.web.auth import SIGNER_KEY
+from agent_console.web.deps import ConsoleConfig, ConsoleDeps
 from callcenter.settings import Settings
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
@@ -161,7 +161,7 @@ async def _bench(consoles: int, calls: int, rate: float) -> dict[str, Any]:
     bus = InProcessBus()
     pbx = BenchPbx()
     await pbx.start()
-    services = ConsoleServices(
+    services = ConsoleDeps(
         db=db,
         bus=bus,
         commands=None,  # type: ignore[arg-type]  # no PBX commands are issued

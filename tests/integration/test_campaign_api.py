@@ -8,8 +8,8 @@ import aiohttp
 from aiohttp import web
 
 from agent_console.app import create_app
-from agent_console.campaigns import setup_campaign_routes
-from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.campaigns.routes import setup_campaign_routes
+from agent_console.web.deps import ConsoleConfig, ConsoleDeps
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.db import open_database
@@ -19,7 +19,7 @@ from tests.integration.test_console_harness import PASSWORD, SECRET, make_users
 async def test_operator_loads_a_list_and_reads_results(database_url: str) -> None:
     db = await open_database(database_url, phone_region="CN")
     users = await make_users(db)
-    services = ConsoleServices(
+    services = ConsoleDeps(
         db=db,
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes

@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 
 from agent_console.app import create_app
-from agent_console.campaigns import setup_campaign_routes
-from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.campaigns.routes import setup_campaign_routes
+from agent_console.web.deps import ConsoleConfig, ConsoleDeps
 from crm_core.bus import InProcessBus
 from crm_core.clock import FakeClock
 from crm_core.db import Database, open_database
@@ -50,7 +50,7 @@ class Api:
 async def api(database_url: str) -> AsyncIterator[Api]:
     db = await open_database(database_url, phone_region="CN")
     users = await make_users(db)
-    services = ConsoleServices(
+    services = ConsoleDeps(
         db=db,
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from agent_console.services import ConsoleConfig
+from agent_console.web.deps import ConsoleConfig
 from tests.integration.test_console_harness import PASSWORD, console_stack
 
 

@@ -21,8 +21,8 @@ import aiohttp
 from aiohttp import web
 
 from agent_console.app import create_app
-from agent_console.keys import HUB_KEY, SEATS_KEY
-from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.live.keys import HUB_KEY, SEATS_KEY
+from agent_console.web.deps import ConsoleConfig, ConsoleDeps
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.models import Role, User
@@ -147,7 +147,7 @@ async def console_stack(
         sim, commands, parts = await start_telephony(bus)
         parts.insert(0, writer)
     cfg = config or ConsoleConfig()
-    services = ConsoleServices(
+    services = ConsoleDeps(
         db=db,
         bus=bus,
         commands=commands,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from agent_console.hub import CLOSE_TOO_SLOW
-from agent_console.services import ConsoleConfig
+from agent_console.live.hub import CLOSE_TOO_SLOW
+from agent_console.web.deps import ConsoleConfig
 from crm_core.domain.events import AgentRingStarted, CallAnswered
 from crm_core.domain.models import Role
 from tests.integration.test_console_harness import (

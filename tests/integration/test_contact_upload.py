@@ -17,8 +17,8 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from agent_console.app import create_app
-from agent_console.campaigns import setup_campaign_routes
-from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.campaigns.routes import setup_campaign_routes
+from agent_console.web.deps import ConsoleConfig, ConsoleDeps
 from callcenter.bench.imports import LoopStall, contact_file
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
@@ -66,7 +66,7 @@ class Console:
 async def console(database_url: str) -> AsyncIterator[Console]:
     db = await open_database(database_url, phone_region="CN")
     users = await make_users(db)
-    services = ConsoleServices(
+    services = ConsoleDeps(
         db=db,
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes

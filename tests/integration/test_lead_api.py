@@ -13,10 +13,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from agent_console.api import setup_lead_routes
 from agent_console.app import create_app
-from agent_console.keys import SERVICES_KEY
-from agent_console.lead import setup_lead_routes
-from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.web.deps import DEPS_KEY, ConsoleConfig, ConsoleDeps
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.events import AgentMissedCall, CallOffered
@@ -65,7 +64,7 @@ async def lead_stack(database_url: str, *, before: Any = None) -> AsyncIterator[
     for n in (1, 2, 3):
         sim.add_member("support", f"Agent 100{n}", f"Local/100{n}@agents/n")
     sim.add_agent_phone("Lead Phone", LEAD_PHONE, answer_after=0.2)
-    services = ConsoleServices(
+    services = ConsoleDeps(
         db=db,
         bus=bus,
         commands=commands,
@@ -203,7 +202,7 @@ async def test_wallboard_over_websocket_team_scoped(database_url: str) -> None:
         snap, _ = await receive_until(ws, "wallboard_snapshot")
         names = {a["name"] for a in snap["board"]["agents"]}
         assert names == {"Agent 1001", "Agent 1002"}  # not Team B's Agent 1003
-        now = stack.app[SERVICES_KEY].clock.now()
+        now = stack.app[DEPS_KEY].clock.now()
         await stack.bus.publish(
             CallOffered(
                 at=now,

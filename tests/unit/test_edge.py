@@ -9,15 +9,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent_console import errors
-from agent_console.edge import (
+from agent_console.web import errors
+from agent_console.web.edge import (
     MAX_JSON_DEPTH,
     edge_checks,
     is_id,
     json_depth_exceeds,
     parse_json_object,
 )
-from agent_console.errors import ApiError, json_errors
+from agent_console.web.errors import ApiError, json_errors
 
 
 def _refused(raw: bytes) -> str:
@@ -97,13 +97,13 @@ async def test_a_repeated_server_error_logs_one_traceback_then_short_lines(
 
     app = web.Application(middlewares=[json_errors])
     app.router.add_post("/api/login", broken)
-    with caplog.at_level(logging.ERROR, logger="agent_console.errors"):
+    with caplog.at_level(logging.ERROR, logger="agent_console.web.errors"):
         async with TestClient(TestServer(app)) as client:
             for _ in range(20):
                 resp = await client.post("/api/login", data=b"{}")
                 assert resp.status == 500
                 assert (await resp.json())["error_id"] == "internal"
-    records = [r for r in caplog.records if r.name == "agent_console.errors"]
+    records = [r for r in caplog.records if r.name == "agent_console.web.errors"]
     assert len(records) == 20
     assert [r.exc_info is not None for r in records] == [True] + [False] * 19
     assert all("(unauthenticated)" in r.getMessage() for r in records)

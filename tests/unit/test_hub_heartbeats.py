@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agent_console.hub import Hub
+from agent_console.live.hub import Hub
 from crm_core.domain.models import Role, User
 
 

@@ -1,10 +1,10 @@
-"""The login throttle's rules (agent_console/throttle.py, ADR 0054): a limit per source
+"""The login throttle's rules (agent_console/web/throttle.py, ADR 0054): a limit per source
 address and one per account, neither of which can be reset through the other, in
 bounded memory."""
 
 from __future__ import annotations
 
-from agent_console.throttle import LoginThrottle, address_key
+from agent_console.web.throttle import LoginThrottle, address_key
 from crm_core.clock import FakeClock
 
 WINDOW = 300.0

@@ -1,0 +1,1 @@
+"""Callbacks: the list, attempts, and a lead's reassigning."""

@@ -1,0 +1,1 @@
+"""Calls on the console: the call list and record, wrap-up, hold, transfer, dismiss, dial."""

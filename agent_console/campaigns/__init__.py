@@ -1,0 +1,1 @@
+"""Campaigns: the operators' API, the campaign call's card and wrap-up, preview dialing."""

@@ -1,0 +1,125 @@
+"""Campaigns as JSON, their progress figures, and the results as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from crm_core.domain.models import Campaign, CampaignContact, CampaignStatus, ContactStatus
+from crm_core.services.dial_rules import attempts_left, waiting_for_hours
+from crm_core.spreadsheet import safe_cell
+
+
+def campaign_json(c: Campaign, now: datetime | None = None) -> dict[str, Any]:
+    """The campaign object; with `now`, `wait` says why a running campaign dials no one
+    ({"reason": "outside-calling-hours", "until", "until_local", "timezone"}) or is null."""
+    wait = (
+        waiting_for_hours(c, now)
+        if now is not None and c.status is CampaignStatus.RUNNING
+        else None
+    )
+    return {
+        "id": c.id,
+        "name": c.name,
+        "kind": c.kind.value,
+        "mode": c.mode.value,
+        "status": c.status.value,
+        "queue": c.queue,
+        "team_id": c.team_id,
+        "script": c.script,
+        "caller_id": c.caller_id,
+        "calling_hours_start": c.calling_hours_start,
+        "calling_hours_end": c.calling_hours_end,
+        "timezone": c.timezone,
+        "max_attempts": c.max_attempts,
+        "retry_busy_minutes": c.retry_busy_minutes,
+        "retry_no_answer_minutes": c.retry_no_answer_minutes,
+        "retry_failed_minutes": c.retry_failed_minutes,
+        "dispositions": list(c.dispositions),
+        "amd_enabled": c.amd_enabled,
+        "created_at": c.created_at.isoformat() if c.created_at else None,
+        "wait": wait,
+    }
+
+
+def campaign_results(
+    campaign: Campaign,
+    contacts: list[CampaignContact],
+    live: dict[str, Any] | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Progress figures, recomputed from the contact rows (and the dialer's live view).
+
+    abandon rate = contacts whose answered call found no agent / answered contacts;
+    occupancy = agent-seconds on campaign calls / agent-seconds logged in (live dialer).
+    """
+    reached = sum(1 for c in contacts if c.last_result == "answered")
+    abandoned = sum(1 for c in contacts if c.last_result == "abandoned")
+    answered = reached + abandoned
+    waiting = (ContactStatus.PENDING, ContactStatus.RETRY, ContactStatus.DIALING)
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "mode": campaign.mode.value,
+        "status": campaign.status.value,
+        "contacts": len(contacts),
+        "dialled": sum(1 for c in contacts if c.attempts > 0),
+        "attempts": sum(c.attempts for c in contacts),
+        "reached": reached,
+        "abandoned": abandoned,
+        "abandon_rate": round(abandoned / answered, 4) if answered else None,
+        "results": dict(Counter(c.last_result for c in contacts if c.last_result)),
+        "statuses": dict(Counter(c.status.value for c in contacts)),
+        "dispositions": dict(Counter(c.disposition for c in contacts if c.disposition)),
+        "waiting": sum(1 for c in contacts if c.status in waiting),
+        "attempts_left": sum(attempts_left(campaign, c) for c in contacts),
+        "occupancy": (live or {}).get("occupancy"),
+        "live": live,
+        "wait": campaign_json(campaign, now)["wait"],
+    }
+
+
+def results_csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "phone",
+            "name",
+            "customer_id",
+            "status",
+            "attempts",
+            "attempts_left",
+            "next_attempt_at",
+            "last_result",
+            "disposition",
+            "disposition_reason",
+        ]
+    )
+    for c in contacts:
+        writer.writerow(
+            [
+                c.phone_e164,
+                safe_cell(c.name),
+                c.customer_id or "",
+                c.status.value,
+                c.attempts,
+                attempts_left(campaign, c),
+                c.next_attempt_at.isoformat() if c.next_attempt_at else "",
+                c.last_result or "",
+                c.disposition or "",
+                safe_cell(c.disposition_reason or ""),
+            ]
+        )
+    filename = f"campaign-{campaign.id}-results.csv"
+    return web.Response(
+        body=out.getvalue().encode("utf-8-sig"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

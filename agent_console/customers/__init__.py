@@ -1,0 +1,1 @@
+"""Customers: find, create, read, edit, and the card with history."""

@@ -1,0 +1,1 @@
+"""Reports for leads and managers: daily, weekly, quarterly (JSON, CSV, pages)."""

@@ -1,0 +1,1 @@
+"""The lead's live monitor: wallboard, supervision actions, spy, queues, violations."""

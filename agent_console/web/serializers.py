@@ -1,0 +1,65 @@
+"""Domain objects as JSON that several features share (the REST API and WebSocket)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from crm_core.domain.models import Callback, Case, Customer
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def customer_json(c: Customer) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "company": c.company,
+        "title": c.title,
+        "vip_level": c.vip_level,
+        "notes": c.notes,
+        "language": c.language,
+        "phones": [{"e164": p.e164, "raw": p.raw, "label": p.label} for p in c.phones],
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    }
+
+
+def case_json(c: Case) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "kind": c.kind.value,
+        "status": c.status.value,
+        "subject": c.subject,
+        "created_at": iso(c.created_at),
+        "customer_id": c.customer_id,
+        "owner_user_id": c.owner_user_id,
+        "department": c.department,
+        "call_id": c.call_id,
+        "promised_reply_at": iso(c.promised_reply_at),
+    }
+
+
+def callback_json(c: Callback) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "phone": c.phone_e164,
+        "reason": c.reason.value,
+        "status": c.status.value,
+        "created_at": iso(c.created_at),
+        "due_at": iso(c.due_at),
+        "customer_id": c.customer_id,
+        "owner_user_id": c.owner_user_id,
+        "queue": c.queue,
+        "call_id": c.call_id,
+        "question": c.question,
+        "outcome": c.outcome,
+        "closed_at": iso(c.closed_at),
+        "next_attempt_at": iso(c.next_attempt_at),
+        "attempts": [
+            {"at": iso(a.at), "result": a.result.value, "note": a.note, "by_user_id": a.by_user_id}
+            for a in c.attempts
+        ],
+    }
