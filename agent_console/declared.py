@@ -40,7 +40,6 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -123,12 +122,6 @@ def _no_control(value: str) -> str:
         raise PydanticCustomError("bad-text", "text with a control character or NUL") from exc
 
 
-def _text_only(value: object) -> object:
-    if not isinstance(value, str | date):  # no timestamps as numbers
-        raise PydanticCustomError("bad-date", "expected an ISO 8601 text")
-    return value
-
-
 def _sane_day(value: date) -> date:
     if not MIN_REPORT_DAY <= value <= MAX_REPORT_DAY:
         raise PydanticCustomError("bad-date", f"a day from {MIN_REPORT_DAY} to {MAX_REPORT_DAY}")
@@ -159,9 +152,9 @@ Phone = Annotated[
     refuse_as("invalid-phone"),
 ]
 # a day of the reports' range (2000–2100), as YYYY-MM-DD
-Day = Annotated[date, BeforeValidator(_text_only), AfterValidator(_sane_day)]
+Day = Annotated[date, AfterValidator(_sane_day)]
 # a point in time with its UTC offset, 1970–2100 (ADR 0062)
-Moment = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_sane_moment)]
+Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
 
 
 # ---------------------------------------------------------------- declarations

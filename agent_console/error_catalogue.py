@@ -73,6 +73,7 @@ def _catalogue(*rows: tuple[str, int]) -> dict[str, CatalogueEntry]:
 ERRORS: Final[Mapping[str, CatalogueEntry]] = _catalogue(
     # the edge (ADR 0062) and the request as a whole
     ("bad-request", 400),
+    ("bad-event", 400),  # a domain event that does not decode (crm_core.domain.events)
     ("bad-json", 400),
     ("bad-text", 400),
     ("bad-field", 400),
