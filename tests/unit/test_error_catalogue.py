@@ -8,6 +8,7 @@ import ast
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from aiohttp import web
@@ -31,7 +32,7 @@ from agent_console.errors import ApiError, json_errors
 from agent_console.keys import SERVICES_KEY
 from agent_console.pages import JINJA_KEY, make_environment
 from agent_console.problem_pages import problems_as_pages, wants_html
-from agent_console.services import ConsoleConfig
+from agent_console.services import ConsoleConfig, ConsoleServices
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,7 +174,8 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     add_routes(app, thing)
     app.router.add_get("/secret", secret_page)
     app[JINJA_KEY] = make_environment()
-    app[SERVICES_KEY] = _Services()  # type: ignore[assignment]
+    # a page reads only the configuration of the console's services
+    app[SERVICES_KEY] = cast(ConsoleServices, _Services())
     async with TestClient(TestServer(app)) as c:
         yield c
 
