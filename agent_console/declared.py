@@ -20,6 +20,15 @@ the edge and generate the OpenAPI document (ADR 0076).
     add_routes(app, transfer)             # the route table is the only registry
     openapi_document(app)                 # every declared route of the app
 
+Converting a hand-written handler: (1) write a `Body`/`Query` model of what it reads
+with the types below (a field whose refusal has its own id: `refuse_as("bad-kind")`);
+(2) a `Reply` model of what it answers (a list: a `Reply` with one list field, or
+return `web.json_response`); (3) decorate it, keeping its method, path, roles and the
+`error_id`s it raises (`errors=`); (4) replace `json_body`/`request.query`/`current_user`
+with `given.body`/`given.query`/`given.user`, `ApiError(status, id, text)` with
+`ProblemError(id)` (status from the catalogue); (5) register it with `add_routes` and
+drop its `register_operation` entry. Keep its tests: their error ids must not change.
+
 The body goes through `agent_console.edge` first (UTF-8, depth, NaN, NUL and control
 characters, 64-bit whole numbers), then the model in pydantic's strict JSON mode (no "5"
 for 5, no true for 1). The query goes through the model in lax mode (its values are text);
@@ -571,11 +580,24 @@ def declared_routes(app: web.Application) -> list[Declaration]:
 
 
 def openapi_document(
-    app: web.Application, *, title: str = "callcenter API", version: str = "0.1.0"
+    app: web.Application,
+    *,
+    title: str = "callcenter API",
+    version: str = "0.1.0",
+    legacy: Mapping[str, object] | None = None,
 ) -> JsonSchema:
-    """The OpenAPI 3.1 document of every declared operation of `app`."""
+    """The OpenAPI 3.1 document of every declared operation of `app`.
+
+    While routes move over, `legacy` (the hand-kept registry's document,
+    `app[OPENAPI_KEY].document()`) contributes the operations not declared yet; a
+    declared operation replaces the legacy one of the same method and path."""
     schemas = _Schemas()
     paths: dict[str, dict[str, JsonSchema]] = {}
+    legacy_paths = legacy.get("paths") if legacy is not None else None
+    if isinstance(legacy_paths, Mapping):
+        for path, methods in legacy_paths.items():
+            if isinstance(path, str) and isinstance(methods, Mapping):
+                paths[path] = {str(m): dict(op) for m, op in methods.items()}
     used_ids: set[str] = set()
     for decl in declared_routes(app):
         parameters = _path_parameters(decl.path)
@@ -617,6 +639,14 @@ def openapi_document(
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "cc_session"},
             },
             "schemas": {"Error": ERROR_SCHEMA, **schemas.components},
+            "responses": {  # what the legacy operations refer to
+                "Error": {
+                    "description": "error",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+            },
         },
         "security": [{"bearer": []}, {"cookie": []}],
     }
