@@ -75,6 +75,7 @@ from agent_console.i18n import pick_language
 from agent_console.keys import SERVICES_KEY
 from crm_core.domain.models import Role, User
 from crm_core.ports.repositories import Conflict, NotFound
+from crm_core.ports.telephony import TelephonyError
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +320,11 @@ def operation(
                 return problem_response(request, ApiError(404, "not-found", str(exc)))
             except Conflict as exc:
                 return problem_response(request, ApiError(409, "conflict", str(exc)))
+            except TelephonyError as exc:
+                log.warning("telephony command failed: %s %s", exc.error_id, exc.message)
+                known = error_catalogue.ERRORS.get(exc.error_id)
+                code = known.status if known is not None else 502
+                return problem_response(request, ApiError(code, exc.error_id, exc.message))
             if isinstance(result, web.StreamResponse):
                 return result
             if response is not None and not isinstance(result, response):

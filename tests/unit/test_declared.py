@@ -43,6 +43,7 @@ from agent_console.error_catalogue import ProblemError
 from agent_console.errors import json_errors
 from crm_core.domain.models import Role, User
 from crm_core.ports.repositories import NotFound
+from crm_core.ports.telephony import TelephonyError
 
 
 class Mode(enum.StrEnum):
@@ -98,6 +99,8 @@ async def add_note(request: web.Request, given: Given[NoteBody, NoteQuery]) -> R
         raise ProblemError("do-not-call")
     if given.body.note == "gone":
         raise NotFound("no such customer")
+    if given.body.note == "pbx":
+        raise TelephonyError("ami-timeout", "no answer from Asterisk")
     return Noted(
         customer_id=given.body.customer_id,
         note=given.body.note,
@@ -292,6 +295,8 @@ async def test_handler_problems_and_not_found_answer_the_catalogued_shape(
     assert status_ == 404
     assert reply["error_id"] == "not-found"
     assert reply["detail"] == "no such customer"
+    status_, reply = await _post(client, {"customer_id": 1, "note": "pbx"})
+    assert (status_, reply["error_id"], reply["code"]) == (504, "ami-timeout", "error.ami_timeout")
 
 
 async def test_roles_are_enforced_from_the_declaration(
