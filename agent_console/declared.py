@@ -1,0 +1,658 @@
+"""Declared operations: request and response models that validate every body and query at
+the edge and generate the OpenAPI document (ADR 0076).
+
+    class TransferBody(Body):
+        target: ShortText
+        kind: Annotated[Literal["queue", "agent"], refuse_as("bad-kind")]
+
+    class Transferred(Reply):
+        call_id: str
+
+    @operation(
+        "POST", "/api/calls/{call_id}/transfer", summary="Blind transfer",
+        roles=(Role.AGENT,), body=TransferBody, response=Transferred,
+        errors=("no-such-call", "no-such-channel"),
+    )
+    async def transfer(request: web.Request, given: Given[TransferBody, NoQuery]) -> Reply:
+        ...  # given.body is a TransferBody, given.user the signed-in agent
+        return Transferred(call_id=...)
+
+    add_routes(app, transfer)             # the route table is the only registry
+    openapi_document(app)                 # every declared route of the app
+
+Converting a hand-written handler: (1) write a `Body`/`Query` model of what it reads
+with the types below (a field whose refusal has its own id: `refuse_as("bad-kind")`);
+(2) a `Reply` model of what it answers (a list: a `Reply` with one list field, or
+return `web.json_response`); (3) decorate it, keeping its method, path, roles and the
+`error_id`s it raises (`errors=`); (4) replace `json_body`/`request.query`/`current_user`
+with `given.body`/`given.query`/`given.user`, `ApiError(status, id, text)` with
+`ProblemError(id)` (status from the catalogue); (5) register it with `add_routes` and
+drop its `register_operation` entry. Keep its tests: their error ids must not change.
+
+The body goes through `agent_console.edge` first (UTF-8, depth, NaN, NUL and control
+characters, 64-bit whole numbers), then the model in pydantic's strict JSON mode (no "5"
+for 5, no true for 1). The query goes through the model in lax mode (its values are text);
+an empty query value counts as absent. A refusal is the project's JSON error with an
+`error_id` (`agent_console.error_catalogue`), its message in the user's language.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, Final, Generic, TypeVar, get_origin, overload
+
+from aiohttp import web
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from agent_console import error_catalogue
+from agent_console.auth import USER_KEY, require
+from agent_console.edge import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_REPORT_DAY,
+    MAX_YEAR,
+    MIN_REPORT_DAY,
+    MIN_YEAR,
+    check_text,
+    parse_json_object,
+)
+from agent_console.error_catalogue import Param, Problem, ProblemError
+from agent_console.errors import ApiError
+from agent_console.i18n import pick_language
+from agent_console.keys import SERVICES_KEY
+from crm_core.domain.models import Role, User
+from crm_core.ports.repositories import Conflict, NotFound
+from crm_core.ports.telephony import TelephonyError
+
+log = logging.getLogger(__name__)
+
+JsonSchema = dict[str, object]
+
+# ---------------------------------------------------------------- models and types
+
+
+class Body(BaseModel):
+    """A request body. Unknown keys are ignored (clients send more than a route reads)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Query(BaseModel):
+    """A query string. Unknown parameters are ignored; a list field takes repeats."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Reply(BaseModel):
+    """A JSON response."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class NoBody(Body):
+    """The operation reads no body."""
+
+
+class NoQuery(Query):
+    """The operation reads no query parameter."""
+
+
+def refuse_as(error_id: str) -> WrapValidator:
+    """Field metadata: any refusal of this field answers `error_id` (e.g. `bad-mode`
+    for a mode outside its enum). `Annotated[SpyMode, refuse_as("bad-mode")]`"""
+    error_catalogue.entry(error_id)  # a typo fails at import, not at the first request
+
+    def relabel(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise PydanticCustomError(error_id, "{detail}", {"detail": first["msg"]}) from exc
+
+    return WrapValidator(relabel)
+
+
+def _no_control(value: str) -> str:
+    try:
+        return check_text(value, "text")
+    except ApiError as exc:
+        raise PydanticCustomError("bad-text", "text with a control character or NUL") from exc
+
+
+def _sane_day(value: date) -> date:
+    if not MIN_REPORT_DAY <= value <= MAX_REPORT_DAY:
+        raise PydanticCustomError("bad-date", f"a day from {MIN_REPORT_DAY} to {MAX_REPORT_DAY}")
+    return value
+
+
+def _sane_moment(value: datetime) -> datetime:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise PydanticCustomError("bad-date", f"a time from {MIN_YEAR} to {MAX_YEAR}")
+    return value
+
+
+_INT64: Final = {"format": "int64"}
+
+# a database id: a positive signed 64-bit integer
+Id = Annotated[int, Field(ge=1, le=INT64_MAX, json_schema_extra=_INT64)]
+# any whole number a 64-bit column holds
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX, json_schema_extra=_INT64)]
+# text a database stores: no NUL, no control character but tab/newline/CR; bound its length
+# where it is used: `Annotated[Text, Field(max_length=80)]`, or one of the sizes below
+Text = Annotated[str, AfterValidator(_no_control), Field(max_length=100_000)]
+ShortText = Annotated[Text, Field(max_length=200)]
+LongText = Annotated[Text, Field(max_length=2000)]
+# a phone number as a person types it; `crm_core.phones.normalize` decides if it is one
+Phone = Annotated[
+    str,
+    Field(min_length=3, max_length=32, pattern=r"^\+?[0-9()\- .]+$"),
+    refuse_as("invalid-phone"),
+]
+# a day of the reports' range (2000–2100), as YYYY-MM-DD
+Day = Annotated[date, AfterValidator(_sane_day)]
+# a point in time with its UTC offset, 1970–2100 (ADR 0062)
+Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
+
+
+# ---------------------------------------------------------------- declarations
+
+B = TypeVar("B", bound=Body)
+Q = TypeVar("Q", bound=Query)
+
+
+@dataclass(frozen=True, slots=True)
+class Given(Generic[B, Q]):
+    """What a declared handler is handed: the validated body and query, and the user."""
+
+    body: B
+    query: Q
+    maybe_user: User | None
+
+    @property
+    def user(self) -> User:
+        if self.maybe_user is None:
+            raise ProblemError("unauthenticated")
+        return self.maybe_user
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    method: str
+    path: str
+    summary: str
+    roles: tuple[Role, ...]
+    body: type[Body] | None
+    query: type[Query] | None
+    response: type[Reply] | None
+    errors: tuple[str, ...]
+    status: int
+    tag: str
+    name: str
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Result = Reply | web.StreamResponse
+DeclaredFn = Callable[[web.Request, Given[B, Q]], Awaitable[Result]]
+_ATTR: Final = "__declaration__"
+
+
+@overload
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    body: type[B],
+    query: type[Q],
+    roles: tuple[Role, ...] = (),
+    response: type[Reply] | None = None,
+    errors: tuple[str, ...] = (),
+    status: int = 200,
+    tag: str = "console",
+) -> Callable[[DeclaredFn[B, Q]], Handler]: ...
+
+
+@overload
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    body: type[B],
+    query: None = None,
+    roles: tuple[Role, ...] = (),
+    response: type[Reply] | None = None,
+    errors: tuple[str, ...] = (),
+    status: int = 200,
+    tag: str = "console",
+) -> Callable[[DeclaredFn[B, NoQuery]], Handler]: ...
+
+
+@overload
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    body: None = None,
+    query: type[Q],
+    roles: tuple[Role, ...] = (),
+    response: type[Reply] | None = None,
+    errors: tuple[str, ...] = (),
+    status: int = 200,
+    tag: str = "console",
+) -> Callable[[DeclaredFn[NoBody, Q]], Handler]: ...
+
+
+@overload
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    body: None = None,
+    query: None = None,
+    roles: tuple[Role, ...] = (),
+    response: type[Reply] | None = None,
+    errors: tuple[str, ...] = (),
+    status: int = 200,
+    tag: str = "console",
+) -> Callable[[DeclaredFn[NoBody, NoQuery]], Handler]: ...
+
+
+def operation(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    body: type[Body] | None = None,
+    query: type[Query] | None = None,
+    roles: tuple[Role, ...] = (),
+    response: type[Reply] | None = None,
+    errors: tuple[str, ...] = (),
+    status: int = 200,
+    tag: str = "console",
+) -> Callable[[Callable[[web.Request, Any], Awaitable[Result]]], Handler]:
+    """Declare an operation over a handler `(request, given) -> Reply | StreamResponse`;
+    the result is a plain aiohttp handler that carries its declaration (the overloads
+    above are the typed face; this body sees every model as Body/Query)."""
+    for error_id in errors:
+        error_catalogue.entry(error_id)  # only catalogued ids may be declared
+
+    def declare(fn: Callable[[web.Request, Any], Awaitable[Result]]) -> Handler:
+        decl = Declaration(
+            method.upper(),
+            path,
+            summary,
+            roles,
+            body,
+            query,
+            response,
+            errors,
+            status,
+            tag,
+            fn.__name__,
+        )
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            try:
+                user = require(request, *roles) if roles else _user(request)
+                given: Given[Body, Query] = Given(
+                    await _read_body(request, body), _read_query(request, query), user
+                )
+                result = await fn(request, given)
+            except ApiError as exc:
+                return problem_response(request, exc)
+            except NotFound as exc:
+                return problem_response(request, ApiError(404, "not-found", str(exc)))
+            except Conflict as exc:
+                return problem_response(request, ApiError(409, "conflict", str(exc)))
+            except TelephonyError as exc:
+                log.warning("telephony command failed: %s %s", exc.error_id, exc.message)
+                known = error_catalogue.ERRORS.get(exc.error_id)
+                code = known.status if known is not None else 502
+                return problem_response(request, ApiError(code, exc.error_id, exc.message))
+            if isinstance(result, web.StreamResponse):
+                return result
+            if response is not None and not isinstance(result, response):
+                raise TypeError(
+                    f"{decl.name} returned {type(result).__name__}, declared {response.__name__}"
+                )
+            return web.json_response(result.model_dump(mode="json", by_alias=True), status=status)
+
+        handle.__name__ = fn.__name__
+        handle.__qualname__ = fn.__qualname__
+        handle.__doc__ = fn.__doc__
+        setattr(handle, _ATTR, decl)
+        return handle
+
+    return declare
+
+
+def declaration_of(handler: object) -> Declaration | None:
+    found = getattr(handler, _ATTR, None)
+    return found if isinstance(found, Declaration) else None
+
+
+def add_routes(app: web.Application, *handlers: Handler) -> None:
+    """Add declared handlers to the app's router at their declared method and path."""
+    for handler in handlers:
+        decl = declaration_of(handler)
+        if decl is None:
+            raise TypeError(f"{handler!r} is not a declared operation")
+        app.router.add_route(decl.method, decl.path, handler)
+
+
+def _user(request: web.Request) -> User | None:
+    user = request.get(USER_KEY)
+    return user if isinstance(user, User) else None
+
+
+# ---------------------------------------------------------------- reading requests
+
+
+async def _read_body(request: web.Request, model: type[B] | None) -> B | NoBody:
+    if model is None:
+        return NoBody()
+    raw = await request.read()  # the app's client_max_size answers 413 first
+    parse_json_object(raw)  # the edge checks of ADR 0062, before any model sees it
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise refusal(exc, "bad-field") from exc
+
+
+def _read_query(request: web.Request, model: type[Q] | None) -> Q | NoQuery:
+    if model is None:
+        return NoQuery()
+    values: dict[str, object] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        given = [v for v in request.query.getall(key, []) if v != ""]
+        if not given:
+            continue
+        many = get_origin(info.annotation) in (list, tuple, set, frozenset)
+        values[key] = given if many else given[-1]
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise refusal(exc, "bad-parameter") from exc
+
+
+_RANGE = frozenset(
+    ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of")
+)
+_KIND: Final[Mapping[str, str]] = {
+    "missing": "validation.missing",
+    "string_too_long": "validation.too_long",
+    "too_long": "validation.too_long",
+    "string_too_short": "validation.too_short",
+    "too_short": "validation.too_short",
+    "enum": "validation.choice",
+    "literal_error": "validation.choice",
+    "bad-text": "validation.text",
+    "bad-date": "validation.date",
+}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "body"
+
+
+def _error_id(error: ErrorDetails, default: str) -> str:
+    kind = error["type"]
+    if kind in error_catalogue.ERRORS:
+        return kind
+    if kind in _RANGE:
+        return "out-of-range"
+    return default
+
+
+def refusal(exc: ValidationError, default: str) -> ProblemError:
+    """The first of a model's refusals as a catalogued error (`default`: `bad-field` for
+    a body, `bad-parameter` for a query)."""
+    first = exc.errors(include_url=False)[0]
+    error_id = _error_id(first, default)
+    kind = first["type"]
+    code = _KIND.get(kind)
+    if code is None:
+        code = "validation.range" if kind in _RANGE else "validation.invalid"
+        if kind.startswith(("date", "datetime", "timezone")):
+            code = "validation.date"
+    params: dict[str, Param] = {"field": _where(first["loc"])}
+    return ProblemError(
+        error_id, Problem(code, params), detail=f"{params['field']}: {first['msg']}"
+    )
+
+
+# ---------------------------------------------------------------- answering errors
+
+
+def language_of(request: web.Request) -> str:
+    """The language a page would be shown in (`agent_console.pages`): the user's setting,
+    the configured default, the browser's Accept-Language."""
+    services = request.app.get(SERVICES_KEY)
+    default = services.config.default_language if services is not None else ""
+    return pick_language(_user(request), request.headers.get("Accept-Language", ""), default)
+
+
+def problem_response(request: web.Request, exc: ApiError) -> web.Response:
+    """The JSON error: `error_id`, `message` in the user's language, `code` + `params`."""
+    return web.json_response(error_catalogue.payload(exc, language_of(request)), status=exc.status)
+
+
+# ---------------------------------------------------------------- the OpenAPI document
+
+
+def _path_parameters(path: str) -> list[JsonSchema]:
+    params: list[JsonSchema] = []
+    for segment in path.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            name = segment[1:-1].partition(":")[0]
+            is_id = name == "id" or (name.endswith("_id") and name != "call_id")
+            schema: JsonSchema = (
+                {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}
+                if is_id
+                else {"type": "string"}
+            )
+            param: JsonSchema = {"name": name, "in": "path", "required": True, "schema": schema}
+            if is_id:
+                param["example"] = 1  # the first row of a table: fuzzers reach past the 404
+            params.append(param)
+    return params
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, JsonSchema] = {}
+        self._named: dict[tuple[type[BaseModel], str], str] = {}
+
+    def ref(self, model: type[BaseModel], mode: str) -> JsonSchema:
+        return {"$ref": f"#/components/schemas/{self.name(model, mode)}"}
+
+    def schema(self, model: type[BaseModel], mode: str) -> JsonSchema:
+        return self.components[self.name(model, mode)]
+
+    def name(self, model: type[BaseModel], mode: str) -> str:
+        known = self._named.get((model, mode))
+        if known is not None:
+            return known
+        generated = model.model_json_schema(
+            ref_template="#/components/schemas/{model}",
+            mode="serialization" if mode == "serialization" else "validation",
+        )
+        defs = generated.pop("$defs", {})
+        for key, value in defs.items():
+            self._add(key, value)
+        name = model.__name__
+        if name in self.components and self.components[name] != generated:
+            name = f"{model.__name__}{mode.capitalize()}"
+        self._add(name, generated)
+        self._named[(model, mode)] = name
+        return name
+
+    def _add(self, name: str, schema: JsonSchema) -> None:
+        if name in self.components and self.components[name] != schema:
+            raise ValueError(f"two different models are both called {name}")
+        self.components[name] = schema
+
+
+def _query_parameters(model: type[Query], schemas: _Schemas) -> list[JsonSchema]:
+    whole = schemas.schema(model, "validation")
+    properties = whole.get("properties", {})
+    required = whole.get("required", [])
+    params: list[JsonSchema] = []
+    if isinstance(properties, dict):
+        for name, schema in properties.items():
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": isinstance(required, list) and name in required,
+                    "schema": schema,
+                }
+            )
+    return params
+
+
+def _error_responses(decl: Declaration) -> dict[str, JsonSchema]:
+    ids: dict[int, list[str]] = {}
+    implied: list[str] = []
+    if decl.body is not None:
+        implied += ["bad-json", "bad-text", "bad-field", "out-of-range", "bad-date", "too-large"]
+    if decl.query is not None:
+        implied += ["bad-text", "bad-parameter", "out-of-range", "bad-date"]
+    if decl.roles:
+        implied += ["unauthenticated", "forbidden"]
+    for error_id in (*implied, *decl.errors):
+        status = error_catalogue.status_of(error_id)
+        if error_id not in ids.setdefault(status, []):
+            ids[status].append(error_id)
+    return {
+        str(status): {
+            "description": ", ".join(found),
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "allOf": [
+                            {"$ref": "#/components/schemas/Error"},
+                            {"properties": {"error_id": {"enum": found}}},
+                        ]
+                    }
+                }
+            },
+        }
+        for status, found in sorted(ids.items())
+    }
+
+
+ERROR_SCHEMA: Final[JsonSchema] = {
+    "type": "object",
+    "required": ["error_id", "message"],
+    "properties": {
+        "error_id": {"type": "string", "enum": sorted(error_catalogue.ERRORS)},
+        "message": {"type": "string", "description": "in the user's language"},
+        "code": {"type": "string", "description": "message code (error_catalogue)"},
+        "params": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+        "detail": {"type": "string", "description": "technical detail, English"},
+    },
+}
+
+
+def declared_routes(app: web.Application) -> list[Declaration]:
+    """Every declared operation of the app's router, in route order."""
+    found: list[Declaration] = []
+    for route in app.router.routes():
+        decl = declaration_of(route.handler)
+        if decl is not None and route.method == decl.method:
+            found.append(decl)
+    return found
+
+
+def openapi_document(
+    app: web.Application,
+    *,
+    title: str = "callcenter API",
+    version: str = "0.1.0",
+    legacy: Mapping[str, object] | None = None,
+) -> JsonSchema:
+    """The OpenAPI 3.1 document of every declared operation of `app`.
+
+    While routes move over, `legacy` (the hand-kept registry's document,
+    `app[OPENAPI_KEY].document()`) contributes the operations not declared yet; a
+    declared operation replaces the legacy one of the same method and path."""
+    schemas = _Schemas()
+    paths: dict[str, dict[str, JsonSchema]] = {}
+    legacy_paths = legacy.get("paths") if legacy is not None else None
+    if isinstance(legacy_paths, Mapping):
+        for path, methods in legacy_paths.items():
+            if isinstance(path, str) and isinstance(methods, Mapping):
+                paths[path] = {str(m): dict(op) for m, op in methods.items()}
+    used_ids: set[str] = set()
+    for decl in declared_routes(app):
+        parameters = _path_parameters(decl.path)
+        if decl.query is not None:
+            parameters += _query_parameters(decl.query, schemas)
+        success: JsonSchema = {"description": "OK"}
+        if decl.response is not None:
+            success["content"] = {
+                "application/json": {"schema": schemas.ref(decl.response, "serialization")}
+            }
+        operation_id = decl.name
+        while operation_id in used_ids:
+            operation_id += "_"
+        used_ids.add(operation_id)
+        entry: JsonSchema = {
+            "operationId": operation_id,
+            "summary": decl.summary,
+            "tags": [decl.tag],
+            "parameters": parameters,
+            "responses": {str(decl.status): success, **_error_responses(decl)},
+        }
+        if decl.roles:
+            entry["x-roles"] = [role.value for role in decl.roles]
+        else:
+            entry["security"] = []
+        if decl.body is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schemas.ref(decl.body, "validation")}},
+            }
+        paths.setdefault(decl.path, {})[decl.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "cc_session"},
+            },
+            "schemas": {"Error": ERROR_SCHEMA, **schemas.components},
+            "responses": {  # what the legacy operations refer to
+                "Error": {
+                    "description": "error",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+            },
+        },
+        "security": [{"bearer": []}, {"cookie": []}],
+    }
