@@ -35,6 +35,7 @@ from agent_console.web.forwarded import forwarded_middleware
 from agent_console.web.idempotency import IDEMPOTENCY_KEY, idempotent_writes
 from agent_console.web.openapi import OPENAPI_KEY, OpenApiRegistry
 from agent_console.web.pages import JINJA_KEY, make_environment
+from agent_console.web.problem_pages import problems_as_pages
 from agent_console.web.throttle import LoginThrottle
 from crm_core.db.idempotency import IdempotencyRepo
 
@@ -45,7 +46,13 @@ STATIC = Path(__file__).parent / "static"
 
 def create_app(deps: ConsoleDeps, *, hub: Hub | None = None) -> web.Application:
     config = deps.config
-    middlewares: list[Any] = [json_errors, edge_checks, authenticate, idempotent_writes]
+    middlewares: list[Any] = [
+        json_errors,
+        problems_as_pages,
+        edge_checks,
+        authenticate,
+        idempotent_writes,
+    ]
     if config.trust_forwarded_headers:
         middlewares.insert(0, forwarded_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=2 * 1024 * 1024)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from agent_console.agents.login import check_login
 from agent_console.live.keys import HUB_KEY
+from agent_console.web import error_catalogue
 from agent_console.web.auth import (
     CLAIMS_KEY,
     LOGIN_CSRF_COOKIE,
@@ -113,6 +114,8 @@ async def console_page(request: web.Request) -> web.Response:
         "callback_minutes": config.callback_window_minutes,
         "ring_limit_seconds": config.ring_limit_seconds,
         "i18n": t.all(),
+        # the catalogue's message codes, so the console renders `code` + `params` itself
+        "problems": dict(error_catalogue.messages(t.language)),
         "lang": t.language,
     }
     return render(

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from agent_console.web.declared import openapi_document
+
 # request body schemas (JSON Schema as OpenAPI 3.0 has it): what `json_body` accepts;
 # the edge checks of ADR 0062 apply to every body whatever its schema says
 TEXT: dict[str, Any] = {"type": "string"}
@@ -183,4 +185,7 @@ def add_routes(
 
 
 async def openapi_doc(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI_KEY].document())
+    # generated from the declared operations; the registry's entries only until each
+    # of their handlers is declared (ADR 0076)
+    legacy = request.app[OPENAPI_KEY].document()
+    return web.json_response(openapi_document(request.app, legacy=legacy))

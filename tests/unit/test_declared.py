@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import Field
 
-from agent_console.auth import USER_KEY
-from agent_console.declared import (
+from agent_console.web.auth import USER_KEY
+from agent_console.web.declared import (
     Body,
     Day,
     Given,
@@ -38,9 +38,9 @@ from agent_console.declared import (
     operation,
     refuse_as,
 )
-from agent_console.edge import MAX_JSON_DEPTH, edge_checks
-from agent_console.error_catalogue import ProblemError
-from agent_console.errors import json_errors
+from agent_console.web.edge import MAX_JSON_DEPTH, edge_checks
+from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.errors import json_errors
 from crm_core.domain.models import Role, User
 from crm_core.ports.repositories import NotFound
 from crm_core.ports.telephony import TelephonyError
@@ -378,7 +378,7 @@ def test_the_openapi_document_comes_from_the_declarations() -> None:
 def test_the_hand_kept_registry_fills_in_what_is_not_declared_yet() -> None:
     from openapi_spec_validator import validate
 
-    from agent_console.openapi import OpenApiRegistry, Operation, json_object, text
+    from agent_console.web.openapi import OpenApiRegistry, Operation, json_object, text
 
     legacy = OpenApiRegistry()
     legacy.add(Operation("GET", "/api/status", "the old entry"))

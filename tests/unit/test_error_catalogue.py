@@ -14,10 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent_console import error_catalogue
-from agent_console.declared import Given, NoBody, NoQuery, Reply, add_routes, operation
-from agent_console.edge import edge_checks
-from agent_console.error_catalogue import (
+from agent_console.web import error_catalogue
+from agent_console.web.declared import Given, NoBody, NoQuery, Reply, add_routes, operation
+from agent_console.web.deps import DEPS_KEY, ConsoleConfig, ConsoleDeps
+from agent_console.web.edge import edge_checks
+from agent_console.web.error_catalogue import (
     ERRORS,
     Problem,
     ProblemError,
@@ -28,11 +29,9 @@ from agent_console.error_catalogue import (
     render,
     status_of,
 )
-from agent_console.errors import ApiError, json_errors
-from agent_console.keys import SERVICES_KEY
-from agent_console.pages import JINJA_KEY, make_environment
-from agent_console.problem_pages import problems_as_pages, wants_html
-from agent_console.services import ConsoleConfig, ConsoleServices
+from agent_console.web.errors import ApiError, json_errors
+from agent_console.web.pages import JINJA_KEY, make_environment
+from agent_console.web.problem_pages import problems_as_pages, wants_html
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -175,7 +174,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app.router.add_get("/secret", secret_page)
     app[JINJA_KEY] = make_environment()
     # a page reads only the configuration of the console's services
-    app[SERVICES_KEY] = cast(ConsoleServices, _Services())
+    app[DEPS_KEY] = cast(ConsoleDeps, _Services())
     async with TestClient(TestServer(app)) as c:
         yield c
 

@@ -12,7 +12,7 @@ Raise `ProblemError` where a handler refuses a request:
     raise ProblemError("bad-reason", Problem("agent.bad_pause_reason", {"reasons": "…"}))
 
 The status comes from the catalogue, never from the raise site. `ProblemError` is an
-`ApiError`, so a route not yet on `agent_console.declared` still answers the old shape
+`ApiError`, so a route not yet on `agent_console.web.declared` still answers the old shape
 `{"error_id", "message"}` (the English text).
 
 Known discrepancies of the handlers before this catalogue (kept until they are converted;
@@ -33,10 +33,10 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from agent_console.errors import ApiError
+from agent_console.web.errors import ApiError
 
 LANGUAGES: Final = ("zh-CN", "en")
-_DIR = Path(__file__).parent / "i18n"
+_DIR = Path(__file__).parent.parent / "i18n"
 
 # a parameter is what a template can print; nothing richer crosses into a message
 Param = str | int | float
@@ -191,7 +191,7 @@ def entry(error_id: str) -> CatalogueEntry:
     """The catalogue's entry; an id outside it is a programming error."""
     found = ERRORS.get(error_id) or SOCKET_ERRORS.get(error_id)
     if found is None:
-        raise KeyError(f"error_id {error_id!r} is not in agent_console.error_catalogue")
+        raise KeyError(f"error_id {error_id!r} is not in agent_console.web.error_catalogue")
     return found
 
 

@@ -33,7 +33,7 @@ The body goes through `agent_console.edge` first (UTF-8, depth, NaN, NUL and con
 characters, 64-bit whole numbers), then the model in pydantic's strict JSON mode (no "5"
 for 5, no true for 1). The query goes through the model in lax mode (its values are text);
 an empty query value counts as absent. A refusal is the project's JSON error with an
-`error_id` (`agent_console.error_catalogue`), its message in the user's language.
+`error_id` (`agent_console.web.error_catalogue`), its message in the user's language.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from agent_console import error_catalogue
-from agent_console.auth import USER_KEY, require
-from agent_console.edge import (
+from agent_console.web import error_catalogue
+from agent_console.web.auth import USER_KEY, require
+from agent_console.web.deps import DEPS_KEY
+from agent_console.web.edge import (
     INT64_MAX,
     INT64_MIN,
     MAX_REPORT_DAY,
@@ -69,10 +70,9 @@ from agent_console.edge import (
     check_text,
     parse_json_object,
 )
-from agent_console.error_catalogue import Param, Problem, ProblemError
-from agent_console.errors import ApiError
-from agent_console.i18n import pick_language
-from agent_console.keys import SERVICES_KEY
+from agent_console.web.error_catalogue import Param, Problem, ProblemError
+from agent_console.web.errors import ApiError
+from agent_console.web.i18n import pick_language
 from crm_core.domain.models import Role, User
 from crm_core.ports.repositories import Conflict, NotFound
 from crm_core.ports.telephony import TelephonyError
@@ -447,7 +447,7 @@ def refusal(exc: ValidationError, default: str) -> ProblemError:
 def language_of(request: web.Request) -> str:
     """The language a page would be shown in (`agent_console.pages`): the user's setting,
     the configured default, the browser's Accept-Language."""
-    services = request.app.get(SERVICES_KEY)
+    services = request.app.get(DEPS_KEY)
     default = services.config.default_language if services is not None else ""
     return pick_language(_user(request), request.headers.get("Accept-Language", ""), default)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from agent_console import error_catalogue
-from agent_console.declared import Handler, language_of
-from agent_console.error_catalogue import Problem, ProblemError
-from agent_console.errors import ApiError
-from agent_console.pages import render
+from agent_console.web import error_catalogue
+from agent_console.web.declared import Handler, language_of
+from agent_console.web.error_catalogue import Problem, ProblemError
+from agent_console.web.errors import ApiError
+from agent_console.web.pages import render
 
 # aiohttp's own refusals of a page path, as catalogued errors
 _HTTP_IDS = {403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
