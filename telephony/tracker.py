@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from crm_core.domain import rules
 from crm_core.domain.events import (
     AgentMissedCall,
     AgentRingEnded,
@@ -1280,21 +1281,7 @@ class CallTracker:
             if call.answered_at
             else 0
         )
-        limit = self.ring_limit
-        violations: tuple[str, ...] = ()
-        if any(
-            (o.result == OfferResult.ANSWERED and o.ring > limit)
-            or (o.result == OfferResult.NO_ANSWER and o.ring >= limit)
-            for o in call.offers
-        ):
-            violations = ("ring_limit",)
-        callback_due = None
-        if (
-            outcome == CallOutcome.ABANDONED
-            and call.wait_seconds > self.abandon_threshold
-            and not unseen_end  # how it ended is unknown: a callback might be false
-        ):
-            callback_due = at + self.callback_window
+        offers = tuple(o.domain() for o in call.offers)
         caller_number = call.caller_number
         record = CallRecord(
             call_id=call.call_id,
@@ -1312,10 +1299,9 @@ class CallTracker:
             wait_seconds=round(call.wait_seconds, 3),
             talk_seconds=round(max(talk, 0.0), 3),
             hold_seconds=round(call.hold_seconds, 3),
-            offers=tuple(o.domain() for o in call.offers),
+            offers=offers,
             outcome=outcome,
-            rule_violations=violations,
-            callback_due_at=callback_due,
+            rule_violations=rules.call_rule_violations(offers, self.ring_limit),
             customer_id=call.customer_id,
             transferred_to=call.transferred_to,
             recording=call.recording,
@@ -1325,6 +1311,8 @@ class CallTracker:
             if unseen_end
             else None,
         )
+        if rules.callback_owed(record, self.abandon_threshold) is not None:
+            record = replace(record, callback_due_at=rules.callback_due(at, self.callback_window))
         out.append(CallEnded(at=at, pbx=self.pbx, record=record))
 
     def _direction(self, call: _Call) -> Direction:
