@@ -209,7 +209,7 @@ class CallTracker:
         self.calls: dict[str, _Call] = {}
         self._channel_call: dict[str, str] = {}  # uniqueid -> linkedid
         self.members: dict[str, str] = {}  # interface base -> MemberName
-        self.agents: dict[str, AgentStateSnapshot] = {}
+        self.agents: dict[str, AgentStateChanged] = {}  # queue|interface -> last state
         # calls whose channels vanished while the AMI link was down: finished by
         # finish_gap() with the PBX's own CDRs (docs/adr/0043)
         self.gap_ended: dict[str, _Call] = {}
@@ -313,26 +313,6 @@ class CallTracker:
                 }
             )
         return result
-
-    def snapshot(self) -> dict[str, list[dict[str, object]]]:
-        """Live calls and the last known state of every queue member (console, wallboard)."""
-        agents: list[dict[str, object]] = []
-        for snap in self.agents.values():
-            event = snap.event
-            if isinstance(event, AgentStateChanged):
-                agents.append(
-                    {
-                        "agent": event.agent,
-                        "interface": event.interface,
-                        "queue": event.queue,
-                        "status": event.status.value,
-                        "paused": event.paused,
-                        "pause_reason": event.pause_reason,
-                        "in_call": event.in_call,
-                        "at": event.at.isoformat(),
-                    }
-                )
-        return {"calls": self.live_calls(), "agents": agents}
 
     # --- resync after a reconnect -------------------------------------------------------------
     def resync(
@@ -746,9 +726,8 @@ class CallTracker:
                 members.add(f"{item.get('Queue')}|{interface}")
             elif item.event == "QueueEntry":
                 entries.add((item.get("Queue"), item.get("Channel")))
-        for key, snap in list(self.agents.items()):
-            event = snap.event
-            if key in members or not isinstance(event, AgentStateChanged):
+        for key, event in list(self.agents.items()):
+            if key in members:
                 continue
             del self.agents[key]
             if event.status is not AgentStatus.LOGGED_OUT:
@@ -1214,7 +1193,7 @@ class CallTracker:
             self.members[translate.interface_base(event.interface)] = event.agent
         event = self._on_call_elsewhere(event)
         key = f"{event.queue}|{event.interface}"
-        self.agents[key] = AgentStateSnapshot(event)
+        self.agents[key] = event
         out.append(event)
 
     def _talking_agents(self) -> set[str]:
@@ -1238,14 +1217,11 @@ class CallTracker:
     def _members_on_call(self, at: datetime, out: list[DomainEvent]) -> None:
         """After a resync answered calls: their agents' queue lines say so too."""
         talking = self._talking_agents()
-        for key, snap in list(self.agents.items()):
-            event = snap.event
-            if not isinstance(event, AgentStateChanged):
-                continue
+        for key, event in list(self.agents.items()):
             fixed = self._on_call_elsewhere(event, talking)
             if fixed is not event:
                 fixed = replace(fixed, at=at)
-                self.agents[key] = AgentStateSnapshot(fixed)
+                self.agents[key] = fixed
                 out.append(fixed)
 
     # --- finishing ------------------------------------------------------------------------------
@@ -1374,13 +1350,6 @@ class CallTracker:
         if "NOANSWER" in statuses or "CANCEL" in statuses or reason == 3 or cause in (18, 19):
             return CallOutcome.NO_ANSWER
         return CallOutcome.FAILED
-
-
-class AgentStateSnapshot:
-    __slots__ = ("event",)
-
-    def __init__(self, event: object) -> None:
-        self.event = event
 
 
 def _clean(name: str) -> str:
