@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from crm_core.domain.channels import interface_device
 from crm_core.domain.models import pbx_call_id
 from crm_core.ports.telephony import (
     OriginateRequest,
@@ -218,7 +219,7 @@ class AmiCommands:
         *,
         channel_id: str | None = None,
     ) -> OriginateResult:
-        target = target_interface[:-2] if target_interface.endswith("/n") else target_interface
+        target = interface_device(target_interface)
         return await self.originate(
             OriginateRequest(
                 channel=spyer_channel,

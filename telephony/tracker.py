@@ -18,13 +18,18 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from crm_core.domain import rules
+from crm_core.domain.channels import (
+    channel_device,
+    channel_interface,
+    interface_device,
+    number_of,
+)
 from crm_core.domain.events import (
     AgentMissedCall,
     AgentRingEnded,
@@ -58,8 +63,6 @@ from crm_core.domain.models import (
 from telephony import translate
 from telephony.ami.framing import AmiMessage
 
-_UNKNOWN = ("", "<unknown>", "unknown")
-_CLID = re.compile(r'^\s*"?([^"<]*)"?\s*<([^>]*)>')
 _FINISHED_KEPT = 20_000
 # Asterisk's stand-in channel when an Originate with a context fails (busy, no answer):
 # it runs the context's `failed` exten and hangs up. Not a call: the dialer's own leg
@@ -252,7 +255,7 @@ class CallTracker:
         no queue (click-to-dial, a transfer to their extension) still name them."""
         for interface, member in roster.items():
             if interface and member:
-                self.members.setdefault(translate.interface_base(interface), member)
+                self.members.setdefault(interface_device(interface), member)
 
     def handle(self, msg: AmiMessage, at: datetime) -> list[DomainEvent]:
         name = msg.headers.get("Event")
@@ -363,18 +366,14 @@ class CallTracker:
                 self._adopt_offer(self.calls[linkedid], name, starts.get(uniqueid, at))
             if linkedid not in self.calls:
                 adopted.add(linkedid)
-                hms = h.get("Duration", "")
-                age = 0
-                if hms.count(":") == 2:
-                    hh, mm, ss = hms.split(":")
-                    age = int(hh) * 3600 + int(mm) * 60 + int(ss)
+                age = translate.duration_seconds(h.get("Duration", ""))
                 begun = starts.get(uniqueid) or at - timedelta(seconds=age)
                 call = _Call(linkedid, begun, pbx_call_id(self.pbx, linkedid))
                 self.calls[linkedid] = call
                 number = h.get("CallerIDNum", "")
-                if number not in _UNKNOWN:
+                if translate.known(number):
                     call.caller_number = number
-                    call.caller_name = _clean(h.get("CallerIDName", ""))
+                    call.caller_name = translate.clean_name(h.get("CallerIDName", ""))
                 call.caller_channel = name
                 if h.get("Application") == "Queue":
                     call.queued = True
@@ -423,10 +422,10 @@ class CallTracker:
         adopted: bool,
     ) -> None:
         """An agent's channel is in the call's bridge: it was answered while we were away."""
-        base = translate.channel_base(channel)
+        base = channel_device(channel)
         if call.agent is None:
             call.agent = self.members.get(base)
-            call.agent_interface = _interface_of(channel)
+            call.agent_interface = channel_interface(channel)
             call.queued = call.queued or call.queue is not None
         if call.answered_at is not None and not adopted:
             return
@@ -435,7 +434,7 @@ class CallTracker:
             (
                 o
                 for o in reversed(call.offers)
-                if o.ended is None and translate.interface_base(o.interface) == base
+                if o.ended is None and interface_device(o.interface) == base
             ),
             None,
         )
@@ -469,9 +468,9 @@ class CallTracker:
             return  # the other half of the agent's Local pair
         if any(o.channel == channel for o in call.offers):
             return
-        base = translate.channel_base(channel)
+        base = channel_device(channel)
         call.offers.append(
-            _Offer(self.members.get(base), _interface_of(channel), call.queue, channel, started)
+            _Offer(self.members.get(base), channel_interface(channel), call.queue, channel, started)
         )
 
     def finish_gap(
@@ -562,12 +561,8 @@ class CallTracker:
             caller = next((leg for leg in found if leg.uniqueid == linkedid), found[0])
             call = _Call(linkedid, found[0].started_at, pbx_call_id(self.pbx, linkedid))
             call.caller_channel = caller.channel
-            match = _CLID.match(caller.clid)
-            self._set_caller(
-                call,
-                caller.src or (match.group(2) if match else ""),
-                match.group(1) if match else "",
-            )
+            name, number = translate.split_clid(caller.clid)
+            self._set_caller(call, caller.src or number, name)
             call.up = caller.answered_at is not None
             queued = next(
                 (leg for leg in found if leg.lastapp == "Queue" and leg.channel == caller.channel),
@@ -629,10 +624,10 @@ class CallTracker:
             )
 
     def _set_caller(self, call: _Call, number: str, name: str) -> None:
-        if number not in _UNKNOWN:
+        if translate.known(number):
             call.caller_number = number
-        if name not in _UNKNOWN:
-            call.caller_name = _clean(name)
+        if translate.known(name):
+            call.caller_name = translate.clean_name(name)
 
     def _newcallerid(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -648,7 +643,7 @@ class CallTracker:
             return
         call.channels.pop(uniqueid, None)
         if h.get("Channel") == call.caller_channel:
-            call.caller_cause = _int(h.get("Cause"))
+            call.caller_cause = translate.header_int(h.get("Cause"))
         if not call.channels:
             self._finish(call, at, out)
 
@@ -757,7 +752,7 @@ class CallTracker:
         interface = h.get("Interface", "")
         member = h.get("MemberName")
         if member:
-            self.members[translate.interface_base(interface)] = member
+            self.members[interface_device(interface)] = member
         offer = _Offer(member, interface, h.get("Queue"), h.get("DestChannel", ""), at)
         call.offers.append(offer)
         out.append(
@@ -783,7 +778,7 @@ class CallTracker:
             return
         h = msg.headers
         offer = call.open_offer(h.get("DestChannel"), h.get("Interface"))
-        floor = _float(h.get("RingTime"))
+        floor = translate.header_float(h.get("RingTime"))
         if offer is not None:
             offer.close(at, OfferResult.ANSWERED, floor)
             self._ring_ended(call, offer, out)
@@ -820,7 +815,7 @@ class CallTracker:
                     queue=h.get("Queue"),
                     agent=call.agent,
                     interface=call.agent_interface,
-                    wait_seconds=round(_float(h.get("HoldTime")), 3),
+                    wait_seconds=round(translate.header_float(h.get("HoldTime")), 3),
                     ring_seconds=round(offer.ring, 3) if offer else floor,
                     caller_channel=call.caller_channel,
                     agent_channel=h.get("DestChannel") or None,
@@ -865,7 +860,7 @@ class CallTracker:
         offer = call.open_offer(h.get("DestChannel"), h.get("Interface"))
         if offer is None:
             return
-        ring_ms = _float(h.get("RingTime"))
+        ring_ms = translate.header_float(h.get("RingTime"))
         ring = ring_ms / 1000.0 if ring_ms else (at - offer.started).total_seconds()
         offer.ended = at
         offer.ring = ring
@@ -890,8 +885,8 @@ class CallTracker:
     def _transfer_offer(self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]) -> None:
         """A call blind-transferred to a colleague's extension rings their phone: an offer
         like a queue's, so they get the screen pop and the record shows the ring."""
-        member = self.members.get(translate.channel_base(dest))
-        offer = _Offer(member, _interface_of(dest), None, dest, at)
+        member = self.members.get(channel_device(dest))
+        offer = _Offer(member, channel_interface(dest), None, dest, at)
         call.offers.append(offer)
         out.append(
             AgentRingStarted(
@@ -1003,7 +998,7 @@ class CallTracker:
             return
         exten = h.get("DestExten", "")
         if not exten or exten in ("s", "<unknown>"):
-            exten = _number_of(dest) or ""
+            exten = number_of(dest) or ""
         call.legs.setdefault(dest, [exten, None, None])
 
     def _dial_end(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
@@ -1170,11 +1165,11 @@ class CallTracker:
         if h.get("Response") == "Success":
             return
         # a failed originate names the dial string, not a channel: find its call
-        base = translate.interface_base(h.get("Channel", ""))
+        base = interface_device(h.get("Channel", ""))
         for call in self.calls.values():
-            if call.caller_channel and translate.channel_base(call.caller_channel) == base:
+            if call.caller_channel and channel_device(call.caller_channel) == base:
                 call.originated = True
-                call.originate_failure = _int(h.get("Reason"))
+                call.originate_failure = translate.header_int(h.get("Reason"))
 
     def _spy(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         out.append(translate.translate_spy(msg, at, self.pbx))
@@ -1190,7 +1185,7 @@ class CallTracker:
     def _member(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         event = translate.translate_member(msg, at, self.pbx)
         if event.agent and event.interface:
-            self.members[translate.interface_base(event.interface)] = event.agent
+            self.members[interface_device(event.interface)] = event.agent
         event = self._on_call_elsewhere(event)
         key = f"{event.queue}|{event.interface}"
         self.agents[key] = event
@@ -1226,7 +1221,7 @@ class CallTracker:
 
     # --- finishing ------------------------------------------------------------------------------
     def _is_agent_channel(self, channel: str) -> bool:
-        return translate.channel_base(channel) in self.members
+        return channel_device(channel) in self.members
 
     def _finish(
         self, call: _Call, at: datetime, out: list[DomainEvent], *, unseen_end: bool = False
@@ -1306,12 +1301,12 @@ class CallTracker:
         """Which leg was the customer, which the agent (agents are known by interface)."""
         legs = dict(call.legs)
         if call.caller_channel and call.caller_channel not in legs:
-            number = _number_of(call.caller_channel) or ""
+            number = number_of(call.caller_channel) or ""
             legs = {call.caller_channel: [number, None, None], **legs}
         for channel in legs:
             if self._is_agent_channel(channel) and call.agent is None:
-                call.agent = self.members.get(translate.channel_base(channel))
-                call.agent_interface = _interface_of(channel)
+                call.agent = self.members.get(channel_device(channel))
+                call.agent_interface = channel_interface(channel)
         for channel, (exten, status, answered) in legs.items():
             if self._is_agent_channel(channel):
                 continue
@@ -1350,33 +1345,3 @@ class CallTracker:
         if "NOANSWER" in statuses or "CANCEL" in statuses or reason == 3 or cause in (18, 19):
             return CallOutcome.NO_ANSWER
         return CallOutcome.FAILED
-
-
-def _clean(name: str) -> str:
-    return "" if name in _UNKNOWN else name
-
-
-def _float(value: str | None) -> float:
-    try:
-        return float(value) if value else 0.0
-    except ValueError:
-        return 0.0
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
-
-
-def _number_of(channel: str) -> str | None:
-    """'Local/15557770012@customer-sim-00000012;1' → '15557770012'."""
-    resource = channel.split("/", 1)[-1]
-    number = resource.split("@", 1)[0].split("-", 1)[0]
-    return number if number.isascii() and number.isdigit() else None
-
-
-def _interface_of(channel: str) -> str:
-    base = translate.channel_base(channel)
-    return base + "/n" if base.startswith("Local/") else base
