@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from crm_core.domain import rules
 from crm_core.domain.channels import (
@@ -194,6 +195,12 @@ class _Call:
         return None
 
 
+class AnsweredLegs(NamedTuple):
+    customer: str  # the customer's channel
+    agent_leg: str  # the answering agent's channel (the queue side of a Local pair)
+    agent_interface: str  # what the queue rang: 'Local/1001@agents/n', 'PJSIP/1001'
+
+
 class CallTracker:
     def __init__(
         self,
@@ -280,12 +287,28 @@ class CallTracker:
 
     def hold_channels(self, call_id: str) -> tuple[str, str] | None:
         """(the customer's channel, the answering agent's leg) of a live answered call."""
+        legs = self.answered_legs(call_id)
+        return None if legs is None else (legs.customer, legs.agent_leg)
+
+    def answered_legs(self, call_id: str) -> AnsweredLegs | None:
+        """The channels of a live answered call, for commands by call id: the customer's,
+        and the leg and interface of the agent who answered last (after a transfer, the
+        colleague)."""
         for call in self.calls.values():
             if call.call_id != call_id or call.answered_at is None:
                 continue
             answered = [o for o in call.offers if o.result is OfferResult.ANSWERED and o.channel]
             if call.caller_channel and answered:
-                return call.caller_channel, answered[-1].channel
+                offer = answered[-1]
+                assert offer.channel is not None
+                return AnsweredLegs(call.caller_channel, offer.channel, offer.interface or "")
+        return None
+
+    def customer_channel(self, call_id: str) -> str | None:
+        """The customer's channel of a live call, answered or not."""
+        for call in self.calls.values():
+            if call.call_id == call_id and call.caller_channel:
+                return call.caller_channel
         return None
 
     def held(self, call_id: str) -> bool:
