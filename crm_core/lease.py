@@ -179,31 +179,3 @@ class RedisLease:
                 "lease %s acquired by %s (fencing token %d)", self.name, self.instance_id, token
             )
             await self._on_acquired(token)
-
-
-class LocalLease:
-    """The embedded mode: one process, always the holder."""
-
-    def __init__(self, name: str, *, on_acquired: Callback, on_lost: Callback) -> None:
-        self.name = name
-        self._on_acquired = on_acquired
-        self._on_lost = on_lost
-        self.token = 0
-
-    @property
-    def held(self) -> bool:
-        return self.token > 0
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._acquire(), name=f"lease-{self.name}")
-
-    async def _acquire(self) -> None:
-        self.token = 1
-        await self._on_acquired(1)
-
-    async def stop(self, *, release: bool = True) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        if self.held:
-            self.token = 0
-            await self._on_lost(1)

@@ -40,8 +40,6 @@ WS_SLOW_CLOSED = Counter(
     "callcenter_ws_slow_clients_closed", "consoles closed for not reading", registry=REGISTRY
 )
 
-_OPEN_CALLBACKS = Gauge("callcenter_open_callbacks", "callbacks open", registry=REGISTRY)
-_OVERDUE_CALLBACKS = Gauge("callcenter_overdue_callbacks", "callbacks overdue", registry=REGISTRY)
 _OUTBOX_DEPTH = Gauge(
     "callcenter_outbox_depth", "call records waiting for the CRM database", registry=REGISTRY
 )
@@ -56,14 +54,6 @@ _SET_ASIDE = Gauge(
 
 def watch_set_aside(read: Callable[[], float]) -> None:
     _SET_ASIDE.set_function(read)
-
-
-def watch_open_callbacks(read: Callable[[], float]) -> None:
-    _OPEN_CALLBACKS.set_function(read)
-
-
-def watch_overdue_callbacks(read: Callable[[], float]) -> None:
-    _OVERDUE_CALLBACKS.set_function(read)
 
 
 def watch_outbox_depth(read: Callable[[], float]) -> None:

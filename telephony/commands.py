@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from crm_core.domain.channels import channel_interface, extension_of, interface_device
 from crm_core.domain.models import pbx_call_id
 from crm_core.ports.telephony import (
     OriginateRequest,
@@ -19,6 +20,7 @@ from crm_core.ports.telephony import (
 )
 from telephony.ami.client import AmiClient
 from telephony.ami.framing import AmiMessage
+from telephony.tracker import AnsweredLegs
 
 SPY_OPTIONS = {SpyMode.LISTEN: "qE", SpyMode.WHISPER: "qwE", SpyMode.BARGE: "qBE"}
 REASONS = {0: "failed", 1: "hung up", 3: "no answer", 4: "answered", 5: "busy", 8: "congestion"}
@@ -41,10 +43,12 @@ class AmiCommands:
         *,
         outbound_context: str = "campaign-dial",
         hold_context: str = "hold",
+        transfer_context: str = "transfer",
     ) -> None:
         self.client = client
         self.outbound_context = outbound_context
         self.hold_context = hold_context
+        self.transfer_context = transfer_context
         self._originated: dict[str, asyncio.Future[OriginateResult]] = {}
 
     async def originate(self, request: OriginateRequest) -> OriginateResult:
@@ -218,7 +222,7 @@ class AmiCommands:
         *,
         channel_id: str | None = None,
     ) -> OriginateResult:
-        target = target_interface[:-2] if target_interface.endswith("/n") else target_interface
+        target = interface_device(target_interface)
         return await self.originate(
             OriginateRequest(
                 channel=spyer_channel,
@@ -251,10 +255,7 @@ class AmiCommands:
         leg to `hold,wait` (silence), so both stay up out of the queue's bridge; Asterisk
         ends the queue call only at the final hang-up. Unhold: Bridge joins the two again.
         """
-        channels = self.client.tracker.hold_channels(call_id)
-        if channels is None:
-            raise TelephonyError("no-such-channel", f"hold: call {call_id} is not up")
-        customer, agent = channels
+        customer, agent, _ = self._answered(call_id, "hold" if hold else "unhold")
         if hold:
             await self.redirect(
                 customer, self.hold_context, "moh", extra_channel=agent, extra_exten="wait"
@@ -267,3 +268,43 @@ class AmiCommands:
             ),
             "unhold",
         )
+
+    # --- by call id: the tracker's live state names the channels (ADR 0072) -----------------
+    def _answered(self, call_id: str, what: str) -> AnsweredLegs:
+        legs = self.client.tracker.answered_legs(call_id)
+        if legs is None:
+            raise TelephonyError("no-such-channel", f"{what}: call {call_id} is not up")
+        return legs
+
+    async def transfer_to_queue(self, call_id: str, queue: str) -> None:
+        await self._transfer(call_id, queue)
+
+    async def transfer_to_agent(self, call_id: str, interface: str) -> None:
+        exten = extension_of(interface)
+        if not exten:
+            raise TelephonyError("action-failed", f"transfer: no extension in {interface!r}")
+        await self._transfer(call_id, exten)
+
+    async def _transfer(self, call_id: str, exten: str) -> None:
+        # BlindTransfer's Channel is the *transferer*: the agent's own leg. Asterisk
+        # releases it and sends its bridge peer, the customer, on to the target (ADR 0046).
+        legs = self._answered(call_id, "transfer")
+        await self.blind_transfer(legs.agent_leg, self.transfer_context, exten)
+
+    async def hangup_call(self, call_id: str) -> None:
+        channel = self.client.tracker.customer_channel(call_id)
+        if channel is None:
+            raise TelephonyError("no-such-channel", f"hang up: no live call {call_id}")
+        await self.hangup(channel)
+
+    async def spy_call(
+        self,
+        call_id: str,
+        spyer_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
+    ) -> OriginateResult:
+        legs = self._answered(call_id, "spy")
+        target = legs.agent_interface or channel_interface(legs.agent_leg)
+        return await self.spy(spyer_interface, target, mode, channel_id=channel_id)

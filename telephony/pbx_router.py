@@ -115,13 +115,35 @@ class PbxRouter:
         await self.for_channel(channel).commands.stop_recording(channel)
 
     def for_call(self, call_id: str) -> Pbx:
+        """The PBX whose tracker follows the live call `call_id`."""
         for pbx in self.pbxs:
-            if pbx.tracker.hold_channels(call_id) is not None:
+            if pbx.tracker.customer_channel(call_id) is not None:
                 return pbx
         return self.pbxs[0]
 
     async def hold(self, call_id: str, hold: bool) -> None:
         await self.for_call(call_id).commands.hold(call_id, hold)
+
+    async def transfer_to_queue(self, call_id: str, queue: str) -> None:
+        await self.for_call(call_id).commands.transfer_to_queue(call_id, queue)
+
+    async def transfer_to_agent(self, call_id: str, interface: str) -> None:
+        await self.for_call(call_id).commands.transfer_to_agent(call_id, interface)
+
+    async def hangup_call(self, call_id: str) -> None:
+        await self.for_call(call_id).commands.hangup_call(call_id)
+
+    async def spy_call(
+        self,
+        call_id: str,
+        spyer_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
+    ) -> OriginateResult:
+        return await self.for_call(call_id).commands.spy_call(
+            call_id, spyer_interface, mode, channel_id=channel_id
+        )
 
 
 def _is_commands(router: PbxRouter) -> TelephonyCommands:

@@ -18,12 +18,19 @@ Correlation rules learned from the recordings (ami-captures/README.md):
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
+from crm_core.domain import rules
+from crm_core.domain.channels import (
+    channel_device,
+    channel_interface,
+    interface_device,
+    number_of,
+)
 from crm_core.domain.events import (
     AgentMissedCall,
     AgentRingEnded,
@@ -57,8 +64,6 @@ from crm_core.domain.models import (
 from telephony import translate
 from telephony.ami.framing import AmiMessage
 
-_UNKNOWN = ("", "<unknown>", "unknown")
-_CLID = re.compile(r'^\s*"?([^"<]*)"?\s*<([^>]*)>')
 _FINISHED_KEPT = 20_000
 # Asterisk's stand-in channel when an Originate with a context fails (busy, no answer):
 # it runs the context's `failed` exten and hangs up. Not a call: the dialer's own leg
@@ -190,6 +195,12 @@ class _Call:
         return None
 
 
+class AnsweredLegs(NamedTuple):
+    customer: str  # the customer's channel
+    agent_leg: str  # the answering agent's channel (the queue side of a Local pair)
+    agent_interface: str  # what the queue rang: 'Local/1001@agents/n', 'PJSIP/1001'
+
+
 class CallTracker:
     def __init__(
         self,
@@ -208,7 +219,7 @@ class CallTracker:
         self.calls: dict[str, _Call] = {}
         self._channel_call: dict[str, str] = {}  # uniqueid -> linkedid
         self.members: dict[str, str] = {}  # interface base -> MemberName
-        self.agents: dict[str, AgentStateSnapshot] = {}
+        self.agents: dict[str, AgentStateChanged] = {}  # queue|interface -> last state
         # calls whose channels vanished while the AMI link was down: finished by
         # finish_gap() with the PBX's own CDRs (docs/adr/0043)
         self.gap_ended: dict[str, _Call] = {}
@@ -251,7 +262,7 @@ class CallTracker:
         no queue (click-to-dial, a transfer to their extension) still name them."""
         for interface, member in roster.items():
             if interface and member:
-                self.members.setdefault(translate.interface_base(interface), member)
+                self.members.setdefault(interface_device(interface), member)
 
     def handle(self, msg: AmiMessage, at: datetime) -> list[DomainEvent]:
         name = msg.headers.get("Event")
@@ -276,12 +287,28 @@ class CallTracker:
 
     def hold_channels(self, call_id: str) -> tuple[str, str] | None:
         """(the customer's channel, the answering agent's leg) of a live answered call."""
+        legs = self.answered_legs(call_id)
+        return None if legs is None else (legs.customer, legs.agent_leg)
+
+    def answered_legs(self, call_id: str) -> AnsweredLegs | None:
+        """The channels of a live answered call, for commands by call id: the customer's,
+        and the leg and interface of the agent who answered last (after a transfer, the
+        colleague)."""
         for call in self.calls.values():
             if call.call_id != call_id or call.answered_at is None:
                 continue
             answered = [o for o in call.offers if o.result is OfferResult.ANSWERED and o.channel]
             if call.caller_channel and answered:
-                return call.caller_channel, answered[-1].channel
+                offer = answered[-1]
+                assert offer.channel is not None
+                return AnsweredLegs(call.caller_channel, offer.channel, offer.interface or "")
+        return None
+
+    def customer_channel(self, call_id: str) -> str | None:
+        """The customer's channel of a live call, answered or not."""
+        for call in self.calls.values():
+            if call.call_id == call_id and call.caller_channel:
+                return call.caller_channel
         return None
 
     def held(self, call_id: str) -> bool:
@@ -312,26 +339,6 @@ class CallTracker:
                 }
             )
         return result
-
-    def snapshot(self) -> dict[str, list[dict[str, object]]]:
-        """Live calls and the last known state of every queue member (console, wallboard)."""
-        agents: list[dict[str, object]] = []
-        for snap in self.agents.values():
-            event = snap.event
-            if isinstance(event, AgentStateChanged):
-                agents.append(
-                    {
-                        "agent": event.agent,
-                        "interface": event.interface,
-                        "queue": event.queue,
-                        "status": event.status.value,
-                        "paused": event.paused,
-                        "pause_reason": event.pause_reason,
-                        "in_call": event.in_call,
-                        "at": event.at.isoformat(),
-                    }
-                )
-        return {"calls": self.live_calls(), "agents": agents}
 
     # --- resync after a reconnect -------------------------------------------------------------
     def resync(
@@ -382,18 +389,14 @@ class CallTracker:
                 self._adopt_offer(self.calls[linkedid], name, starts.get(uniqueid, at))
             if linkedid not in self.calls:
                 adopted.add(linkedid)
-                hms = h.get("Duration", "")
-                age = 0
-                if hms.count(":") == 2:
-                    hh, mm, ss = hms.split(":")
-                    age = int(hh) * 3600 + int(mm) * 60 + int(ss)
+                age = translate.duration_seconds(h.get("Duration", ""))
                 begun = starts.get(uniqueid) or at - timedelta(seconds=age)
                 call = _Call(linkedid, begun, pbx_call_id(self.pbx, linkedid))
                 self.calls[linkedid] = call
                 number = h.get("CallerIDNum", "")
-                if number not in _UNKNOWN:
+                if translate.known(number):
                     call.caller_number = number
-                    call.caller_name = _clean(h.get("CallerIDName", ""))
+                    call.caller_name = translate.clean_name(h.get("CallerIDName", ""))
                 call.caller_channel = name
                 if h.get("Application") == "Queue":
                     call.queued = True
@@ -442,10 +445,10 @@ class CallTracker:
         adopted: bool,
     ) -> None:
         """An agent's channel is in the call's bridge: it was answered while we were away."""
-        base = translate.channel_base(channel)
+        base = channel_device(channel)
         if call.agent is None:
             call.agent = self.members.get(base)
-            call.agent_interface = _interface_of(channel)
+            call.agent_interface = channel_interface(channel)
             call.queued = call.queued or call.queue is not None
         if call.answered_at is not None and not adopted:
             return
@@ -454,7 +457,7 @@ class CallTracker:
             (
                 o
                 for o in reversed(call.offers)
-                if o.ended is None and translate.interface_base(o.interface) == base
+                if o.ended is None and interface_device(o.interface) == base
             ),
             None,
         )
@@ -488,9 +491,9 @@ class CallTracker:
             return  # the other half of the agent's Local pair
         if any(o.channel == channel for o in call.offers):
             return
-        base = translate.channel_base(channel)
+        base = channel_device(channel)
         call.offers.append(
-            _Offer(self.members.get(base), _interface_of(channel), call.queue, channel, started)
+            _Offer(self.members.get(base), channel_interface(channel), call.queue, channel, started)
         )
 
     def finish_gap(
@@ -581,12 +584,8 @@ class CallTracker:
             caller = next((leg for leg in found if leg.uniqueid == linkedid), found[0])
             call = _Call(linkedid, found[0].started_at, pbx_call_id(self.pbx, linkedid))
             call.caller_channel = caller.channel
-            match = _CLID.match(caller.clid)
-            self._set_caller(
-                call,
-                caller.src or (match.group(2) if match else ""),
-                match.group(1) if match else "",
-            )
+            name, number = translate.split_clid(caller.clid)
+            self._set_caller(call, caller.src or number, name)
             call.up = caller.answered_at is not None
             queued = next(
                 (leg for leg in found if leg.lastapp == "Queue" and leg.channel == caller.channel),
@@ -648,10 +647,10 @@ class CallTracker:
             )
 
     def _set_caller(self, call: _Call, number: str, name: str) -> None:
-        if number not in _UNKNOWN:
+        if translate.known(number):
             call.caller_number = number
-        if name not in _UNKNOWN:
-            call.caller_name = _clean(name)
+        if translate.known(name):
+            call.caller_name = translate.clean_name(name)
 
     def _newcallerid(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -667,7 +666,7 @@ class CallTracker:
             return
         call.channels.pop(uniqueid, None)
         if h.get("Channel") == call.caller_channel:
-            call.caller_cause = _int(h.get("Cause"))
+            call.caller_cause = translate.header_int(h.get("Cause"))
         if not call.channels:
             self._finish(call, at, out)
 
@@ -745,9 +744,8 @@ class CallTracker:
                 members.add(f"{item.get('Queue')}|{interface}")
             elif item.event == "QueueEntry":
                 entries.add((item.get("Queue"), item.get("Channel")))
-        for key, snap in list(self.agents.items()):
-            event = snap.event
-            if key in members or not isinstance(event, AgentStateChanged):
+        for key, event in list(self.agents.items()):
+            if key in members:
                 continue
             del self.agents[key]
             if event.status is not AgentStatus.LOGGED_OUT:
@@ -777,7 +775,7 @@ class CallTracker:
         interface = h.get("Interface", "")
         member = h.get("MemberName")
         if member:
-            self.members[translate.interface_base(interface)] = member
+            self.members[interface_device(interface)] = member
         offer = _Offer(member, interface, h.get("Queue"), h.get("DestChannel", ""), at)
         call.offers.append(offer)
         out.append(
@@ -803,7 +801,7 @@ class CallTracker:
             return
         h = msg.headers
         offer = call.open_offer(h.get("DestChannel"), h.get("Interface"))
-        floor = _float(h.get("RingTime"))
+        floor = translate.header_float(h.get("RingTime"))
         if offer is not None:
             offer.close(at, OfferResult.ANSWERED, floor)
             self._ring_ended(call, offer, out)
@@ -840,7 +838,7 @@ class CallTracker:
                     queue=h.get("Queue"),
                     agent=call.agent,
                     interface=call.agent_interface,
-                    wait_seconds=round(_float(h.get("HoldTime")), 3),
+                    wait_seconds=round(translate.header_float(h.get("HoldTime")), 3),
                     ring_seconds=round(offer.ring, 3) if offer else floor,
                     caller_channel=call.caller_channel,
                     agent_channel=h.get("DestChannel") or None,
@@ -885,7 +883,7 @@ class CallTracker:
         offer = call.open_offer(h.get("DestChannel"), h.get("Interface"))
         if offer is None:
             return
-        ring_ms = _float(h.get("RingTime"))
+        ring_ms = translate.header_float(h.get("RingTime"))
         ring = ring_ms / 1000.0 if ring_ms else (at - offer.started).total_seconds()
         offer.ended = at
         offer.ring = ring
@@ -910,8 +908,8 @@ class CallTracker:
     def _transfer_offer(self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]) -> None:
         """A call blind-transferred to a colleague's extension rings their phone: an offer
         like a queue's, so they get the screen pop and the record shows the ring."""
-        member = self.members.get(translate.channel_base(dest))
-        offer = _Offer(member, _interface_of(dest), None, dest, at)
+        member = self.members.get(channel_device(dest))
+        offer = _Offer(member, channel_interface(dest), None, dest, at)
         call.offers.append(offer)
         out.append(
             AgentRingStarted(
@@ -1023,7 +1021,7 @@ class CallTracker:
             return
         exten = h.get("DestExten", "")
         if not exten or exten in ("s", "<unknown>"):
-            exten = _number_of(dest) or ""
+            exten = number_of(dest) or ""
         call.legs.setdefault(dest, [exten, None, None])
 
     def _dial_end(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
@@ -1190,11 +1188,11 @@ class CallTracker:
         if h.get("Response") == "Success":
             return
         # a failed originate names the dial string, not a channel: find its call
-        base = translate.interface_base(h.get("Channel", ""))
+        base = interface_device(h.get("Channel", ""))
         for call in self.calls.values():
-            if call.caller_channel and translate.channel_base(call.caller_channel) == base:
+            if call.caller_channel and channel_device(call.caller_channel) == base:
                 call.originated = True
-                call.originate_failure = _int(h.get("Reason"))
+                call.originate_failure = translate.header_int(h.get("Reason"))
 
     def _spy(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         out.append(translate.translate_spy(msg, at, self.pbx))
@@ -1210,10 +1208,10 @@ class CallTracker:
     def _member(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         event = translate.translate_member(msg, at, self.pbx)
         if event.agent and event.interface:
-            self.members[translate.interface_base(event.interface)] = event.agent
+            self.members[interface_device(event.interface)] = event.agent
         event = self._on_call_elsewhere(event)
         key = f"{event.queue}|{event.interface}"
-        self.agents[key] = AgentStateSnapshot(event)
+        self.agents[key] = event
         out.append(event)
 
     def _talking_agents(self) -> set[str]:
@@ -1237,19 +1235,16 @@ class CallTracker:
     def _members_on_call(self, at: datetime, out: list[DomainEvent]) -> None:
         """After a resync answered calls: their agents' queue lines say so too."""
         talking = self._talking_agents()
-        for key, snap in list(self.agents.items()):
-            event = snap.event
-            if not isinstance(event, AgentStateChanged):
-                continue
+        for key, event in list(self.agents.items()):
             fixed = self._on_call_elsewhere(event, talking)
             if fixed is not event:
                 fixed = replace(fixed, at=at)
-                self.agents[key] = AgentStateSnapshot(fixed)
+                self.agents[key] = fixed
                 out.append(fixed)
 
     # --- finishing ------------------------------------------------------------------------------
     def _is_agent_channel(self, channel: str) -> bool:
-        return translate.channel_base(channel) in self.members
+        return channel_device(channel) in self.members
 
     def _finish(
         self, call: _Call, at: datetime, out: list[DomainEvent], *, unseen_end: bool = False
@@ -1280,21 +1275,7 @@ class CallTracker:
             if call.answered_at
             else 0
         )
-        limit = self.ring_limit
-        violations: tuple[str, ...] = ()
-        if any(
-            (o.result == OfferResult.ANSWERED and o.ring > limit)
-            or (o.result == OfferResult.NO_ANSWER and o.ring >= limit)
-            for o in call.offers
-        ):
-            violations = ("ring_limit",)
-        callback_due = None
-        if (
-            outcome == CallOutcome.ABANDONED
-            and call.wait_seconds > self.abandon_threshold
-            and not unseen_end  # how it ended is unknown: a callback might be false
-        ):
-            callback_due = at + self.callback_window
+        offers = tuple(o.domain() for o in call.offers)
         caller_number = call.caller_number
         record = CallRecord(
             call_id=call.call_id,
@@ -1312,10 +1293,9 @@ class CallTracker:
             wait_seconds=round(call.wait_seconds, 3),
             talk_seconds=round(max(talk, 0.0), 3),
             hold_seconds=round(call.hold_seconds, 3),
-            offers=tuple(o.domain() for o in call.offers),
+            offers=offers,
             outcome=outcome,
-            rule_violations=violations,
-            callback_due_at=callback_due,
+            rule_violations=rules.call_rule_violations(offers, self.ring_limit),
             customer_id=call.customer_id,
             transferred_to=call.transferred_to,
             recording=call.recording,
@@ -1325,6 +1305,8 @@ class CallTracker:
             if unseen_end
             else None,
         )
+        if rules.callback_owed(record, self.abandon_threshold) is not None:
+            record = replace(record, callback_due_at=rules.callback_due(at, self.callback_window))
         out.append(CallEnded(at=at, pbx=self.pbx, record=record))
 
     def _direction(self, call: _Call) -> Direction:
@@ -1342,12 +1324,12 @@ class CallTracker:
         """Which leg was the customer, which the agent (agents are known by interface)."""
         legs = dict(call.legs)
         if call.caller_channel and call.caller_channel not in legs:
-            number = _number_of(call.caller_channel) or ""
+            number = number_of(call.caller_channel) or ""
             legs = {call.caller_channel: [number, None, None], **legs}
         for channel in legs:
             if self._is_agent_channel(channel) and call.agent is None:
-                call.agent = self.members.get(translate.channel_base(channel))
-                call.agent_interface = _interface_of(channel)
+                call.agent = self.members.get(channel_device(channel))
+                call.agent_interface = channel_interface(channel)
         for channel, (exten, status, answered) in legs.items():
             if self._is_agent_channel(channel):
                 continue
@@ -1386,40 +1368,3 @@ class CallTracker:
         if "NOANSWER" in statuses or "CANCEL" in statuses or reason == 3 or cause in (18, 19):
             return CallOutcome.NO_ANSWER
         return CallOutcome.FAILED
-
-
-class AgentStateSnapshot:
-    __slots__ = ("event",)
-
-    def __init__(self, event: object) -> None:
-        self.event = event
-
-
-def _clean(name: str) -> str:
-    return "" if name in _UNKNOWN else name
-
-
-def _float(value: str | None) -> float:
-    try:
-        return float(value) if value else 0.0
-    except ValueError:
-        return 0.0
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
-
-
-def _number_of(channel: str) -> str | None:
-    """'Local/15557770012@customer-sim-00000012;1' → '15557770012'."""
-    resource = channel.split("/", 1)[-1]
-    number = resource.split("@", 1)[0].split("-", 1)[0]
-    return number if number.isascii() and number.isdigit() else None
-
-
-def _interface_of(channel: str) -> str:
-    base = translate.channel_base(channel)
-    return base + "/n" if base.startswith("Local/") else base

@@ -3,11 +3,14 @@
 Events whose meaning does not depend on the call's history (queue member state,
 queue settings, originate results, supervisor spying) are translated here, purely. Events that
 build up a call (channels, queue entry, offers, bridges, hang-ups) need state and
-are reduced by `telephony.tracker.CallTracker`, which calls into this module.
+are reduced by `telephony.tracker.CallTracker`, which reads their header values through
+the helpers at the end of this module; channel and interface names are parsed by
+`crm_core.domain.channels` (shared with the console). docs/adr/0071.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from crm_core.domain.events import (
@@ -118,13 +121,46 @@ def translate_spy(msg: AmiMessage, at: datetime, pbx: str) -> DomainEvent:
     )
 
 
-def channel_base(channel: str) -> str:
-    """'Local/1001@agents-00000003;1' → 'Local/1001@agents'; 'PJSIP/1-0000002a' → 'PJSIP/1'."""
-    name = channel.split(";", 1)[0]
-    base, sep, _ = name.rpartition("-")
-    return base if sep else name
+# --- header values ------------------------------------------------------------------------
+# The tracker reads headers only through these (and crm_core.domain.channels for names).
+
+UNKNOWN = ("", "<unknown>", "unknown")
+_CLID = re.compile(r'^\s*"?([^"<]*)"?\s*<([^>]*)>')
 
 
-def interface_base(interface: str) -> str:
-    """'Local/1001@agents/n' → 'Local/1001@agents' (the channel-name prefix)."""
-    return interface[:-2] if interface.endswith("/n") else interface
+def known(value: str) -> bool:
+    """Whether a caller-id header says something (not empty, not Asterisk's '<unknown>')."""
+    return value not in UNKNOWN
+
+
+def clean_name(name: str) -> str:
+    return "" if name in UNKNOWN else name
+
+
+def header_float(value: str | None) -> float:
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+def header_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def duration_seconds(hms: str) -> int:
+    """CoreShowChannel's 'Duration' ('00:01:05') in seconds; 0 when it is not one."""
+    parts = hms.split(":")
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
+        return 0
+    hh, mm, ss = (int(p) for p in parts)
+    return hh * 3600 + mm * 60 + ss
+
+
+def split_clid(clid: str) -> tuple[str, str]:
+    """A CDR's clid '"李四" <13900139000>' → ('李四', '13900139000'); ('', '') if not one."""
+    match = _CLID.match(clid)
+    return (match.group(1), match.group(2)) if match else ("", "")

@@ -424,9 +424,6 @@ class UserRepo(_Repo):
     async def get_by_member_name(self, member_name: str) -> User | None:
         return await self._one(t.users.c.member_name == member_name)
 
-    async def get_by_interface(self, interface: str) -> User | None:
-        return await self._one(t.users.c.interface == interface)
-
     async def password_hash(self, username: str) -> str | None:
         async with self.engine.connect() as conn:
             value = (
@@ -737,19 +734,6 @@ class CallRepo(_Repo):
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
             return await self._records(conn, rows)
-
-    async def recent_for_phone(self, phone: str, limit: int = 5) -> builtins.list[CallRecord]:
-        e164 = try_normalize(phone, self.region)
-        if e164 is None:
-            return []
-        stmt = (
-            select(t.calls)
-            .where(t.calls.c.caller_e164 == e164)
-            .order_by(t.calls.c.started_at.desc())
-            .limit(limit)
-        )
-        async with self.engine.connect() as conn:
-            return await self._records(conn, (await conn.execute(stmt)).all())
 
     async def save_wrapup(
         self,

@@ -108,6 +108,36 @@ class TelephonyCommands(Protocol):
 
     async def stop_recording(self, channel: str) -> None: ...
 
+    # --- by call id (docs/adr/0072): the adapter knows the call's channels -------------------
+    # The channel-based methods above stay for callers that still hold channels; new code
+    # names the call and lets the adapter find its legs.
+
     async def hold(self, call_id: str, hold: bool) -> None:
         """Put the customer of an answered call on music on hold, or back to the agent."""
+        ...
+
+    async def transfer_to_queue(self, call_id: str, queue: str) -> None:
+        """Blind-transfer the customer of an answered call into `queue`; the agent who
+        answered it is released (no-such-channel when the call is not up)."""
+        ...
+
+    async def transfer_to_agent(self, call_id: str, interface: str) -> None:
+        """Blind-transfer the customer of an answered call to the colleague whose phone is
+        `interface` (their extension rings; the record shows the offer)."""
+        ...
+
+    async def hangup_call(self, call_id: str) -> None:
+        """Hang up the customer's channel of a live call: the call ends for everyone."""
+        ...
+
+    async def spy_call(
+        self,
+        call_id: str,
+        spyer_interface: str,
+        mode: SpyMode,
+        *,
+        channel_id: str | None = None,
+    ) -> OriginateResult:
+        """Ring `spyer_interface` and, when answered, listen to / whisper to / barge into
+        the call on the side of the agent who answered it."""
         ...

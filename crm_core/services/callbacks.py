@@ -31,6 +31,7 @@ from crm_core.domain.models import (
     CallRecord,
     Direction,
 )
+from crm_core.domain.rules import callback_due, callback_in_time, callback_owed
 from crm_core.phones import InvalidPhoneNumber, normalize, try_normalize
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
@@ -142,23 +143,22 @@ class CallbackService(EventWorker):
         answered = record.outcome == CallOutcome.ANSWERED
         if phone is None:
             answered = False
-        elif record.campaign_id is not None and record.outcome == CallOutcome.ABANDONED:
-            # the dialer reached the customer but had no agent for them: we owe the call
-            owed = {
-                "reason": CallbackReason.DIALER_ABANDON,
-                "owner_user_id": None,
-                "question": f"campaign {record.campaign_id}: answered, no agent free",
-            }
-        elif (
-            record.direction == Direction.INBOUND
-            and record.outcome == CallOutcome.ABANDONED
-            and record.wait_seconds > self.settings.abandon_threshold_seconds
-        ):
-            owed = {
-                "reason": CallbackReason.ABANDONED,
-                "owner_user_id": await self._first_contact(phone, record.customer_id),
-                "question": f"abandoned after {record.wait_seconds:.0f} s in {record.queue}",
-            }
+        else:
+            # the one decider of rules 3 and 4, as the tracker flags the record
+            reason = callback_owed(record, self.settings.abandon_threshold_seconds)
+            if reason == CallbackReason.DIALER_ABANDON:
+                # the dialer reached the customer but had no agent for them: we owe the call
+                owed = {
+                    "reason": reason,
+                    "owner_user_id": None,
+                    "question": f"campaign {record.campaign_id}: answered, no agent free",
+                }
+            elif reason is not None:
+                owed = {
+                    "reason": reason,
+                    "owner_user_id": await self._first_contact(phone, record.customer_id),
+                    "question": f"abandoned after {record.wait_seconds:.0f} s in {record.queue}",
+                }
         async with self.db.effects.transaction(self.clock.now()) as tx:
             if not await tx.claim(record.call_id, CALLBACK_EFFECT):
                 return False, None  # another instance (or an earlier try) applied it
@@ -169,7 +169,7 @@ class CallbackService(EventWorker):
                     tx,
                     phone=phone,
                     now=at,
-                    due=at + self.window,
+                    due=callback_due(at, self.window),
                     customer_id=record.customer_id,
                     queue=record.queue,
                     call_id=record.call_id,
@@ -207,7 +207,7 @@ class CallbackService(EventWorker):
         open_cb: Callback | None = await tx.callbacks.open_for_phone(phone)
         if open_cb is None or at < open_cb.created_at:
             return None
-        in_time = at <= open_cb.due_at
+        in_time = callback_in_time(at, open_cb.due_at)
         closed: Callback = await tx.callbacks.update(
             open_cb.id,
             status=CallbackStatus.SATISFIED if in_time else CallbackStatus.DONE,
@@ -354,7 +354,7 @@ class CallbackService(EventWorker):
                 callback_id=callback_id,
                 status="done",
                 outcome=done.outcome,
-                in_time=now <= cb.due_at,
+                in_time=callback_in_time(now, cb.due_at),
             )
         )
         return done

@@ -47,8 +47,10 @@ from crm_core.domain.models import (
     CallOutcome,
     CallRecord,
     Direction,
+    OfferResult,
     User,
 )
+from crm_core.domain.rules import ring_violation
 from crm_core.ports.repositories import CallFilter
 
 NO_QUEUE = "-"  # callbacks owed by no particular queue
@@ -393,7 +395,10 @@ class LiveBoard:
             if a.status is not AgentStatus.ON_CALL or a.call_id != event.call_id:
                 a.status, a.since = AgentStatus.ON_CALL, event.at
             a.call_id, a.call_since, a.customer = event.call_id, event.at, call.caller
-        if event.ring_seconds > self.config.ring_limit_seconds:
+        late = ring_violation(
+            OfferResult.ANSWERED, event.ring_seconds, self.config.ring_limit_seconds
+        )
+        if late is not None:
             self._alert(
                 Alert(
                     kind="late_answer",

@@ -23,6 +23,7 @@ from crm_core.domain.events import (
     RuleViolated,
 )
 from crm_core.domain.models import CallRecord, Offer, OfferResult, Violation, ViolationKind
+from crm_core.domain.rules import offer_violation, ring_violation
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
 from crm_core.ports.telephony import TelephonyCommands, TelephonyError
@@ -102,15 +103,20 @@ class RingRuleService(EventWorker):
         self.compliant = 0
 
     def handle(self, event: DomainEvent) -> None:
-        """Bus subscriber: classify at once (pure), act in the worker (DB, AMI)."""
+        """Bus subscriber: classify at once (pure, `crm_core.domain.rules`), act in the
+        worker (DB, AMI)."""
         if isinstance(event, AgentRingEnded) and event.result == OfferResult.ANSWERED:
-            self.offers += 1
-            if event.ring_seconds <= self.limit:
-                self.compliant += 1
-                return
+            kind = ring_violation(event.result, event.ring_seconds, self.limit)
         elif isinstance(event, AgentMissedCall):
-            self.offers += 1
-        elif not isinstance(event, CallEnded):
+            kind = ring_violation(OfferResult.NO_ANSWER, event.ring_seconds, self.limit)
+        elif isinstance(event, CallEnded):
+            self.enqueue(event)
+            return
+        else:
+            return
+        self.offers += 1
+        if kind is None:
+            self.compliant += 1
             return
         self.enqueue(event)
 
@@ -184,13 +190,8 @@ class RingRuleService(EventWorker):
         return True, added
 
     def classify(self, offer: Offer) -> ViolationKind | None:
-        """The tracker's rule for a record's `ring_limit` (telephony.tracker): rung out
-        at the limit unanswered, or answered after it."""
-        if offer.result == OfferResult.NO_ANSWER and offer.ring_seconds >= self.limit:
-            return ViolationKind.MISSED_CALL
-        if offer.result == OfferResult.ANSWERED and offer.ring_seconds > self.limit:
-            return ViolationKind.LATE_ANSWER
-        return None
+        """The one rule (`crm_core.domain.rules`), as the tracker flags the record."""
+        return offer_violation(offer, self.limit)
 
     async def _announce(self, v: Violation, *, pbx: str, interface: str, live: bool) -> None:
         agent, call_id, queue, kind = v.agent, v.call_id, v.queue, v.kind

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from crm_core.domain.events import CallEnded
-from crm_core.ports.telephony import OriginateRequest, TelephonyError
+from crm_core.ports.telephony import OriginateRequest, SpyMode, TelephonyError
 from telephony.ami.framing import AmiMessage
 from telephony.sim import demo_simulator
 from tests.integration.test_ami_sim import SECRET, Harness, _harness
@@ -189,3 +189,88 @@ async def test_blind_transfer_of_the_customer_channel_hangs_the_customer_up(h: H
     await h.commands.blind_transfer(caller, "transfer", "sales")
     await h.until(lambda: call_id not in h.sim.calls)
     assert caller not in h.sim.channels
+
+
+# --- by call id (ADR 0072): the adapter finds the channels in the tracker's live state ----
+
+
+async def _tracked(h: Harness) -> tuple[str, str]:
+    call_id, caller = await _talking_call(h)
+    await h.until(lambda: h.client.tracker.answered_legs(call_id) is not None)
+    return call_id, caller
+
+
+async def test_transfer_to_agent_by_call_id_sends_the_agents_leg(h: Harness) -> None:
+    h.sim.set_agent("Agent 1002", 0.1)
+    h.client.tracker.know_agents({"Local/1002@agents/n": "Agent 1002"})
+    call_id, caller = await _tracked(h)
+    agent_leg = h.sim.calls[call_id].legs[2].name
+    await h.commands.transfer_to_agent(call_id, "Local/1002@agents/n")
+    (sent,) = _sent(h, "BlindTransfer")
+    assert (sent.get("Channel"), sent.get("Context"), sent.get("Exten")) == (
+        agent_leg,
+        "transfer",
+        "1002",
+    )
+    # the tracker follows: the colleague is now the call's agent, and the next command by
+    # call id acts on their leg
+    await h.until(
+        lambda: (
+            (legs := h.client.tracker.answered_legs(call_id)) is not None
+            and legs.agent_interface == "Local/1002@agents/n"
+        )
+    )
+    await h.commands.hold(call_id, True)
+    (redirect,) = _sent(h, "Redirect")
+    assert redirect.get("Channel") == caller
+    assert redirect.get("ExtraChannel", "").startswith("Local/1002@agents")
+    await h.commands.hangup_call(call_id)
+    await h.until(lambda: bool(h.records()))
+    (record,) = h.records()
+    assert record.agent == "Agent 1002"
+    assert record.transferred_to == "1002"
+
+
+async def test_transfer_to_queue_by_call_id_queues_the_customer_again(h: Harness) -> None:
+    await h.commands.queue_add("sales", "Local/1003@agents/n", "Agent 1003")
+    call_id, caller = await _tracked(h)
+    await h.commands.transfer_to_queue(call_id, "sales")
+    (sent,) = _sent(h, "BlindTransfer")
+    assert sent.get("Channel") != caller  # the agent's leg is the transferer
+    assert (sent.get("Context"), sent.get("Exten")) == ("transfer", "sales")
+    await h.until(
+        lambda: (
+            (legs := h.client.tracker.answered_legs(call_id)) is not None
+            and legs.agent_interface == "Local/1003@agents/n"
+        )
+    )
+    await h.commands.hangup_call(call_id)
+    await h.until(lambda: bool(h.records()))
+    (record,) = h.records()
+    assert record.agent == "Agent 1003"
+    assert [o.agent for o in record.offers] == ["Agent 1001", "Agent 1003"]
+
+
+async def test_hangup_call_by_id_ends_it_and_an_unknown_call_is_typed(h: Harness) -> None:
+    call_id, caller = await _tracked(h)
+    await h.commands.hangup_call(call_id)
+    assert _sent(h, "Hangup")[0].get("Channel") == caller
+    await h.until(lambda: bool(h.records()))
+    for command in (
+        h.commands.hangup_call(call_id),
+        h.commands.transfer_to_queue(call_id, "sales"),
+        h.commands.transfer_to_agent(call_id, "Local/1002@agents/n"),
+        h.commands.spy_call(call_id, "Local/9001@supervisor-sim/n", SpyMode.LISTEN),
+    ):
+        with pytest.raises(TelephonyError) as err:
+            await command
+        assert err.value.error_id == "no-such-channel"
+
+
+async def test_spy_call_by_id_listens_on_the_answering_agent(h: Harness) -> None:
+    call_id, _ = await _tracked(h)
+    result = await h.commands.spy_call(call_id, "Local/9001@supervisor-sim/n", SpyMode.BARGE)
+    assert result.success
+    (spy,) = [a for a in h.sim.actions if a.get("Application") == "ChanSpy"]
+    assert spy.get("Data") == "Local/1001@agents,qBE"
+    assert spy.get("Channel") == "Local/9001@supervisor-sim/n"

@@ -294,7 +294,7 @@ def test_resync_adopts_unknown_call_then_hangup_finishes_it() -> None:
     )
     at = T0 + timedelta(minutes=5)
     assert tracker.resync([item], at) == []
-    live = tracker.snapshot()["calls"]
+    live = tracker.live_calls()
     assert len(live) == 1
     assert live[0]["caller_name"] == "李四"
     assert live[0]["queue"] == "sales"
@@ -346,9 +346,9 @@ def test_queue_member_events_feed_agent_snapshot() -> None:
     assert isinstance(state, AgentStateChanged)
     assert state.status.value == "paused"
     assert state.paused
-    [agent] = tracker.snapshot()["agents"]
-    assert agent["agent"] == "Alice Agent"
-    assert agent["status"] == "paused"
+    [agent] = tracker.agents.values()
+    assert agent.agent == "Alice Agent"
+    assert agent.status.value == "paused"
 
 
 def test_asterisks_stand_in_for_a_failed_originate_is_not_a_call() -> None:

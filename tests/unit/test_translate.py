@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from crm_core.domain import channels
 from crm_core.domain.events import OriginateCompleted, SpyStarted, SpyStopped
 from crm_core.domain.models import AgentStatus
 from telephony import translate
@@ -126,10 +127,34 @@ def test_spy_start_and_stop() -> None:
         ("PJSIP/alice", "PJSIP/alice"),
     ],
 )
-def test_channel_base_folds_local_halves(channel: str, base: str) -> None:
-    assert translate.channel_base(channel) == base
+def test_channel_device_folds_local_halves(channel: str, base: str) -> None:
+    assert channels.channel_device(channel) == base
+    assert channels.device_of(channel) == base
 
 
-def test_interface_base_drops_no_optimise_suffix() -> None:
-    assert translate.interface_base("Local/1001@agents/n") == "Local/1001@agents"
-    assert translate.interface_base("PJSIP/1001") == "PJSIP/1001"
+def test_interface_device_drops_no_optimise_suffix() -> None:
+    assert channels.interface_device("Local/1001@agents/n") == "Local/1001@agents"
+    assert channels.interface_device("PJSIP/1001") == "PJSIP/1001"
+    assert channels.device_of("Local/1001@from-internal/n") == "Local/1001@from-internal"
+
+
+def test_interface_extension_and_number_of_a_channel() -> None:
+    assert channels.channel_interface("Local/1001@agents-0000000a;2") == "Local/1001@agents/n"
+    assert channels.channel_interface("PJSIP/1001-0000000a") == "PJSIP/1001"
+    assert channels.extension_of("Local/1001@agents/n") == "1001"
+    assert channels.extension_of("PJSIP/1002") == "1002"
+    assert channels.extension_of("Local/1003@agents-00000001;1") == "1003"
+    assert channels.number_of("Local/15557770012@customer-sim-00000012;1") == "15557770012"
+    assert channels.number_of("PJSIP/alice-00000001") is None
+
+
+def test_header_values() -> None:
+    assert translate.split_clid('"李四" <13900139000>') == ("李四", "13900139000")
+    assert translate.split_clid("nonsense") == ("", "")
+    assert translate.duration_seconds("00:01:05") == 65
+    assert translate.duration_seconds("1:xx:05") == 0
+    assert translate.header_float("1500") == 1500.0
+    assert translate.header_float("bad") == 0.0
+    assert translate.header_int("17") == 17
+    assert translate.header_int(None) is None
+    assert translate.clean_name("<unknown>") == ""
