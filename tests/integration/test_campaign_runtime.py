@@ -50,7 +50,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     )
     await runtime.start()
     for n in range(3, 7):  # only Agent 1002 (agent2) is free for the campaign's queue
-        runtime.objects["sim"].pause_member("sales", f"Local/100{n}@agents/n", True, "training")
+        runtime.components.sim.pause_member("sales", f"Local/100{n}@agents/n", True, "training")
     try:
         yield runtime
     finally:
@@ -67,8 +67,8 @@ async def _login(s: aiohttp.ClientSession, url: str, name: str) -> dict[str, str
 async def test_campaign_call_pops_its_card_and_the_disposition_lands_on_the_contact(
     runtime: Runtime,
 ) -> None:
-    sim = runtime.objects["sim"]
-    db = runtime.objects["db"]
+    sim = runtime.components.sim
+    db = runtime.components.db
     sim.customers["8613700137000"] = CustomerPhone("answer", 0.3, 30.0)
     url = runtime.url.rstrip("/")
     async with aiohttp.ClientSession() as s:
@@ -133,8 +133,8 @@ async def test_campaign_call_pops_its_card_and_the_disposition_lands_on_the_cont
 async def test_follow_up_campaign_from_closed_cases_stores_the_satisfaction(
     runtime: Runtime,
 ) -> None:
-    sim = runtime.objects["sim"]
-    db = runtime.objects["db"]
+    sim = runtime.components.sim
+    db = runtime.components.db
     now = datetime.now(UTC)
     due = await db.customers.create(name="孙八", phones=["13600136999"])
     later = await db.customers.create(name="周九", phones=["13600136998"])
@@ -196,8 +196,8 @@ async def test_follow_up_campaign_from_closed_cases_stores_the_satisfaction(
 
 
 async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runtime) -> None:
-    sim = runtime.objects["sim"]
-    db = runtime.objects["db"]
+    sim = runtime.components.sim
+    db = runtime.components.db
     sim.customers["8613500135002"] = CustomerPhone("answer", 0.3, 0.5)
     url = runtime.url.rstrip("/")
     async with aiohttp.ClientSession() as s:
@@ -222,7 +222,7 @@ async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runt
         async with s.post(f"{url}/api/campaigns/{cid}/start", headers=lead) as r:
             assert r.status == 200
         # the automatic dialer leaves preview campaigns alone: let it turn a few times
-        loop = runtime.objects["dialer_loop"]
+        loop = runtime.components.telephony.dialer_loop
         turned = loop.ticks
         end = asyncio.get_running_loop().time() + 15
         while loop.ticks < turned + 3:
