@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.testing.cluster import PrivateRedis
 from crm_core.lease import RedisLease
-from tests.integration.redis_server import PrivateRedis
 
 
 @pytest.fixture
