@@ -55,11 +55,11 @@ import asyncpg
 from argon2 import PasswordHasher
 from sqlalchemy.exc import SQLAlchemyError
 
+from callcenter.bench.consoles import ConsoleProcess
 from callcenter.settings import Settings
 from callcenter.testing.cluster import (
     Instances,
     PrivateRedis,
-    die_with_parent,
     drop_schema,
     instance_env,
     lease_holder,
@@ -199,65 +199,6 @@ def score(
 # --- processes --------------------------------------------------------------------------------
 
 
-class ConsoleProcess:
-    """One `cluster_clients` process, spoken to in JSON lines over its stdin/stdout."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    @classmethod
-    async def start(cls) -> ConsoleProcess:
-        argv = [sys.executable, "-m", "callcenter.bench.cluster_clients"]
-        return cls(await _spawn(argv))
-
-    async def send(self, message: object) -> None:
-        assert self.proc.stdin is not None
-        text = message if isinstance(message, str) else json.dumps(message)
-        self.proc.stdin.write(text.encode() + b"\n")
-        await self.proc.stdin.drain()
-
-    async def receive(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError(f"console process {self.proc.pid} ended unexpectedly")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    async def quit(self) -> None:
-        stdin = self.proc.stdin
-        if stdin is not None and not stdin.is_closing():
-            with contextlib.suppress(OSError):
-                stdin.write(b"quit\n")
-                stdin.close()
-        await _stop(self.proc, 10.0)
-
-
-async def _spawn(argv: list[str]) -> asyncio.subprocess.Process:
-    """A console process spoken to over pipes (its stderr passes through)."""
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        limit=256 * 1024 * 1024,
-        start_new_session=True,  # Ctrl-C reaches the bench, which stops them in order
-        preexec_fn=die_with_parent if sys.platform == "linux" else None,
-    )
-
-
-async def _stop(proc: asyncio.subprocess.Process, timeout: float = 15.0) -> None:
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-
-
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -374,7 +315,7 @@ async def _bench(size: Size, pg_base: str) -> dict[str, Any]:
         started = time.monotonic()
         processes = math.ceil(len(consoles) / CONSOLES_PER_PROCESS)
         for start in range(0, len(consoles), CONSOLES_PER_PROCESS):
-            clients.append(await ConsoleProcess.start())
+            clients.append(await ConsoleProcess.start("callcenter.bench.cluster_clients"))
             await clients[-1].send(
                 {
                     "urls": urls,
