@@ -73,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     _ami_options(p)
     _rule_options(p)
 
+    p = sub.add_parser("tail", help="print an agent's live console messages as JSON lines")
+    p.add_argument("--url", required=True, help="the console's base URL, e.g. http://host:8080/")
+    p.add_argument("--user", required=True, help="the login whose live messages to print")
+    p.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="environment variable holding the password (default: ask, or read stdin)",
+    )
+
     p = sub.add_parser("sim", help="run the PBX simulator alone")
     p.add_argument("--ami-port", type=int, default=5038)
     p.add_argument("--control-port", type=int, default=8081)

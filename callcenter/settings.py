@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -160,6 +161,15 @@ class Settings:
                 )
             ]
         return [_parse_endpoint(spec) for spec in self.ami_endpoints]
+
+    def browser_origins(self) -> tuple[str, ...]:
+        """`allowed_origins` and the origin of `public_url`, in the form browsers send."""
+        origins = {o.strip().lower().rstrip("/") for o in self.allowed_origins if o.strip()}
+        if self.public_url:
+            parts = urlsplit(self.public_url)
+            if parts.scheme and parts.netloc:
+                origins.add(f"{parts.scheme}://{parts.netloc}".lower())
+        return tuple(sorted(origins))
 
 
 def _parse_endpoint(spec: str) -> AmiEndpoint:

@@ -1,12 +1,14 @@
 """The composition root: build every object once from Settings, start them in order,
-stop them in reverse.
+stop them in reverse. It composes only: what it builds lives in other modules
+(seed data in `callcenter.demo_seed`, the reconcile loop in
+`callcenter.reconcile_loop`, adapters in `callcenter.adapters`).
 
 `Runtime.start()` brings up: database → bus → (demo: PBX simulator) → AMI client
 → ingest → call-log writer → rules, callbacks and deadlines → FastAGI → HTTP
 console (+ lead and campaign views, `/sim/` in demo) → (demo: traffic). Each
 part is a `Part` with its own stop; a failure during start stops what already
-runs, in reverse. Other packages are imported inside the builders so one
-missing optional piece names itself clearly instead of breaking `--help`.
+runs, in reverse. What was built is then `Runtime.components`, one typed object
+(docs/adr/0073).
 """
 
 from __future__ import annotations
@@ -14,30 +16,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
-import ipaddress
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from callcenter.settings import Settings
+from callcenter.adapters import CallbackPromiserAdapter
+from callcenter.demo_seed import (
+    DEMO_AGENTS,
+    DEMO_QUEUES,
+    create_demo_customers,
+    create_demo_users,
+    demo_interface,
+    demo_member,
+)
+from callcenter.reconcile_loop import reconcile_every
+from callcenter.settings import AmiEndpoint, Settings
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.events import DomainEvent
-from crm_core.domain.models import Callback, CallbackReason, Role
 from crm_core.ports.bus import EventBus
+
+if TYPE_CHECKING:
+    from agent_console.api import LeadConfig
+    from agent_console.web.auth import Revocations
+    from agent_console.web.deps import CallbackPromiser
+    from agent_console.web.throttle import LoginLimiter
+    from crm_core.db import Database
+    from crm_core.health import HealthRegistry
+    from crm_core.lease import RedisLease
+    from crm_core.ports.telephony import TelephonyCommands
+    from crm_core.services.call_log import CallLogWriter
+    from crm_core.services.callbacks import CallbackService
+    from crm_core.services.deadlines import DeadlineScheduler
+    from crm_core.services.effects import EffectSweeper
+    from crm_core.services.rules import QueueTimeoutCheck, RingRuleService
+    from telephony.ami.client import AmiClient
+    from telephony.dialer import CampaignDialer
+    from telephony.dialer_task import SupervisedDialer
+    from telephony.fastagi import FastAgiServer
+    from telephony.sim import DemoTraffic, Simulator
 
 log = logging.getLogger(__name__)
 
-DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo login, demo database only
-DEMO_QUEUES = ("support", "sales")
-DEMO_AGENTS = 6
+__all__ = ["Components", "DemoOptions", "Part", "Runtime"]
 
 
 @dataclass(slots=True)
@@ -53,6 +81,49 @@ class DemoOptions:
     answer_after_seconds: float = 4.0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Telephony:
+    """The AMI side: one client per PBX, the commands (routed by PBX), the dialer."""
+
+    clients: list[AmiClient]
+    commands: TelephonyCommands
+    dialer: CampaignDialer
+    dialer_loop: SupervisedDialer
+    leases: dict[str, RedisLease]  # per PBX, with Redis only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rules:
+    callbacks: CallbackService
+    rules: RingRuleService
+    deadlines: DeadlineScheduler
+    effects_sweep: EffectSweeper
+    queue_timeouts: QueueTimeoutCheck
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Console:
+    app: web.Application
+    runner: web.AppRunner
+    health: HealthRegistry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Components:
+    """Everything a started `Runtime` built (for the commands' banners and for tests)."""
+
+    clock: SystemClock
+    db: Database
+    bus: EventBus
+    sim: Simulator | None  # demo only
+    telephony: Telephony
+    call_log: CallLogWriter
+    rules: Rules
+    fastagi: FastAgiServer
+    console: Console
+    traffic: DemoTraffic | None  # demo only
+
+
 @dataclass(kw_only=True)
 class Runtime:
     settings: Settings
@@ -60,8 +131,14 @@ class Runtime:
     host: str = "127.0.0.1"
     port: int = 8080
     parts: list[Part] = field(default_factory=list)
-    objects: dict[str, Any] = field(default_factory=dict)
     url: str = ""
+    _components: Components | None = None
+
+    @property
+    def components(self) -> Components:
+        if self._components is None:
+            raise RuntimeError("the runtime is not started")
+        return self._components
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -81,6 +158,7 @@ class Runtime:
                 log.error("stopping %s took longer than 10 s; moving on", part.name)
             except Exception:
                 log.exception("stopping %s failed", part.name)
+        self._components = None
 
     def _own(self, name: str, stop: Callable[[], Awaitable[None]]) -> None:
         self.parts.append(Part(name, stop))
@@ -101,25 +179,39 @@ class Runtime:
     async def _start(self) -> None:
         s = self.settings
         clock = SystemClock()
-        self.objects["clock"] = clock
-
         db = await self._database()
         bus = await self._bus()
+        sim: Simulator | None = None
+        endpoints = s.ami_endpoint_list()
         if self.demo is not None:
-            await self._simulator()
-        commands = await self._ami(bus, db)
-        await self._call_log(bus, db)
-        self._task("reconcile", self._reconcile_every(db, interval=600.0))
-        promiser = await self._rules(bus, db, commands)
-        await self._fastagi(bus, db)
-        await self._console(bus, db, commands, promiser)
-        if self.demo is not None:
-            await self._demo_traffic()
+            sim, endpoint = await self._simulator()
+            endpoints = [endpoint]  # the demo's own simulator
+        telephony = await self._ami(bus, db, clock, endpoints)
+        call_log = await self._call_log(bus, db, clock)
+        self._task("reconcile", reconcile_every(db, clock, interval=600.0))
+        rules = await self._rules(bus, db, clock, telephony.commands)
+        fastagi = await self._fastagi(bus, db, rules.callbacks, sim)
+        console = await self._console(
+            bus, db, clock, telephony, CallbackPromiserAdapter(rules.callbacks), sim
+        )
+        traffic = await self._demo_traffic(sim) if sim is not None else None
+        self._components = Components(
+            clock=clock,
+            db=db,
+            bus=bus,
+            sim=sim,
+            telephony=telephony,
+            call_log=call_log,
+            rules=rules,
+            fastagi=fastagi,
+            console=console,
+            traffic=traffic,
+        )
         log.info("callcenter running at %s (ring limit %.0f s)", self.url, s.ring_limit_seconds)
 
     # --- parts --------------------------------------------------------------------------
 
-    async def _database(self) -> Any:
+    async def _database(self) -> Database:
         from crm_core.db import open_database
         from crm_core.db.migrate import upgrade_async
 
@@ -128,8 +220,7 @@ class Runtime:
             self.demo.database_file.parent.mkdir(parents=True, exist_ok=True)
             await upgrade_async(url)
         db = await open_database(url, phone_region=self.settings.phone_region)
-        self.objects["db"] = db
-        self._own("database", _closer(db))
+        self._own("database", db.close)
         if self.demo is not None:
             await create_demo_users(db)
             await create_demo_customers(db)
@@ -137,20 +228,16 @@ class Runtime:
 
     async def _bus(self) -> EventBus:
         s = self.settings
-        bus: EventBus
-        if s.redis_url:
-            from crm_core.bus_redis import RedisBus
+        if not s.redis_url:
+            return InProcessBus()
+        from crm_core.bus_redis import RedisBus
 
-            redis_bus = RedisBus(s.redis_url, instance_id=s.instance_id or None)
-            await redis_bus.start()
-            self._own("redis bus", redis_bus.stop)
-            bus = redis_bus
-        else:
-            bus = InProcessBus()
-        self.objects["bus"] = bus
-        return bus
+        redis_bus = RedisBus(s.redis_url, instance_id=s.instance_id or None)
+        await redis_bus.start()
+        self._own("redis bus", redis_bus.stop)
+        return redis_bus
 
-    async def _simulator(self) -> None:
+    async def _simulator(self) -> tuple[Simulator, AmiEndpoint]:
         from telephony.sim import demo_simulator
 
         assert self.demo is not None
@@ -163,15 +250,18 @@ class Runtime:
         # agents 2..6 are already at work so calls flow; agent1 is yours to sign in
         for n in range(2, DEMO_AGENTS + 1):
             for queue in DEMO_QUEUES:
-                sim.add_member(queue, f"Agent 100{n}", f"Local/100{n}@agents/n")
+                sim.add_member(queue, demo_member(n), demo_interface(n))
         port = await sim.start("127.0.0.1", 0)
-        self.objects["sim"] = sim
         self._own("simulator", sim.stop)
-        self.objects["ami_endpoint"] = ("127.0.0.1", port, sim.username, secret)
+        endpoint = AmiEndpoint(
+            name="default", host="127.0.0.1", port=port, username=sim.username, secret=secret
+        )
+        return sim, endpoint
 
-    async def _ami(self, bus: EventBus, db: Any) -> Any:
+    async def _ami(
+        self, bus: EventBus, db: Database, clock: SystemClock, endpoints: list[AmiEndpoint]
+    ) -> Telephony:
         """One AMI client and tracker per PBX; commands routed by PBX (ADR 0038)."""
-        from callcenter.settings import AmiEndpoint
         from crm_core.services.reconcile import pbx_calls_ended_since, pbx_legs
         from telephony.ami.client import AmiClient, Endpoint
         from telephony.commands import AmiCommands
@@ -179,12 +269,6 @@ class Runtime:
         from telephony.tracker import CallTracker
 
         s = self.settings
-        endpoints = s.ami_endpoint_list()
-        if "ami_endpoint" in self.objects:  # the demo's own simulator
-            host, port, user, secret = self.objects["ami_endpoint"]
-            endpoints = [
-                AmiEndpoint(name="default", host=host, port=port, username=user, secret=secret)
-            ]
 
         async def publish(events: list[DomainEvent]) -> None:
             for event in events:
@@ -198,7 +282,7 @@ class Runtime:
             if u.interface and u.member_name
         }
         pbxs: list[Pbx] = []
-        clients: list[Any] = []
+        clients: list[AmiClient] = []
         for ep in endpoints:
             tracker = CallTracker(
                 s.ring_limit_seconds,
@@ -212,7 +296,7 @@ class Runtime:
                 tracker=tracker,
                 on_events=publish,
                 events=not s.redis_url,  # with several instances the lease decides who reads
-                clock=self.objects["clock"],
+                clock=clock,
                 action_timeout=s.ami_action_timeout_seconds,
                 ping_interval=s.ami_ping_interval_seconds,
                 watchdog=s.ami_watchdog_seconds,
@@ -225,32 +309,34 @@ class Runtime:
             )
             clients.append(client)
             pbxs.append(Pbx(ep.name, AmiCommands(client), tracker, ep.agents))
-        commands: Any = pbxs[0].commands if len(pbxs) == 1 else PbxRouter(pbxs)
+        commands: TelephonyCommands = pbxs[0].commands if len(pbxs) == 1 else PbxRouter(pbxs)
         # the dialer hears the resync after the connect: it learns who is logged in
-        self._dialer(bus, db, commands)
+        dialer, dialer_loop = self._dialer(bus, db, clock, commands)
         for client in clients:
             client.start()
             self._own(f"ami client {client.endpoint.name}", client.stop)
+        leases: dict[str, RedisLease] = {}
         if s.redis_url:
             for n, client in enumerate(clients):
-                await self._ami_lease(client, runs_dialer=n == 0)
+                leases[client.endpoint.name] = self._ami_lease(
+                    client, dialer_loop if n == 0 else None
+                )
         else:
-            self.objects["dialer_loop"].start()
+            dialer_loop.start()
         if self.demo is not None:
             await clients[0].wait_connected(timeout=10.0)
-        self.objects.update(
-            ami=clients[0],
-            ami_clients=clients,
-            tracker=pbxs[0].tracker,
-            trackers={p.name: p.tracker for p in pbxs},
+        return Telephony(
+            clients=clients,
             commands=commands,
+            dialer=dialer,
+            dialer_loop=dialer_loop,
+            leases=leases,
         )
-        return commands
 
-    def _dialer(self, bus: EventBus, db: Any, commands: Any) -> None:
+    def _dialer(
+        self, bus: EventBus, db: Database, clock: SystemClock, commands: TelephonyCommands
+    ) -> tuple[CampaignDialer, SupervisedDialer]:
         """Campaign dialer; with several instances only the AMI lease holder dials."""
-        import os
-
         from crm_core.phones import carrier_digits
         from telephony.dialer import CampaignDialer, DialerConfig
         from telephony.dialer_task import SupervisedDialer
@@ -260,13 +346,13 @@ class Runtime:
             campaigns=db.campaigns,
             dnc=db.dnc,
             commands=commands,
-            clock=self.objects["clock"],
+            clock=clock,
             config=DialerConfig(
                 channel=s.dialer_channel,
                 context=s.dialer_context,
                 ring_seconds=s.dialer_ring_seconds,
                 abandon_cap=s.abandon_rate_cap,
-                instance=s.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+                instance=_instance_name(s),
                 # the customer's number as the carrier expects it (ADR 0047)
                 dial_number=functools.partial(
                     carrier_digits, region=s.phone_region, form=s.carrier_number_format
@@ -274,40 +360,16 @@ class Runtime:
             ),
         )
         bus.subscribe(dialer.handle)
-        loop = SupervisedDialer(dialer.step, dialer.agents_available, self.objects["clock"])
+        loop = SupervisedDialer(dialer.step, dialer.agents_available, clock)
 
         async def stop() -> None:
             await loop.stop()
             await dialer.close()
 
         self._own("dialer", stop)
-        self.objects.update(dialer=dialer, dialer_loop=loop)
+        return dialer, loop
 
-    async def _reconcile_every(self, db: Any, *, interval: float) -> None:
-        """Compare Asterisk's CDRs with our records and repair gaps (docs/adr/0030)."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from crm_core.services.reconcile import reconcile
-
-        clock = self.objects["clock"]
-        while True:
-            await clock.sleep(interval)
-            now = clock.now()
-            try:
-                report = await reconcile(
-                    db, now - timedelta(hours=2), now - timedelta(minutes=1), repair=True
-                )
-            except (SQLAlchemyError, OSError) as exc:
-                log.error("reconcile: skipped, database unreachable: %s", exc)
-                continue
-            if report.missing:
-                log.error(
-                    "reconcile: repaired %d call records missing from the CRM: %s",
-                    report.repaired,
-                    ", ".join(report.missing[:20]),
-                )
-
-    def _lead_config(self) -> Any:
+    def _lead_config(self) -> LeadConfig:
         """The wallboard and reports read the same rule settings as everything else."""
         from agent_console.api import LeadConfig
         from crm_core.services.live import LiveBoardConfig
@@ -331,57 +393,54 @@ class Runtime:
             ),
         )
 
-    async def _ami_lease(self, client: Any, *, runs_dialer: bool) -> None:
-        """One active AMI reader per PBX across instances (docs/adr/0028)."""
-        import os
-
+    def _ami_lease(self, client: AmiClient, dialer_loop: SupervisedDialer | None) -> RedisLease:
+        """One active AMI reader per PBX across instances (docs/adr/0028); the first
+        PBX's reader also paces the campaigns (`dialer_loop`)."""
         from crm_core.lease import RedisLease
 
         s = self.settings
-        instance = s.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
         async def acquired(token: int) -> None:
-            roles[name] = f"active (lease token {token})"
             await client.set_events(True)
-            if runs_dialer:  # the first PBX's reader also paces the campaigns
-                self.objects["dialer_loop"].start()
+            if dialer_loop is not None:
+                dialer_loop.start()
 
         async def lost(token: int) -> None:
-            roles[name] = "standby"
             await client.set_events(False)
-            if runs_dialer:
-                await self.objects["dialer_loop"].stop()
+            if dialer_loop is not None:
+                await dialer_loop.stop()
 
         name = client.endpoint.name
-        roles: dict[str, str] = self.objects.setdefault("ami_roles", {})  # per PBX, for operators
-        roles[name] = "standby"
-        lease = RedisLease(s.redis_url, f"ami:{name}", instance, on_acquired=acquired, on_lost=lost)
+        lease = RedisLease(
+            s.redis_url, f"ami:{name}", _instance_name(s), on_acquired=acquired, on_lost=lost
+        )
         lease.start()
         self._own(f"ami lease {name}", lease.stop)
-        self.objects.setdefault("leases", {})[name] = lease
+        return lease
 
-    async def _call_log(self, bus: EventBus, db: Any) -> None:
+    async def _call_log(self, bus: EventBus, db: Database, clock: SystemClock) -> CallLogWriter:
         from crm_core.services.call_log import CallLogWriter
 
         writer = CallLogWriter(
-            db.calls, outbox_path=self.settings.outbox_path, bus=bus, clock=self.objects["clock"]
+            db.calls, outbox_path=self.settings.outbox_path, bus=bus, clock=clock
         )
         await writer.start()
         bus.subscribe(writer.handle)
         self._own("call log writer", writer.stop)
-        self.objects["call_log"] = writer
+        return writer
 
-    async def _rules(self, bus: EventBus, db: Any, commands: Any) -> Any:
-        from crm_core.services.callbacks import CallbackService, RuleSettings
+    async def _rules(
+        self, bus: EventBus, db: Database, clock: SystemClock, commands: TelephonyCommands
+    ) -> Rules:
+        from crm_core.services.callbacks import CallbackService
         from crm_core.services.deadlines import DeadlineScheduler
         from crm_core.services.effects import EffectSweeper
         from crm_core.services.rules import QueueTimeoutCheck, RingRuleService
 
-        s = cast(RuleSettings, self.settings)
-        clock = self.objects["clock"]
+        s = self.settings
         callbacks = CallbackService(db=db, bus=bus, clock=clock, settings=s, commands=commands)
         rules = RingRuleService(db=db, bus=bus, clock=clock, settings=s, commands=commands)
-        callbacks.retry_seconds = rules.retry_seconds = self.settings.event_retry_seconds
+        callbacks.retry_seconds = rules.retry_seconds = s.event_retry_seconds
         deadlines = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=callbacks)
         bus.subscribe(callbacks.handle)
         bus.subscribe(rules.handle)
@@ -393,33 +452,34 @@ class Runtime:
         await deadlines.start()
         self._own("deadlines", deadlines.stop)
         # what calls owe and nobody applied (an outage, a crash): docs/adr/0060
-        db.effects.instance = self.settings.instance_id or db.effects.instance
+        db.effects.instance = s.instance_id or db.effects.instance
         sweeper = EffectSweeper.for_services(
             callbacks=callbacks,
             rules=rules,
             db=db,
             clock=clock,
-            interval=self.settings.effects_sweep_seconds,
-            lookback=timedelta(minutes=self.settings.effects_lookback_minutes),
+            interval=s.effects_sweep_seconds,
+            lookback=timedelta(minutes=s.effects_lookback_minutes),
         )
         sweeper.start()
         self._own("effects sweep", sweeper.stop)
-        self.objects.update(
+        return Rules(
             callbacks=callbacks,
             rules=rules,
             deadlines=deadlines,
             effects_sweep=sweeper,
             queue_timeouts=queue_timeouts,
         )
-        return CallbackPromiserAdapter(callbacks)
 
-    async def _fastagi(self, bus: EventBus, db: Any) -> None:
+    async def _fastagi(
+        self, bus: EventBus, db: Database, callbacks: CallbackService, sim: Simulator | None
+    ) -> FastAgiServer:
         from ivr_scripts.routes import routes
         from telephony.fastagi import FastAgiServer
 
         s = self.settings
         server = FastAgiServer(
-            routes(db=db, bus=bus, settings=s, callbacks=self.objects.get("callbacks")),
+            routes(db=db, bus=bus, settings=s, callbacks=callbacks),
             header_timeout=s.agi_header_timeout_seconds,
             command_timeout=s.agi_command_timeout_seconds,
             allowed_networks=s.agi_allowed_networks,
@@ -427,60 +487,73 @@ class Runtime:
         )
         await server.start(s.agi_host, s.agi_port)
         self._own("fastagi", server.stop)
-        self.objects["fastagi"] = server
-        sim = self.objects.get("sim")
         if sim is not None:  # simulated calls may pass through the IVR too
             sim.agi_address = (s.agi_host, server.port)
             sim.agi_secret = s.agi_secret
+        return server
 
-    async def _console(self, bus: EventBus, db: Any, commands: Any, promiser: Any) -> None:
-        from agent_console.app import create_app
-        from agent_console.web.deps import ConsoleConfig, ConsoleDeps
-        from callcenter.ops import setup_ops_routes
+    def _health(self, bus: EventBus, clients: list[AmiClient]) -> HealthRegistry:
+        from crm_core.bus_redis import RedisBus
         from crm_core.health import HealthRegistry
-        from crm_core.phones import normalize
 
-        s = self.settings
-        extra: list[Callable[[web.Application], None]] = []
-        for module, func in (
-            ("agent_console.api", "setup_lead_routes"),
-            ("agent_console.campaigns.routes", "setup_campaign_routes"),
-        ):
-            try:
-                setup = getattr(importlib.import_module(module), func)
-                if module == "agent_console.api":
-                    setup = functools.partial(setup, config=self._lead_config())
-                else:
-                    dialer = self.objects.get("dialer")
-                    setup = functools.partial(
-                        setup,
-                        dialer_stats=dialer.stats if dialer is not None else None,
-                        phone_region=s.phone_region,
-                    )
-                extra.append(setup)
-            except (ImportError, AttributeError) as exc:
-                log.warning("%s not available (%s); the console runs without it", module, exc)
-        components = ("ami", "database", "redis") if s.redis_url else ("ami", "database")
+        components = (
+            ("ami", "database", "redis") if self.settings.redis_url else ("ami", "database")
+        )
         health = HealthRegistry(components)
         bus.subscribe(health.handle)
-        for ami in self.objects.get("ami_clients", []):
+        for ami in clients:
             # it (dis)connected, or had its login refused, before the registry listened
             name = ami.endpoint.name
             healthy, detail = ami.health()
             if healthy or ami.refused:
                 health.set("ami" if name == "default" else f"ami:{name}", healthy, detail)
-        if s.redis_url:  # the bus probes Redis from now on; start from what it knows
-            up = bool(getattr(bus, "healthy", True))
+        if isinstance(bus, RedisBus):  # the bus probes Redis from now on; start from what it knows
+            up = bus.healthy
             health.set("redis", up, "event bus started" if up else "unreachable at start")
-        self.objects["health"] = health
-        extra.append(
-            lambda app: setup_ops_routes(
-                app, health, db_ping=db.ping, metrics_token=s.metrics_token
-            )
-        )
-        sim = self.objects.get("sim")
+        return health
+
+    async def _console(
+        self,
+        bus: EventBus,
+        db: Database,
+        clock: SystemClock,
+        telephony: Telephony,
+        promiser: CallbackPromiser,
+        sim: Simulator | None,
+    ) -> Console:
+        from agent_console.api import setup_lead_routes
+        from agent_console.app import create_app
+        from agent_console.campaigns.operator import campaign_routes
+        from agent_console.campaigns.seat_hooks import campaign_seat_hooks
+        from agent_console.web.deps import ConsoleConfig, ConsoleDeps
+        from callcenter.ops import setup_ops_routes
+        from crm_core.phones import normalize
+        from telephony.sim import create_control_app
+
+        s = self.settings
+        health = self._health(bus, telephony.clients)
+        lead_config = self._lead_config()
+
+        def mount_lead(app: web.Application) -> None:
+            setup_lead_routes(app, config=lead_config)
+
+        def mount_campaigns(app: web.Application) -> None:
+            campaign_routes(
+                campaigns=db.campaigns,
+                customers=db.customers,
+                dnc=db.dnc,
+                cases=db.cases,
+                dialer_stats=telephony.dialer.stats,
+                phone_region=s.phone_region,
+            )(app)
+            campaign_seat_hooks(app, campaigns=db.campaigns, dnc=db.dnc, surveys=db.surveys)
+
+        def mount_ops(app: web.Application) -> None:
+            setup_ops_routes(app, health, db_ping=db.ping, metrics_token=s.metrics_token)
+
+        extra: list[Callable[[web.Application], None]] = [mount_lead, mount_campaigns, mount_ops]
         if sim is not None:
-            control = importlib.import_module("telephony.sim").create_control_app(sim)
+            control = create_control_app(sim)
 
             def mount_sim(app: web.Application) -> None:
                 app.add_subapp("/sim/", control)
@@ -488,11 +561,12 @@ class Runtime:
             extra.append(mount_sim)
 
         region = s.phone_region
+        revocations, login_limiter = self._shared_console_state(clock)
         services = ConsoleDeps(
             db=db,
             bus=bus,
-            commands=commands,
-            clock=self.objects["clock"],
+            commands=telephony.commands,
+            clock=clock,
             config=ConsoleConfig(
                 company_name=s.company_name,
                 secret_key=s.secret_key,
@@ -504,14 +578,15 @@ class Runtime:
                 login_max_failures_per_address=s.login_max_failures_per_address,
                 login_window_seconds=s.login_window_seconds,
                 default_language=s.default_language,
-                allowed_origins=allowed_origins(s),
+                allowed_origins=s.browser_origins(),
                 phone_region=s.phone_region,
                 carrier_number_format=s.carrier_number_format,
             ),
             callbacks=promiser,
             normalize_phone=lambda raw: normalize(raw, region),
             extra_setup=extra,
-            **self._shared_console_state(),
+            revocations=revocations,
+            login_limiter=login_limiter,
         )
         app = create_app(services)
         runner = web.AppRunner(app, access_log=None)
@@ -523,14 +598,16 @@ class Runtime:
         shown = self.host if self.host not in ("0.0.0.0", "::") else "127.0.0.1"
         self.url = s.public_url or f"http://{shown}:{bound[1]}/"
         self.port = int(bound[1])
-        self.objects.update(app=app, runner=runner)
+        return Console(app=app, runner=runner, health=health)
 
-    def _shared_console_state(self) -> dict[str, Any]:
+    def _shared_console_state(
+        self, clock: SystemClock
+    ) -> tuple[Revocations | None, LoginLimiter | None]:
         """With Redis: logouts and the login throttle shared by every instance
         (ADR 0054, 0055); without, the console keeps them in this process."""
         s = self.settings
         if not s.redis_url:
-            return {}
+            return None, None
         from agent_console.web.redis_state import RedisLoginThrottle, RedisRevocations, connect
         from agent_console.web.throttle import LoginThrottle
 
@@ -545,149 +622,23 @@ class Runtime:
 
         self._own("console redis state", stop)
         local = LoginThrottle(
-            self.objects["clock"],
+            clock,
             max_failures=s.login_max_failures,
             max_failures_per_address=s.login_max_failures_per_address,
             window_seconds=s.login_window_seconds,
         )
-        return {
-            "revocations": revocations,
-            "login_limiter": RedisLoginThrottle(client, local),
-        }
+        return revocations, RedisLoginThrottle(client, local)
 
-    async def _demo_traffic(self) -> None:
+    async def _demo_traffic(self, sim: Simulator) -> DemoTraffic:
         from telephony.sim import DemoTraffic
 
         assert self.demo is not None
-        traffic = DemoTraffic(self.objects["sim"], calls_per_minute=self.demo.calls_per_minute)
+        traffic = DemoTraffic(sim, calls_per_minute=self.demo.calls_per_minute)
         traffic.start()
         self._own("demo traffic", traffic.stop)
-        self.objects["traffic"] = traffic
+        return traffic
 
 
-class CallbackPromiserAdapter:
-    """The console's `CallbackPromiser` port over the rules' `CallbackService`."""
-
-    def __init__(self, service: Any) -> None:
-        self._service = service
-
-    async def promise(
-        self,
-        *,
-        phone: str,
-        due_at: Any,
-        customer_id: int | None,
-        owner_user_id: int | None,
-        call_id: str | None,
-        question: str,
-        queue: str | None,
-    ) -> Callback:
-        result: Callback = await self._service.request_callback(
-            phone=phone,
-            reason=CallbackReason.PROMISED,
-            due_at=due_at,
-            customer_id=customer_id,
-            owner_user_id=owner_user_id,
-            call_id=call_id,
-            question=question,
-            queue=queue,
-        )
-        return result
-
-
-def _closer(obj: Any) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        for name in ("stop", "close", "aclose", "dispose"):
-            method = getattr(obj, name, None)
-            if method is not None:
-                result = method()
-                if asyncio.iscoroutine(result):
-                    await result
-                return
-
-    return close
-
-
-def allowed_origins(s: Settings) -> tuple[str, ...]:
-    """`allowed_origins` and the origin of `public_url`, in the form browsers send."""
-    from urllib.parse import urlsplit
-
-    origins = {o.strip().lower().rstrip("/") for o in s.allowed_origins if o.strip()}
-    if s.public_url:
-        parts = urlsplit(s.public_url)
-        if parts.scheme and parts.netloc:
-            origins.add(f"{parts.scheme}://{parts.netloc}".lower())
-    return tuple(sorted(origins))
-
-
-async def create_demo_users(db: Any) -> None:
-    """The demo logins of CONTRACTS.md (demo database only; `serve` never calls this)."""
-    from crm_core.passwords import hash_password
-
-    users = db.users
-    if await users.get_by_username("agent1") is not None:
-        return
-    hashed = hash_password(DEMO_PASSWORD)
-    team = await users.get_or_create_team("Team A")
-    for n in range(1, DEMO_AGENTS + 1):
-        await users.create(
-            username=f"agent{n}",
-            display_name=f"Agent 100{n}",
-            role=Role.AGENT,
-            password_hash=hashed,
-            team_id=team.id,
-            member_name=f"Agent 100{n}",
-            interface=f"Local/100{n}@agents/n",
-            queues=DEMO_QUEUES,
-        )
-    lead = await users.create(
-        username="lead1",
-        display_name="Team Lead 1",
-        role=Role.LEAD,
-        password_hash=hashed,
-        team_id=team.id,
-        # the lead's own phone, so listen / whisper / barge can be tried in the demo
-        interface="Local/9001@phone-sim/n",
-    )
-    await users.set_team_lead(team.id, lead.id)
-    await users.create(
-        username="manager1", display_name="Manager 1", role=Role.MANAGER, password_hash=hashed
-    )
-    await users.create(
-        username="admin", display_name="Administrator", role=Role.ADMIN, password_hash=hashed
-    )
-
-
-DEMO_CUSTOMERS = (
-    # number, name, company, title, VIP level, notes (numbers the demo traffic calls from)
-    ("13800138000", "张三", "北京星河贸易有限公司", "采购经理", 2, "偏好下午来电"),
-    ("13912345678", "李娜", "上海云帆电子", "行政主管", 0, ""),
-    ("18612340000", "刘洋", "", "", 0, "上次咨询退货流程"),
-    ("13722223333", "杨帆", "杭州远景物流", "运营总监", 3, "大客户，合同季度续签"),
-    ("15899990000", "Emily Chen", "Pacific Trading Ltd", "Buyer", 1, "Prefers English"),
-    ("02166668888", "上海华东物流有限公司", "上海华东物流有限公司", "", 2, "企业总机"),
-)
-
-
-async def create_demo_customers(db: Any) -> None:
-    """A few known callers so the demo's pops show customer cards (demo database only)."""
-    if await db.customers.find_by_phone(DEMO_CUSTOMERS[0][0]) is not None:
-        return
-    for number, name, company, title, vip, notes in DEMO_CUSTOMERS:
-        await db.customers.create(
-            name=name, phones=[number], company=company, title=title, vip_level=vip, notes=notes
-        )
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _instance_name(s: Settings) -> str:
+    """This process among the instances: the setting, or host and pid."""
+    return s.instance_id or f"{socket.gethostname()}-{os.getpid()}"

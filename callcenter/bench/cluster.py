@@ -37,13 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import math
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -53,12 +51,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
 from argon2 import PasswordHasher
 from sqlalchemy.exc import SQLAlchemyError
 
+from callcenter.bench.consoles import ConsoleProcess
 from callcenter.settings import Settings
+from callcenter.testing.cluster import (
+    Instances,
+    PrivateRedis,
+    drop_schema,
+    instance_env,
+    lease_holder,
+    schema_urls,
+)
 from crm_core.domain.models import Role
 from telephony.sim.pbx import Simulator
 
@@ -193,151 +199,6 @@ def score(
 # --- processes --------------------------------------------------------------------------------
 
 
-class ConsoleProcess:
-    """One `cluster_clients` process, spoken to in JSON lines over its stdin/stdout."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    @classmethod
-    async def start(cls) -> ConsoleProcess:
-        argv = [sys.executable, "-m", "callcenter.bench.cluster_clients"]
-        return cls(await _spawn(argv, pipes=True))
-
-    async def send(self, message: object) -> None:
-        assert self.proc.stdin is not None
-        text = message if isinstance(message, str) else json.dumps(message)
-        self.proc.stdin.write(text.encode() + b"\n")
-        await self.proc.stdin.drain()
-
-    async def receive(self, timeout: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError(f"console process {self.proc.pid} ended unexpectedly")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    async def quit(self) -> None:
-        stdin = self.proc.stdin
-        if stdin is not None and not stdin.is_closing():
-            with contextlib.suppress(OSError):
-                stdin.write(b"quit\n")
-                stdin.close()
-        await _stop(self.proc, 10.0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    """Child side of fork: get SIGTERM if the bench itself dies (Linux), so no
-    instance outlives a bench that was killed outright."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-async def _spawn(
-    argv: list[str],
-    *,
-    env: dict[str, str] | None = None,
-    log: Path | None = None,
-    pipes: bool = False,
-) -> asyncio.subprocess.Process:
-    out: Any = None if pipes else asyncio.subprocess.DEVNULL  # pipes: stderr passes through
-    if log is not None:
-        out = log.open("ab")
-    try:
-        return await asyncio.create_subprocess_exec(
-            *argv,
-            env=env,
-            stdin=asyncio.subprocess.PIPE if pipes else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE if pipes else out,
-            stderr=out,
-            limit=256 * 1024 * 1024,
-            start_new_session=True,  # Ctrl-C reaches the bench, which stops them in order
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-    finally:
-        if log is not None:
-            out.close()
-
-
-async def _stop(proc: asyncio.subprocess.Process, timeout: float = 15.0) -> None:
-    if proc.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-
-
-async def _wait_http(session: aiohttp.ClientSession, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            async with session.get(url) as resp:
-                if resp.status == 200:
-                    return
-        except (aiohttp.ClientError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
-        await asyncio.sleep(0.2)
-
-
-async def _start_redis(work: Path) -> tuple[asyncio.subprocess.Process, str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("bench cluster needs redis-server on PATH (it runs a private one)")
-    port = _free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    argv += ["--appendonly", "no", "--dir", str(work)]
-    proc = await _spawn(argv, log=work / "redis.log")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            if time.monotonic() > deadline or proc.returncode is not None:
-                raise RuntimeError(f"redis-server did not start on port {port}") from None
-            await asyncio.sleep(0.05)
-
-
-async def _lease_holder(redis_url: str, timeout: float) -> str:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(redis_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = await client.get("cc:lease:ami:default")
-            if value:
-                text = value.decode() if isinstance(value, bytes) else str(value)
-                return text.split(":")[0]
-            await asyncio.sleep(0.1)
-    finally:
-        await client.aclose()
-    raise RuntimeError("no instance took the AMI lease")
-
-
-def _schema_url(base: str, schema: str) -> tuple[str, str]:
-    """(SQLAlchemy URL with the private search_path, plain asyncpg DSN)."""
-    url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
-    return url, plain
-
-
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -395,12 +256,6 @@ async def _records(plain: str, schema: str) -> dict[str, str]:
     return {str(r["call_id"]): str(r["outcome"]) for r in rows}
 
 
-def _env(base: dict[str, str], **values: str) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if not k.startswith("CALLCENTER_")}
-    env.update({f"CALLCENTER_{k.upper()}": v for k, v in values.items()})
-    return env
-
-
 _T0 = time.monotonic()
 
 
@@ -413,16 +268,16 @@ async def _bench(size: Size, pg_base: str) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     schema = f"bench_cluster_{uuid.uuid4().hex[:8]}"
-    url, plain = _schema_url(pg_base, schema)
+    url, plain = schema_urls(pg_base, schema)
     agents = _agents(size.consoles)
     queues = sorted({a.queue for a in agents})
-    procs: dict[str, asyncio.subprocess.Process] = {}
+    redis = PrivateRedis(work)
+    instances: Instances | None = None
     sim: TimedSimulator | None = None
     clients: list[ConsoleProcess] = []
     keep_logs = True  # until the run proves clean (or the user stopped it)
     try:
-        redis_proc, redis_url = await _start_redis(work)
-        procs["redis"] = redis_proc
+        await asyncio.to_thread(redis.start)
         _say(f"PostgreSQL schema {schema}: migrating, {size.consoles} agents")
         await upgrade_async(url)
         await _create_users(url, agents)
@@ -434,34 +289,25 @@ async def _bench(size: Size, pg_base: str) -> dict[str, Any]:
             sim.add_agent_phone(a.member, a.interface, ANSWER_AFTER)
         ami_port = await sim.start("127.0.0.1", 0)
 
-        base_env = _env(
-            dict(os.environ),
-            database_url=url,
-            redis_url=redis_url,
-            ami_host="127.0.0.1",
-            ami_port=str(ami_port),
-            ami_secret=AMI_SECRET,
-            secret_key=SECRET_KEY,
-            log_level="WARNING",
+        instances = Instances(
+            work,
+            instance_env(
+                os.environ,
+                database_url=url,
+                redis_url=redis.url,
+                ami_host="127.0.0.1",
+                ami_port=str(ami_port),
+                ami_secret=AMI_SECRET,
+                secret_key=SECRET_KEY,
+                log_level="WARNING",
+            ),
         )
-        urls = []
-        for n in range(1, INSTANCES + 1):
-            port = _free_port()
-            env = {
-                **base_env,
-                "CALLCENTER_HTTP_PORT": str(port),
-                "CALLCENTER_AGI_PORT": str(_free_port()),
-                "CALLCENTER_INSTANCE_ID": f"cc{n}",
-                "CALLCENTER_OUTBOX_PATH": str(work / f"cc{n}-outbox.db"),
-            }
-            procs[f"cc{n}"] = await _spawn(
-                [sys.executable, "-m", "callcenter.cli", "serve"], env=env, log=work / f"cc{n}.log"
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        async with aiohttp.ClientSession() as http:
-            for u in urls:
-                await _wait_http(http, f"{u}/healthz", 60.0)
-        holder = await _lease_holder(redis_url, 20.0)
+        names = [f"cc{n}" for n in range(1, INSTANCES + 1)]
+        for name in names:
+            instances.start_serve(name)
+        urls = [instances.url(name) for name in names]
+        await instances.wait_up(names, 60.0)
+        holder = await lease_holder(redis.url, 20.0)
         _say(f"instances up at {', '.join(urls)}; {holder} reads AMI")
 
         setup_timeout = 60.0 + size.consoles * 0.1
@@ -469,7 +315,7 @@ async def _bench(size: Size, pg_base: str) -> dict[str, Any]:
         started = time.monotonic()
         processes = math.ceil(len(consoles) / CONSOLES_PER_PROCESS)
         for start in range(0, len(consoles), CONSOLES_PER_PROCESS):
-            clients.append(await ConsoleProcess.start())
+            clients.append(await ConsoleProcess.start("callcenter.bench.cluster_clients"))
             await clients[-1].send(
                 {
                     "urls": urls,
@@ -569,19 +415,14 @@ async def _bench(size: Size, pg_base: str) -> dict[str, Any]:
         raise
     finally:
         await asyncio.gather(*(c.quit() for c in clients))
-        for name in [n for n in procs if n != "redis"]:
-            await _stop(procs[name])
-            _say(f"{name} stopped")
+        if instances is not None:
+            await instances.stop()
+            _say("instances stopped")
         if sim is not None:
             await sim.stop()
-        if "redis" in procs:
-            await _stop(procs["redis"], 5.0)
+        await asyncio.to_thread(redis.stop)
         with contextlib.suppress(OSError, asyncpg.PostgresError):
-            conn = await asyncpg.connect(plain)
-            try:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            finally:
-                await conn.close()
+            await drop_schema(plain, schema)
         _say("stopped and cleaned up")
         if not keep_logs:
             shutil.rmtree(work, ignore_errors=True)

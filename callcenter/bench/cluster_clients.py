@@ -17,8 +17,7 @@ answers stdin commands:
   "closed": [console_index, ...]}` (the pops are forgotten once reported);
 - `quit` (or end of input) → closes every socket and exits.
 
-Arrival times are `time.monotonic()` (CLOCK_MONOTONIC, shared by all processes on
-the machine) taken when the frame is read, before it is parsed.
+The pop reading and the stdin commands are `callcenter.bench.consoles`'.
 """
 
 from __future__ import annotations
@@ -27,17 +26,18 @@ import asyncio
 import contextlib
 import json
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
+from callcenter.bench.consoles import Pop, answer, answer_commands, read_config, read_pops
+
 
 @dataclass
 class Consoles:
     total: int
-    pops: list[tuple[int, str, float]] = field(default_factory=list)
+    pops: list[Pop] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     ready: int = 0
     failed: list[tuple[int, str]] = field(default_factory=list)
@@ -46,17 +46,6 @@ class Consoles:
     def settled(self) -> None:
         if self.ready + len(self.failed) >= self.total:
             self.all_set.set()
-
-
-async def _read(ws: aiohttp.ClientWebSocketResponse, index: int, state: Consoles) -> None:
-    async for frame in ws:
-        if frame.type is not aiohttp.WSMsgType.TEXT:
-            continue
-        arrived = time.monotonic()
-        data: Any = json.loads(frame.data)
-        for msg in data if isinstance(data, list) else [data]:
-            if msg.get("type") == "screen_pop":
-                state.pops.append((index, str(msg["call_id"]), arrived))
 
 
 async def _first_snapshot(ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -103,7 +92,7 @@ async def _console(
             signed_in = True
             state.ready += 1
             state.settled()
-            await _read(ws, index, state)
+            await read_pops(ws, index, state.pops)
         finally:
             await ws.close()
     except (aiohttp.ClientError, ConnectionError, ValueError, KeyError) as exc:
@@ -116,8 +105,7 @@ async def _console(
 
 
 async def main() -> None:
-    loop = asyncio.get_running_loop()
-    config = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+    config = await read_config()
     urls: list[str] = config["urls"]
     consoles: list[list[Any]] = config["consoles"]
     state = Consoles(total=len(consoles))
@@ -133,15 +121,8 @@ async def main() -> None:
         state.settled()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(state.all_set.wait(), timeout=float(config["setup_timeout"]))
-        print(json.dumps({"ready": state.ready, "failed": state.failed}), flush=True)
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            command = line.strip()
-            if command == "report":
-                out, state.pops = state.pops, []
-                print(json.dumps({"pops": out, "closed": state.closed}), flush=True)
-            elif command in ("quit", ""):
-                break
+        answer({"ready": state.ready, "failed": state.failed})
+        await answer_commands(state.pops, state.closed)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

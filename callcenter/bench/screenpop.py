@@ -35,6 +35,7 @@ from agent_console.app import create_app
 from agent_console.live.keys import HUB_KEY
 from agent_console.web.auth import SIGNER_KEY
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
+from callcenter.bench.consoles import ConsoleProcess
 from callcenter.settings import Settings
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
@@ -182,22 +183,10 @@ async def _bench(consoles: int, calls: int, rate: float) -> dict[str, Any]:
     gc.collect()
     await asyncio.sleep(0.5)
     rss_before = rss_kb()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "callcenter.bench.screenpop_clients",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        limit=64 * 1024 * 1024,
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
+    clients = await ConsoleProcess.start("callcenter.bench.screenpop_clients")
     try:
-        proc.stdin.write(
-            json.dumps({"url": f"http://127.0.0.1:{port}", "tokens": tokens}).encode() + b"\n"
-        )
-        await proc.stdin.drain()
-        ready = json.loads(await asyncio.wait_for(proc.stdout.readline(), 180))
+        await clients.send({"url": f"http://127.0.0.1:{port}", "tokens": tokens})
+        ready = await clients.receive(180)
         await asyncio.sleep(1.0)
         gc.collect()
         rss_after = rss_kb()
@@ -217,18 +206,10 @@ async def _bench(consoles: int, calls: int, rate: float) -> dict[str, Any]:
             target = started + (k + 1) * interval
             await asyncio.sleep(max(0.0, target - time.monotonic()))
         await asyncio.sleep(1.0)
-        proc.stdin.write(b"report\n")
-        await proc.stdin.drain()
-        report = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+        await clients.send("report")
+        report = await clients.receive(60)
     finally:
-        if proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.write(b"quit\n")
-            await proc.stdin.drain()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await clients.quit(30.0)
         reader_task.cancel()
         await asyncio.gather(reader_task, return_exceptions=True)
         await runner.cleanup()

@@ -8,8 +8,7 @@ console has its snapshot, then answers stdin commands:
   (and forgets them), plus `closed`: consoles whose socket ended;
 - `quit` → closes everything and exits.
 
-`time.monotonic()` is CLOCK_MONOTONIC, shared by all processes on the machine, so
-the server side can subtract its own timestamps from these.
+The pop reading and the stdin commands are `callcenter.bench.consoles`'.
 """
 
 from __future__ import annotations
@@ -17,10 +16,22 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
-from typing import Any
 
 import aiohttp
+
+from callcenter.bench.consoles import Pop, answer, answer_commands, read_config, read_pops
+
+
+class _Ready:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.count = 0
+        self.all = asyncio.Event()
+
+    def snapshot(self) -> None:
+        self.count += 1
+        if self.count == self.total:
+            self.all.set()
 
 
 async def _console(
@@ -28,65 +39,37 @@ async def _console(
     url: str,
     index: int,
     token: str,
-    pops: list[tuple[int, str, float]],
-    ready: asyncio.Event,
-    counter: list[int],
-    total: int,
+    pops: list[Pop],
+    ready: _Ready,
     closed: list[int],
 ) -> None:
     try:
         async with session.ws_connect(f"{url}/ws?token={token}", compress=0, heartbeat=None) as ws:
-            async for frame in ws:
-                if frame.type is not aiohttp.WSMsgType.TEXT:
-                    continue
-                arrived = time.monotonic()
-                data: Any = json.loads(frame.data)
-                for msg in data if isinstance(data, list) else [data]:
-                    kind = msg.get("type")
-                    if kind == "screen_pop":
-                        pops.append((index, msg["call_id"], arrived))
-                    elif kind == "snapshot":
-                        counter[0] += 1
-                        if counter[0] == total:
-                            ready.set()
+            await read_pops(ws, index, pops, on_snapshot=ready.snapshot)
     except (aiohttp.ClientError, ConnectionError) as exc:
         print(json.dumps({"console_error": index, "error": str(exc)}), file=sys.stderr)
     closed.append(index)
 
 
 async def main() -> None:
-    loop = asyncio.get_running_loop()
-    config = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
+    config = await read_config()
     url: str = config["url"]
     tokens: list[str] = config["tokens"]
-    pops: list[tuple[int, str, float]] = []
+    pops: list[Pop] = []
     closed: list[int] = []
-    ready = asyncio.Event()
-    counter = [0]
+    ready = _Ready(len(tokens))
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         tasks = []
         for start in range(0, len(tokens), 100):  # connect in waves, like a shift starting
             for i in range(start, min(start + 100, len(tokens))):
                 tasks.append(
-                    asyncio.create_task(
-                        _console(
-                            session, url, i, tokens[i], pops, ready, counter, len(tokens), closed
-                        )
-                    )
+                    asyncio.create_task(_console(session, url, i, tokens[i], pops, ready, closed))
                 )
             await asyncio.sleep(0.05)
-        await asyncio.wait_for(ready.wait(), timeout=120)
-        print(json.dumps({"ready": counter[0]}), flush=True)
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            command = line.strip()
-            if command == "report":
-                out = list(pops)
-                pops.clear()
-                print(json.dumps({"pops": out, "closed": list(closed)}), flush=True)
-            elif command in ("quit", ""):
-                break
+        await asyncio.wait_for(ready.all.wait(), timeout=120)
+        answer({"ready": ready.count})
+        await answer_commands(pops, closed)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from callcenter import heap
+from callcenter.demo_seed import DEMO_AGENTS, DEMO_PASSWORD
 from callcenter.logs import configure_logging
 from callcenter.settings import Settings
-from callcenter.wiring import DEMO_AGENTS, DEMO_PASSWORD, DemoOptions, Runtime
+from callcenter.wiring import DemoOptions, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def banner(runtime: Runtime) -> str:
             f"  callcenter demo is running: {runtime.url}",
             f"  logins (password '{DEMO_PASSWORD}'): {logins}, lead1, manager1, admin",
             f"  PBX simulator control API: {runtime.url}sim/  (loopback only)",
-            f"  FastAGI: agi://127.0.0.1:{runtime.objects['fastagi'].port}/"
+            f"  FastAGI: agi://127.0.0.1:{runtime.components.fastagi.port}/"
             "{welcome,menu,selfservice,callback,survey}",
             "  Ctrl-C stops it.",
             "",

@@ -20,7 +20,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 async def test_preview_contact_dial_and_campaign_pop(runtime: Runtime, browser: Browser) -> None:
-    sim, db = runtime.objects["sim"], runtime.objects["db"]
+    sim, db = runtime.components.sim, runtime.components.db
     sim.customers["8613500135077"] = CustomerPhone("answer", 0.5, 20.0)
     customer = await db.customers.create(
         name="吴<b>十</b>", phones=["13500135077"], company="杭州云帆科技", vip_level=1
@@ -169,7 +169,7 @@ async def test_a_campaign_outside_its_hours_says_it_waits_and_a_short_number_is_
     """Issue 12 #10: 进行中 with no hint that it waits; a 7-digit number accepted."""
     zone = _zone_before_opening()
     opens = datetime.now(UTC).astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%d 09:00")
-    db = runtime.objects["db"]
+    db = runtime.components.db
     campaign = await db.campaigns.create(
         Campaign(
             id=0,

@@ -86,6 +86,6 @@ async def test_double_clicking_create_makes_one_campaign(
     await eventually(creates.settled, timeout=10, what="every create answered")
     await page.reload()
     await expect(page.locator("#cp-table tbody tr")).to_have_count(1)
-    db = runtime.objects["db"]
+    db = runtime.components.db
     assert [c.name for c in await db.campaigns.list()] == ["双击测试"]
     await context.close()

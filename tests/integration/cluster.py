@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -23,19 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
-import redis.asyncio as aioredis
 
+from callcenter.testing.cluster import (
+    Instances,
+    PrivateRedis,
+    drop_schema,
+    free_port,
+    lease_holder,
+    schema_urls,
+    wait_http,
+)
 from crm_core.db import open_database
 from crm_core.db.migrate import upgrade_async
 from crm_core.domain.models import Role
 from crm_core.passwords import hash_password
 from tests.conftest import PG_URL
-from tests.integration.redis_server import PrivateRedis, free_port
 from tests.polling import eventually
 
-CLI = [sys.executable, "-m", "callcenter.cli"]
-PLAIN = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+PLAIN = schema_urls(PG_URL, "public")[1]
 PASSWORD = "cluster-pass-1"
 AMI_SECRET = "cluster-secret"
 AGENTS = 6
@@ -55,7 +58,7 @@ class Cluster:
         self.workdir = workdir
         self.extra_env = env or {}  # more CALLCENTER_* settings for both instances
         self.schema = f"t_cluster_{uuid.uuid4().hex[:8]}"
-        self.db_url = f"{PG_URL}?search_path={self.schema}"
+        self.db_url, self.plain = schema_urls(PG_URL, self.schema)
         # the instances may reach PostgreSQL another way (a proxy the test can cut)
         self.instance_db_url = (
             self.db_url.replace("127.0.0.1:5432", f"127.0.0.1:{db_port}")
@@ -65,9 +68,7 @@ class Cluster:
         self.redis = PrivateRedis(workdir, persistent=persistent_redis)
         self.ami_port = free_port()
         self.control_port = free_port()
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.ports: dict[str, int] = {}
-        self._logs: list[Any] = []
+        self.instances = Instances(workdir, self._env())
         self.holder = ""
         self.standby = ""
         self.customers: dict[str, int] = {}
@@ -109,58 +110,18 @@ class Cluster:
         finally:
             await db.close()
         self.redis.start()
-        env = self._env()
-        self.procs["sim"] = subprocess.Popen(
-            [
-                *CLI,
-                "sim",
-                "--ami-port",
-                str(self.ami_port),
-                "--control-port",
-                str(self.control_port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log("sim"),
-        )
-        await _wait_http(f"{self.sim_url}/state")
+        self.instances.start_sim(self.ami_port, self.control_port)
+        await wait_http(f"{self.sim_url}/state")
         for name in ("cc1", "cc2"):
-            self.ports[name] = free_port()
-            self.procs[name] = subprocess.Popen(
-                [*CLI, "serve"],
-                env={
-                    **env,
-                    "CALLCENTER_HTTP_PORT": str(self.ports[name]),
-                    "CALLCENTER_AGI_PORT": str(free_port()),
-                    "CALLCENTER_INSTANCE_ID": name,
-                    "CALLCENTER_OUTBOX_PATH": str(self.workdir / f"{name}-outbox.db"),
-                },
-                stdout=subprocess.DEVNULL,
-                stderr=self._log(name),
-            )
-        for name in ("cc1", "cc2"):
-            await _wait_http(f"{self.url(name)}/healthz")
+            self.instances.start_serve(name)
+        await self.instances.wait_up(["cc1", "cc2"], timeout=30.0)
         self.holder = await self.lease_holder(timeout=15)
         self.standby = "cc2" if self.holder == "cc1" else "cc1"
 
     async def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                await asyncio.to_thread(proc.wait, 15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                await asyncio.to_thread(proc.wait)
+        await self.instances.stop()
         self.redis.stop()
-        for fh in self._logs:
-            fh.close()
-        conn = await asyncpg.connect(PLAIN)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(self.plain, self.schema)
 
     def _env(self) -> dict[str, str]:
         return {
@@ -175,42 +136,23 @@ class Cluster:
             **self.extra_env,
         }
 
-    def _log(self, name: str) -> Any:
-        fh = (self.workdir / f"{name}.log").open("wb")
-        self._logs.append(fh)
-        return fh
-
     def log_tail(self, name: str, chars: int = 4000) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")[-chars:]
+        return self.instances.log_tail(name, chars)
 
     # --- looking in ---------------------------------------------------------------------
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
+        return self.instances.url(name)
 
     @property
     def sim_url(self) -> str:
         return f"http://127.0.0.1:{self.control_port}/sim"
 
     async def lease_holder(self, timeout: float = 10.0) -> str:
-        client = aioredis.from_url(self.redis.url)
-        try:
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
-                with contextlib.suppress(OSError, aioredis.RedisError):
-                    value = await client.get("cc:lease:ami:default")
-                    if value:
-                        return str(value.decode().split(":")[0])
-                await asyncio.sleep(0.1)
-        finally:
-            await client.aclose()
-        raise AssertionError("no instance took the AMI lease")
+        return await lease_holder(self.redis.url, timeout)
 
     def rss_kb(self, name: str) -> int:
-        status = Path(f"/proc/{self.procs[name].pid}/status").read_text()
-        return int(
-            next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
-        )
+        return self.instances.rss_kb(name)
 
     async def metric(self, name: str, metric: str) -> float:
         async with (
@@ -246,19 +188,6 @@ class Cluster:
 
     async def calls_in_progress(self) -> int:
         return len((await self.sim("GET", "/state"))["calls"])
-
-
-async def _wait_http(url: str, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < end:
-            try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=1)) as res:
-                    await res.read()
-                    return
-            except (aiohttp.ClientError, TimeoutError):
-                await asyncio.sleep(0.2)
-    raise AssertionError(f"{url} did not come up")
 
 
 class AmiTap:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import asyncpg
 
+from callcenter.testing.cluster import free_port
 from tests.conftest import PG_URL
-from tests.integration.redis_server import free_port
 from tests.polling import until
 
 PLAIN_PG = PG_URL.replace("postgresql+asyncpg://", "postgresql://")

@@ -51,7 +51,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     )
     await runtime.start()
     for n in range(3, 7):  # only Agent 1002 (agent2) is free for the campaign's queue
-        runtime.objects["sim"].pause_member("sales", f"Local/100{n}@agents/n", True, "training")
+        runtime.components.sim.pause_member("sales", f"Local/100{n}@agents/n", True, "training")
     try:
         yield runtime
     finally:
@@ -68,8 +68,8 @@ async def _login(s: aiohttp.ClientSession, url: str, name: str) -> dict[str, str
 async def test_campaign_call_pops_its_card_and_the_disposition_lands_on_the_contact(
     runtime: Runtime,
 ) -> None:
-    sim = runtime.objects["sim"]
-    db = runtime.objects["db"]
+    sim = runtime.components.sim
+    db = runtime.components.db
     sim.customers["8613700137000"] = CustomerPhone("answer", 0.3, 30.0)
     url = runtime.url.rstrip("/")
     async with aiohttp.ClientSession() as s:
@@ -134,8 +134,8 @@ async def test_campaign_call_pops_its_card_and_the_disposition_lands_on_the_cont
 async def test_follow_up_campaign_from_closed_cases_stores_the_satisfaction(
     runtime: Runtime,
 ) -> None:
-    sim = runtime.objects["sim"]
-    db = runtime.objects["db"]
+    sim = runtime.components.sim
+    db = runtime.components.db
     now = datetime.now(UTC)
     due = await db.customers.create(name="孙八", phones=["13600136999"])
     later = await db.customers.create(name="周九", phones=["13600136998"])
@@ -197,8 +197,8 @@ async def test_follow_up_campaign_from_closed_cases_stores_the_satisfaction(
 
 
 async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runtime) -> None:
-    sim = runtime.objects["sim"]
-    db = runtime.objects["db"]
+    sim = runtime.components.sim
+    db = runtime.components.db
     sim.customers["8613500135002"] = CustomerPhone("answer", 0.3, 0.5)
     url = runtime.url.rstrip("/")
     async with aiohttp.ClientSession() as s:
@@ -224,13 +224,13 @@ async def test_preview_agent_takes_reads_skips_and_dials_a_contact(runtime: Runt
             assert r.status == 200
         # the automatic dialer leaves preview campaigns alone: the positive signal that
         # it had its chance is three completed decision turns with the campaign running
-        loop = runtime.objects["dialer_loop"]
+        loop = runtime.components.telephony.dialer_loop
         turned, placed = loop.ticks, loop.calls_placed
         await eventually(
             lambda: loop.ticks >= turned + 3, timeout=15, what="three turns of the dialer loop"
         )
         assert loop.calls_placed == placed  # no turn picked a contact …
-        assert runtime.objects["dialer"].stats(cid) is None  # … nor ran the campaign
+        assert runtime.components.telephony.dialer.stats(cid) is None  # … nor ran the campaign
         assert [c.attempts for c in await db.campaigns.contacts(cid)] == [0, 0]
         assert not [a for a in sim.actions if a.get("Action") == "Originate"]
 

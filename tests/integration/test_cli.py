@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+
+from callcenter.testing.cluster import free_port
 
 CLI = [sys.executable, "-m", "callcenter.cli"]
 
@@ -25,13 +26,6 @@ def _run(
         timeout=60,
         check=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_help_lists_every_contract_command() -> None:
@@ -92,7 +86,7 @@ def test_replay_missing_file_is_a_clear_error() -> None:
 
 
 def test_watch_prints_calls_from_the_simulator(tmp_path: Path) -> None:
-    ami, control = _free_port(), _free_port()
+    ami, control = free_port(), free_port()
     env = {"CALLCENTER_AMI_SECRET": "watch-test"}
     sim = subprocess.Popen(
         [*CLI, "sim", "--ami-port", str(ami), "--control-port", str(control)],

@@ -10,8 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -22,12 +20,11 @@ import asyncpg
 import pytest
 import redis
 
+from callcenter.testing.cluster import Instances, PrivateRedis, free_port, wait_http
 from crm_core.db.migrate import upgrade_async
 from tests.conftest import PG_URL
-from tests.integration.redis_server import PrivateRedis, free_port
 from tests.polling import until
 
-CLI = [sys.executable, "-m", "callcenter.cli"]
 PLAIN = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
 
 
@@ -36,17 +33,6 @@ def _http(url: str, method: str = "GET", body: object | None = None) -> object:
     req = urllib.request.Request(url, method=method, data=data)  # noqa: S310 - loopback
     with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
         return json.loads(resp.read())
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    def up() -> bool:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310
-        except OSError:
-            return False
-        return True
-
-    until(up, timeout=timeout, what=f"{url} to come up", every=0.2)
 
 
 @pytest.fixture
@@ -78,31 +64,14 @@ def test_kill_active_instance_mid_call_loses_nothing(tmp_path: Path, schema: str
         "CALLCENTER_AMI_PING_INTERVAL_SECONDS": "1",
         "CALLCENTER_AMI_WATCHDOG_SECONDS": "3",
     }
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    logs = []
+    cluster = Instances(tmp_path, base_env)
     try:
-        procs["sim"] = subprocess.Popen(
-            [*CLI, "sim", "--ami-port", str(ami), "--control-port", str(control)],
-            env=base_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_http(f"http://127.0.0.1:{control}/sim/state")
-        ports = {}
+        cluster.start_sim(ami, control)
+        asyncio.run(wait_http(f"http://127.0.0.1:{control}/sim/state"))
         for name in ("cc1", "cc2"):
-            ports[name] = free_port()
-            env = {
-                **base_env,
-                "CALLCENTER_HTTP_PORT": str(ports[name]),
-                "CALLCENTER_AGI_PORT": str(free_port()),
-                "CALLCENTER_INSTANCE_ID": name,
-                "CALLCENTER_OUTBOX_PATH": str(tmp_path / f"{name}-outbox.db"),
-            }
-            logs.append((tmp_path / f"{name}.log").open("wb"))
-            procs[name] = subprocess.Popen(
-                [*CLI, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=logs[-1]
-            )
-            _wait_http(f"http://127.0.0.1:{ports[name]}/healthz")
+            cluster.start_serve(name)
+        asyncio.run(cluster.wait_up(["cc1", "cc2"], timeout=30.0))
+        procs = cluster.procs
 
         client = redis.Redis.from_url(rds.url)
 
@@ -148,7 +117,7 @@ def test_kill_active_instance_mid_call_loses_nothing(tmp_path: Path, schema: str
         try:
             found = until(lambda: asyncio.run(rows()), timeout=20, what="the call's record")
         except AssertionError as exc:
-            log_tail = (tmp_path / f"{standby}.log").read_text()[-3000:]
+            log_tail = cluster.log_tail(standby, 3000)
             raise AssertionError(f"{exc}: {log_tail}") from None
         assert len(found) == 1
         (record,) = found
@@ -157,13 +126,5 @@ def test_kill_active_instance_mid_call_loses_nothing(tmp_path: Path, schema: str
         assert record["answered_at"] is not None
         assert record["ended_at"] is not None
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        asyncio.run(cluster.stop())
         rds.stop()
-        for fh in logs:
-            fh.close()

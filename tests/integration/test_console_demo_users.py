@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from callcenter.wiring import create_demo_users
+from callcenter.demo_seed import create_demo_users
 from crm_core.db import open_database
 from crm_core.domain.models import Role
 from crm_core.passwords import verify_password

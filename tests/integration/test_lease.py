@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.testing.cluster import PrivateRedis
 from crm_core.lease import RedisLease
-from tests.integration.redis_server import PrivateRedis
 from tests.polling import eventually
 
 

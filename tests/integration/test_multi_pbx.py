@@ -66,13 +66,13 @@ async def test_one_runtime_records_and_commands_two_pbxs(tmp_path: Path) -> None
     await upgrade_async(settings.database_url)
     await runtime.start()
     try:
-        clients = runtime.objects["ami_clients"]
+        clients = runtime.components.telephony.clients
         assert [c.endpoint.name for c in clients] == ["east", "west"]
         for client in clients:
             await client.wait_connected(timeout=10.0)
         east.place_call("13800138001", "东", "support", talk_seconds=0.3)
         west.place_call("13800138002", "西", "support", talk_seconds=0.3)
-        db = runtime.objects["db"]
+        db = runtime.components.db
 
         async def records() -> list[tuple[str, str, str | None]]:
             found = await db.calls.list(CallFilter(limit=10))
@@ -86,7 +86,7 @@ async def test_one_runtime_records_and_commands_two_pbxs(tmp_path: Path) -> None
         found = await db.calls.list(CallFilter(limit=10))
         assert all(r.offers[0].result is OfferResult.ANSWERED for r in found)
 
-        commands = runtime.objects["commands"]
+        commands = runtime.components.telephony.commands
         # an agent of the west PBX signs in and dials: both actions reach the west PBX only
         await commands.queue_pause("Local/2002@agents/n", True, "break", "support")
         await commands.originate(

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from callcenter.testing.cluster import free_port
 from crm_core.db import open_database
 from crm_core.db.phone_lookup import PgPhoneLookup, asyncpg_dsn
 from tests.conftest import PG_ENABLED, postgres_schema_url
-from tests.integration.redis_server import free_port
 
 # the asyncpg fast path exists on PostgreSQL only: these tests need no SQLite half
 pytestmark = pytest.mark.skipif(not PG_ENABLED, reason="needs PostgreSQL (CALLCENTER_TEST_PG)")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.testing.cluster import PrivateRedis
 from crm_core.bus_redis import RedisBus
 from crm_core.domain.events import AgentRingStarted, DomainEvent, ServiceHealthChanged
-from tests.integration.redis_server import PrivateRedis
 from tests.polling import eventually
 
 

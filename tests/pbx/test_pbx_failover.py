@@ -24,9 +24,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from callcenter.testing.cluster import PrivateRedis
 from crm_core.domain.models import Role
 from tests.conftest import PG_ENABLED, PG_URL
-from tests.integration.redis_server import PrivateRedis
 from tests.pbx.harness import CLI, PASSWORD, AmiControl, Api, PbxStack, free_port, wait_for
 
 EXTRA_AGENTS = {f"agent{n}": (f"100{n}", f"Agent 100{n}") for n in range(4, 9)}
