@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_core.db.effects import EffectRepo
 from crm_core.db.engine import create_engine
 from crm_core.db.migrate import upgrade_async
 from crm_core.db.phone_lookup import PgPhoneLookup
-from crm_core.db.repositories import (
+from crm_core.db.repos import (
     AuditRepo,
     CallbackRepo,
     CallRepo,
@@ -42,14 +42,6 @@ class Database:
     effects: EffectRepo
     url: str = ""
     fast_lookup: PgPhoneLookup | None = None
-    _sessions: async_sessionmaker[AsyncSession] | None = None
-
-    @property
-    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
-        """ORM-style sessions on the same engine, for code that prefers them."""
-        if self._sessions is None:
-            self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        return self._sessions
 
     async def ping(self) -> bool:
         try:

@@ -128,7 +128,6 @@ async def test_users_and_teams(db: Database) -> None:
     )
     assert u.queues == ("support", "sales")
     assert (await db.users.get_by_member_name("Agent 1001")) == u
-    assert (await db.users.get_by_interface("Local/1001@agents/n")) == u
     assert await db.users.password_hash("agent1") == "h"
     with pytest.raises(Conflict):
         await db.users.create(
@@ -165,7 +164,6 @@ async def test_call_upsert_is_idempotent_and_keeps_wrapup(db: Database) -> None:
         "1700000001.1"
     ]
     assert len(await db.calls.list(CallFilter(since=T0 + timedelta(minutes=30)))) == 1
-    assert len(await db.calls.recent_for_phone("+8613800138000")) == 2
 
 
 async def test_wrapup_racing_a_late_record_write_is_never_lost(db: Database) -> None:
@@ -310,15 +308,15 @@ async def test_campaigns_and_contacts(db: Database) -> None:
     assert camp.dispositions  # defaults survive the round trip
 
 
-async def test_ping_and_sessionmaker_share_the_engine(db: Database) -> None:
+async def test_ping_shares_the_engine(db: Database) -> None:
     from sqlalchemy import func, select
 
     from crm_core.db import tables as t
 
     assert await db.ping() is True
     await db.customers.create(name="李四", phones=["13900139000"])
-    async with db.sessionmaker() as session:
-        assert await session.scalar(select(func.count()).select_from(t.customers)) == 1
+    async with db.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(t.customers)) == 1
 
 
 async def test_ping_is_false_when_the_database_is_unreachable() -> None:
