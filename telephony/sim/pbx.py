@@ -354,6 +354,55 @@ class Simulator:
         data = "".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n"
         client.writer.write(data.encode("utf-8"))
 
+    def _list_complete(
+        self, client: _Client, event: str, aid: str, items: int, *extra: tuple[str, str]
+    ) -> None:
+        """The event that ends an action's event list (QueueStatusComplete, ...)."""
+        self._write(
+            client,
+            [
+                ("Event", event),
+                ("ActionID", aid),
+                ("EventList", "Complete"),
+                ("ListItems", str(items)),
+                *extra,
+            ],
+        )
+
+    def _emit_agent(
+        self,
+        event: str,
+        caller: Channel,
+        agent: Channel,
+        q: QueueConfig,
+        m: Member,
+        *fields: tuple[str, str],
+    ) -> None:
+        """A queue's Agent* event: the caller's and the agent leg's channel, the member."""
+        self.emit(
+            event,
+            [
+                *caller.snapshot(),
+                *agent.snapshot("Dest"),
+                ("Queue", q.name),
+                ("Interface", m.interface),
+                ("MemberName", m.name),
+                *fields,
+            ],
+            "agent,all",
+        )
+
+    def _new_bridge(self, linkedid: str) -> tuple[str, list[tuple[str, str]]]:
+        """A new basic bridge's id and the header fields of its Bridge* events."""
+        bridge = f"sim-bridge-{linkedid}-{next(self._seq)}"
+        return bridge, [
+            ("BridgeUniqueid", bridge),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", "<unknown>"),
+            ("BridgeName", "<unknown>"),
+        ]
+
     def emit(self, event: str, fields: list[tuple[str, str]], privilege: str = "call,all") -> None:
         frame = [("Event", event), ("Privilege", privilege), *fields]
         for client in self._clients:
@@ -586,15 +635,7 @@ class Simulator:
                     ],
                 )
                 items += 1
-        self._write(
-            client,
-            [
-                ("Event", "QueueStatusComplete"),
-                ("ActionID", aid),
-                ("EventList", "Complete"),
-                ("ListItems", str(items)),
-            ],
-        )
+        self._list_complete(client, "QueueStatusComplete", aid, items)
 
     async def _act_queuesummary(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         aid = msg.get("ActionID")
@@ -615,15 +656,7 @@ class Simulator:
                     ("ActionID", aid),
                 ],
             )
-        self._write(
-            client,
-            [
-                ("Event", "QueueSummaryComplete"),
-                ("ActionID", aid),
-                ("EventList", "Complete"),
-                ("ListItems", str(len(self.queues))),
-            ],
-        )
+        self._list_complete(client, "QueueSummaryComplete", aid, len(self.queues))
 
     async def _act_coreshowchannels(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         aid = msg.get("ActionID")
@@ -643,15 +676,7 @@ class Simulator:
                     ("BridgeId", ch.bridge),
                 ],
             )
-        self._write(
-            client,
-            [
-                ("Event", "CoreShowChannelsComplete"),
-                ("ActionID", aid),
-                ("EventList", "Complete"),
-                ("ListItems", str(len(self.channels))),
-            ],
-        )
+        self._list_complete(client, "CoreShowChannelsComplete", aid, len(self.channels))
 
     async def _act_status(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         aid = msg.get("ActionID")
@@ -678,16 +703,7 @@ class Simulator:
                     ("ActionID", aid),
                 ],
             )
-        self._write(
-            client,
-            [
-                ("Event", "StatusComplete"),
-                ("ActionID", aid),
-                ("EventList", "Complete"),
-                ("ListItems", str(len(chans))),
-                ("Items", str(len(chans))),
-            ],
-        )
+        self._list_complete(client, "StatusComplete", aid, len(chans), ("Items", str(len(chans))))
 
     async def _act_hangup(self, client: _Client, msg: AmiMessage, reply: Any) -> None:
         target = msg.get("Channel")
@@ -1267,17 +1283,7 @@ class Simulator:
             self._set_cid(a1, call.caller_number, call.caller_name)
             self._set_cid(a2, call.caller_number, call.caller_name)
             self._local_bridge(a1, a2)
-            self.emit(
-                "AgentCalled",
-                [
-                    *one.snapshot(),
-                    *a1.snapshot("Dest"),
-                    ("Queue", q.name),
-                    ("Interface", m.interface),
-                    ("MemberName", m.name),
-                ],
-                "agent,all",
-            )
+            self._emit_agent("AgentCalled", one, a1, q, m)
             self.emit(
                 "DialBegin", [*one.snapshot(), *a1.snapshot("Dest"), ("DialString", m.interface)]
             )
@@ -1337,17 +1343,8 @@ class Simulator:
             await self._connect(call, q, winner[0], winner[1], winner[2], elapsed)
             return "answered"
         for m, a1, a2, _ in rung:
-            self.emit(
-                "AgentRingNoAnswer",
-                [
-                    *one.snapshot(),
-                    *a1.snapshot("Dest"),
-                    ("Queue", q.name),
-                    ("Interface", m.interface),
-                    ("MemberName", m.name),
-                    ("RingTime", str(round(elapsed * 1000))),
-                ],
-                "agent,all",
+            self._emit_agent(
+                "AgentRingNoAnswer", one, a1, q, m, ("RingTime", str(round(elapsed * 1000)))
             )
             self.emit(
                 "DialEnd", [*one.snapshot(), *a1.snapshot("Dest"), ("DialStatus", "NOANSWER")]
@@ -1368,27 +1365,10 @@ class Simulator:
         self.emit("DialEnd", [*one.snapshot(), *a1.snapshot("Dest"), ("DialStatus", "ANSWER")])
         hold = int(self.clock.monotonic() - call.joined_at)
         self._leave(call, q)
-        self.emit(
-            "AgentConnect",
-            [
-                *one.snapshot(),
-                *a1.snapshot("Dest"),
-                ("Queue", q.name),
-                ("Interface", m.interface),
-                ("MemberName", m.name),
-                ("HoldTime", str(hold)),
-                ("RingTime", str(int(ring))),
-            ],
-            "agent,all",
+        self._emit_agent(
+            "AgentConnect", one, a1, q, m, ("HoldTime", str(hold)), ("RingTime", str(int(ring)))
         )
-        bridge = f"sim-bridge-{call.linkedid}-{next(self._seq)}"
-        base = [
-            ("BridgeUniqueid", bridge),
-            ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
-            ("BridgeCreator", "<unknown>"),
-            ("BridgeName", "<unknown>"),
-        ]
+        bridge, base = self._new_bridge(call.linkedid)
         self.emit(
             "BridgeCreate", [*base, ("BridgeNumChannels", "0"), ("BridgeVideoSourceMode", "none")]
         )
@@ -1424,19 +1404,15 @@ class Simulator:
             [*base, ("BridgeNumChannels", "1"), ("BridgeVideoSourceMode", "none"), *a1.snapshot()],
         )
         self._hangup(a1)
-        self.emit(
+        self._emit_agent(
             "AgentComplete",
-            [
-                *one.snapshot(),
-                *a1.snapshot("Dest"),
-                ("Queue", q.name),
-                ("Interface", m.interface),
-                ("MemberName", m.name),
-                ("HoldTime", str(hold)),
-                ("TalkTime", str(talked)),
-                ("Reason", reason),
-            ],
-            "agent,all",
+            one,
+            a1,
+            q,
+            m,
+            ("HoldTime", str(hold)),
+            ("TalkTime", str(talked)),
+            ("Reason", reason),
         )
         self.emit(
             "BridgeLeave",
@@ -1671,15 +1647,8 @@ class Simulator:
         self._state(b2, 6)
         self._state(b1, 6)
         self.emit("DialEnd", [*one.snapshot(), *b1.snapshot("Dest"), ("DialStatus", "ANSWER")])
-        bridge = f"sim-bridge-{call.linkedid}-{next(self._seq)}"
         # Same bridge lifecycle as the recorded outbound calls: the far end hangs up first.
-        base = [
-            ("BridgeUniqueid", bridge),
-            ("BridgeType", "basic"),
-            ("BridgeTechnology", "simple_bridge"),
-            ("BridgeCreator", "<unknown>"),
-            ("BridgeName", "<unknown>"),
-        ]
+        bridge, base = self._new_bridge(call.linkedid)
         tail = [("BridgeVideoSourceMode", "none")]
         self.emit("BridgeCreate", [*base, ("BridgeNumChannels", "0"), *tail])
         for n, ch in enumerate((b1, one), 1):
