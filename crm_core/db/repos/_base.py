@@ -4,6 +4,8 @@ table row and a domain dataclass (by field name), in both directions."""
 from __future__ import annotations
 
 import enum
+import functools
+import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -45,15 +47,26 @@ def as_dict(value: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
+@functools.cache
+def _enum_fields(cls: type[Any]) -> dict[str, type[enum.Enum]]:
+    """The fields of the dataclass `cls` typed with an enum, and that enum."""
+    return {
+        name: hint
+        for name, hint in typing.get_type_hints(cls).items()
+        if isinstance(hint, type) and issubclass(hint, enum.Enum)
+    }
+
+
 def from_row(
     cls: type[T], row: Any, convert: Mapping[str, Convert] | None = None, **given: Any
 ) -> T:
     """The dataclass `cls` from a row (a SQLAlchemy Row, a RowMapping or an asyncpg
     Record): each field from the column of its name, through `convert[name]` when given
-    (enums, JSON); fields in `given` are taken as they are (children loaded apart)."""
+    (JSON), else through its enum when the field is typed with one; fields in `given` are
+    taken as they are (children loaded apart)."""
     mapping = row._mapping if hasattr(row, "_mapping") else row
     columns = set(mapping.keys())
-    convert = convert or {}
+    convert = {**_enum_fields(cls), **(convert or {})}
     values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in given:
@@ -163,7 +176,6 @@ async def load_children(
     parent: str,
     parent_ids: Sequence[int],
     cls: type[T],
-    convert: Mapping[str, Convert] | None = None,
     *,
     order_by: Sequence[ColumnElement[Any]],
 ) -> dict[int, list[T]]:
@@ -171,17 +183,16 @@ async def load_children(
     grouped: dict[int, list[T]] = {}
     stmt = select(table).where(table.c[parent].in_(parent_ids)).order_by(*order_by)
     for row in (await conn.execute(stmt)).all():
-        grouped.setdefault(row._mapping[parent], []).append(from_row(cls, row, convert))
+        grouped.setdefault(row._mapping[parent], []).append(from_row(cls, row))
     return grouped
 
 
 def aggregate(
     cls: type[T],
-    convert: Mapping[str, Convert],
     field: str,
     children: tuple[Table, str, Sequence[ColumnElement[Any]]],
     child: type[C],
-    child_convert: Mapping[str, Convert],
+    convert: Mapping[str, Convert] | None = None,
 ) -> Load[T]:
     """A loader of `cls` rows whose tuple `field` holds `child` rows of the table
     `children` = (table, parent id column, order), fetched in one query for all rows."""
@@ -191,9 +202,7 @@ def aggregate(
         if not rows:
             return []
         ids = [r.id for r in rows]
-        grouped = await load_children(
-            conn, table, parent, ids, child, child_convert, order_by=order_by
-        )
+        grouped = await load_children(conn, table, parent, ids, child, order_by=order_by)
         return [from_row(cls, r, convert, **{field: tuple(grouped.get(r.id, ()))}) for r in rows]
 
     return load

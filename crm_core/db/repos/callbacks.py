@@ -29,11 +29,9 @@ from crm_core.domain.models import (
 
 _load = aggregate(
     Callback,
-    {"reason": CallbackReason, "status": CallbackStatus},
     "attempts",
     (t.callback_attempts, "callback_id", (t.callback_attempts.c.id,)),
     CallbackAttempt,
-    {"result": AttemptResult},
 )
 _OPEN = (CallbackStatus.OPEN.value, CallbackStatus.OVERDUE.value)
 

@@ -23,14 +23,7 @@ from crm_core.db.repos._base import (
     update_one,
     where_given,
 )
-from crm_core.domain.models import (
-    CallOutcome,
-    CallRecord,
-    Direction,
-    IvrStep,
-    Offer,
-    OfferResult,
-)
+from crm_core.domain.models import CallRecord, IvrStep, Offer
 from crm_core.phones import try_normalize
 from crm_core.ports.repositories import CallFilter
 
@@ -55,16 +48,10 @@ def _ivr_from_json(data: Any) -> tuple[IvrStep, ...]:
 
 _load = aggregate(
     CallRecord,
-    {
-        "direction": Direction,
-        "outcome": CallOutcome,
-        "rule_violations": as_tuple,
-        "ivr_path": _ivr_from_json,
-    },
     "offers",
     (t.call_offers, "call_pk", (t.call_offers.c.call_pk, t.call_offers.c.seq)),
     Offer,
-    {"result": OfferResult},
+    {"rule_violations": as_tuple, "ivr_path": _ivr_from_json},
 )
 
 

@@ -26,23 +26,11 @@ from crm_core.db.repos._base import (
     update_one,
     where_given,
 )
-from crm_core.domain.models import (
-    Campaign,
-    CampaignContact,
-    CampaignKind,
-    CampaignStatus,
-    ContactStatus,
-    DialMode,
-)
+from crm_core.domain.models import Campaign, CampaignContact, ContactStatus
 from crm_core.ports.repositories import NotFound
 
-_CAMPAIGN = {
-    "kind": CampaignKind,
-    "mode": DialMode,
-    "status": CampaignStatus,
-    "dispositions": as_tuple,
-}
-_CONTACT = {"status": ContactStatus, "extra": as_dict}
+_CAMPAIGN = {"dispositions": as_tuple}
+_CONTACT = {"extra": as_dict}
 
 
 def _campaign(r: Row[Any]) -> Campaign:

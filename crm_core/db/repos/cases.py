@@ -14,14 +14,7 @@ from crm_core.db.repos._base import Repo, aggregate, insert_id, update_one, wher
 from crm_core.domain.models import Case, CaseEvent, CaseKind, CaseStatus
 from crm_core.ports.repositories import NotFound
 
-_load = aggregate(
-    Case,
-    {"kind": CaseKind, "status": CaseStatus},
-    "history",
-    (t.case_events, "case_id", (t.case_events.c.id,)),
-    CaseEvent,
-    {"status": CaseStatus},
-)
+_load = aggregate(Case, "history", (t.case_events, "case_id", (t.case_events.c.id,)), CaseEvent)
 _DONE = (CaseStatus.RESOLVED.value, CaseStatus.CLOSED.value)
 
 

@@ -64,12 +64,7 @@ def _by_phone_statement() -> Select[Any]:
 BY_PHONE = _by_phone_statement()
 
 _with_phones = aggregate(
-    Customer,
-    {},
-    "phones",
-    (t.customer_phones, "customer_id", (t.customer_phones.c.id,)),
-    PhoneNumber,
-    {},
+    Customer, "phones", (t.customer_phones, "customer_id", (t.customer_phones.c.id,)), PhoneNumber
 )
 
 

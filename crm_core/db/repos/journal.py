@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_core.db import tables as t
 from crm_core.db.repos._base import Repo, from_row, insert_id, now, to_values, where_given
-from crm_core.domain.models import AuditEntry, Satisfaction, SurveyAnswer, Violation, ViolationKind
+from crm_core.domain.models import AuditEntry, SurveyAnswer, Violation
 
 
 class ViolationRepo(Repo):
@@ -31,7 +31,7 @@ class ViolationRepo(Repo):
             (c.at, ge, since),
             (c.agent, eq, agent),
         )
-        return [from_row(Violation, r, {"kind": ViolationKind}) for r in await self.rows(stmt)]
+        return [from_row(Violation, r) for r in await self.rows(stmt)]
 
 
 class DoNotCallRepo(Repo):
@@ -72,7 +72,7 @@ class SurveyRepo(Repo):
 
     async def for_call(self, call_id: str) -> builtins.list[SurveyAnswer]:
         stmt = select(t.survey_answers).where(t.survey_answers.c.call_id == call_id)
-        return [from_row(SurveyAnswer, r, {"score": Satisfaction}) for r in await self.rows(stmt)]
+        return [from_row(SurveyAnswer, r) for r in await self.rows(stmt)]
 
 
 class AuditRepo(Repo):

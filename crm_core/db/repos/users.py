@@ -15,7 +15,7 @@ from crm_core.db.repos._base import Repo, as_tuple, from_row, insert_id, now, wh
 from crm_core.domain.models import Role, Team, User
 from crm_core.ports.repositories import Conflict, NotFound
 
-_USER = {"role": Role, "queues": as_tuple}
+_USER = {"queues": as_tuple}
 
 
 class UserRepo(Repo):
