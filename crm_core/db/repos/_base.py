@@ -65,21 +65,28 @@ def from_row(
     (JSON), else through its enum when the field is typed with one; fields in `given` are
     taken as they are (children loaded apart)."""
     mapping = row._mapping if hasattr(row, "_mapping") else row
-    columns = set(mapping.keys())
-    convert = {**_enum_fields(cls), **(convert or {})}
+    conv: Mapping[str, Convert] = {**_enum_fields(cls), **convert} if convert else _enum_fields(cls)
     values: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name in given:
-            values[f.name] = given[f.name]
-        elif f.name in columns:
-            value = mapping[f.name]
-            values[f.name] = convert[f.name](value) if f.name in convert else value
+    for name in _stored_fields(cls, ()):
+        if name in given:
+            values[name] = given[name]
+            continue
+        try:
+            value = mapping[name]
+        except KeyError:  # no such column: the field keeps its default
+            continue
+        values[name] = conv[name](value) if name in conv else value
     return cls(**values)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), datetime})
 
 
 def column_value(value: Any) -> Any:
     """A domain value as a column stores it: enums by value, tuples as JSON lists, dicts
     copied."""
+    if type(value) in _PLAIN:  # the common case, checked first: bulk inserts call this a lot
+        return value
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple):
@@ -93,12 +100,15 @@ def column_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: column_value(v) for k, v in values.items()}
 
 
+@functools.cache
+def _stored_fields(cls: type[Any], exclude: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.name not in exclude)
+
+
 def to_values(obj: DataclassInstance, *, exclude: tuple[str, ...] = ("id",)) -> dict[str, Any]:
     """A dataclass's fields as column values; `exclude` leaves out what the table does not
     store as it is."""
-    return {
-        f.name: column_value(getattr(obj, f.name)) for f in fields(obj) if f.name not in exclude
-    }
+    return {name: column_value(getattr(obj, name)) for name in _stored_fields(type(obj), exclude)}
 
 
 Compare = Callable[[Any, Any], Any]
