@@ -12,7 +12,7 @@ from crm_core.db.effects import EffectRepo
 from crm_core.db.engine import create_engine
 from crm_core.db.migrate import upgrade_async
 from crm_core.db.phone_lookup import PgPhoneLookup
-from crm_core.db.repositories import (
+from crm_core.db.repos import (
     AuditRepo,
     CallbackRepo,
     CallRepo,

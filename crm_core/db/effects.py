@@ -26,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_core.db import tables as t
-from crm_core.db.repositories import CallbackRepo, SurveyRepo, ViolationRepo
+from crm_core.db.repos import CallbackRepo, SurveyRepo, ViolationRepo
 
 
 class _OneConnection:

@@ -1,6 +1,6 @@
 """Repository ports of the CRM core. Methods return domain objects, never ORM rows.
 
-Implemented for SQLite and PostgreSQL by `crm_core.db.repositories`; services and
+Implemented for SQLite and PostgreSQL by `crm_core.db.repos`; services and
 tests may use in-memory fakes. Each method is its own transaction.
 """
 

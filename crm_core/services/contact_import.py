@@ -81,6 +81,11 @@ class ImportReport:
     rejected: list[RejectedRow] = field(default_factory=list)
     merged: int = 0  # duplicates folded into an earlier row
 
+    def reject(self, row: int, raw: str, reason: str, detail: str, params: dict[str, str]) -> None:
+        self.rejected.append(
+            RejectedRow(row=row, reason=reason, detail=detail, raw=raw, params=params)
+        )
+
     def as_dict(self) -> dict[str, object]:
         return {
             "encoding": self.encoding,
@@ -198,14 +203,8 @@ def _read_rows(
             if not dialable(e164):
                 raise InvalidPhoneNumber(phone, f"not a valid number in region {region}")
         except InvalidPhoneNumber as exc:
-            report.rejected.append(
-                RejectedRow(
-                    row=line_no,
-                    reason="invalid-phone",
-                    detail=str(exc),
-                    raw=raw,
-                    params={"number": phone[:40], "region": region},
-                )
+            report.reject(
+                line_no, raw, "invalid-phone", str(exc), {"number": phone[:40], "region": region}
             )
             continue
         tz = values.get("timezone") or None
@@ -217,25 +216,17 @@ def _read_rows(
                 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                     known_zones[tz] = False
             if not known_zones[tz]:
-                report.rejected.append(
-                    RejectedRow(
-                        row=line_no,
-                        reason="bad-timezone",
-                        detail=f"unknown time zone {tz!r} (use e.g. Asia/Shanghai)",
-                        raw=raw,
-                        params={"timezone": tz[:60]},
-                    )
+                report.reject(
+                    line_no,
+                    raw,
+                    "bad-timezone",
+                    f"unknown time zone {tz!r} (use e.g. Asia/Shanghai)",
+                    {"timezone": tz[:60]},
                 )
                 continue
         if on_dnc is not None and on_dnc(e164):
-            report.rejected.append(
-                RejectedRow(
-                    row=line_no,
-                    reason="do-not-call",
-                    detail=f"{e164} is on the DNC list",
-                    raw=raw,
-                    params={"number": e164},
-                )
+            report.reject(
+                line_no, raw, "do-not-call", f"{e164} is on the DNC list", {"number": e164}
             )
             continue
         if e164 in seen:
@@ -251,14 +242,12 @@ def _read_rows(
                 extra=first.extra,
             )
             report.merged += 1
-            report.rejected.append(
-                RejectedRow(
-                    row=line_no,
-                    reason="duplicate",
-                    detail=f"same number as row {first.row}; merged into it",
-                    raw=raw,
-                    params={"first_row": str(first.row), "number": e164},
-                )
+            report.reject(
+                line_no,
+                raw,
+                "duplicate",
+                f"same number as row {first.row}; merged into it",
+                {"first_row": str(first.row), "number": e164},
             )
             continue
         extra = {

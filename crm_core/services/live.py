@@ -223,7 +223,27 @@ class LiveBoard:
             a.interface = interface
         return a
 
-    def _alert(self, alert: Alert, out: list[Alert]) -> None:
+    def _alert(
+        self,
+        out: list[Alert],
+        kind: str,
+        at: datetime,
+        message: str,
+        values: dict[str, str] | None = None,
+        *,
+        agent: str | None = None,
+        queue: str | None = None,
+        call_id: str | None = None,
+    ) -> None:
+        alert = Alert(
+            kind=kind,
+            at=at,
+            message=message,
+            agent=agent,
+            queue=queue,
+            call_id=call_id,
+            values=values or {},
+        )
         self.alerts.append(alert)
         out.append(alert)
 
@@ -259,21 +279,16 @@ class LiveBoard:
                 call.max_ring = max(call.max_ring, event.ring_seconds)
                 if event.agent:
                     self._agent(event.agent, event.interface).missed_today += 1
+                who, secs = event.agent or event.interface, f"{event.ring_seconds:.0f}"
                 self._alert(
-                    Alert(
-                        kind="missed_ring",
-                        at=event.at,
-                        agent=event.agent,
-                        queue=event.queue,
-                        call_id=event.call_id,
-                        message=f"{event.agent or event.interface} let a call ring "
-                        f"{event.ring_seconds:.0f} s without answering",
-                        values={
-                            "agent": event.agent or event.interface,
-                            "seconds": f"{event.ring_seconds:.0f}",
-                        },
-                    ),
                     out,
+                    "missed_ring",
+                    event.at,
+                    f"{who} let a call ring {secs} s without answering",
+                    {"agent": who, "seconds": secs},
+                    agent=event.agent,
+                    queue=event.queue,
+                    call_id=event.call_id,
                 )
             case CallAnswered():
                 self._answered(event, out)
@@ -298,20 +313,15 @@ class LiveBoard:
                 q.callbacks_open.add(event.callback_id)
                 q.callbacks_overdue.add(event.callback_id)
                 self._callback_queue[event.callback_id] = q.name
+                due = f"{event.due_at.astimezone(self._tz):%H:%M}"
                 self._alert(
-                    Alert(
-                        kind="callback_overdue",
-                        at=event.at,
-                        agent=event.owner,
-                        queue=event.queue,
-                        message=f"callback #{event.callback_id} is overdue "
-                        f"(due {event.due_at.astimezone(self._tz):%H:%M})",
-                        values={
-                            "id": str(event.callback_id),
-                            "due": f"{event.due_at.astimezone(self._tz):%H:%M}",
-                        },
-                    ),
                     out,
+                    "callback_overdue",
+                    event.at,
+                    f"callback #{event.callback_id} is overdue (due {due})",
+                    {"id": str(event.callback_id), "due": due},
+                    agent=event.owner,
+                    queue=event.queue,
                 )
             case CallbackClosed():
                 name = self._callback_queue.pop(event.callback_id, None)
@@ -334,15 +344,13 @@ class LiveBoard:
                 # rules' own alerts of kinds the board does not derive itself
                 if event.kind not in {"missed_ring", "late_answer", "callback_overdue"}:
                     self._alert(
-                        Alert(
-                            kind=event.kind,
-                            at=event.at,
-                            message=event.message,
-                            agent=event.agent,
-                            queue=event.queue,
-                            call_id=event.call_id,
-                        ),
                         out,
+                        event.kind,
+                        event.at,
+                        event.message,
+                        agent=event.agent,
+                        queue=event.queue,
+                        call_id=event.call_id,
                     )
             case _:
                 handled = False
@@ -358,14 +366,12 @@ class LiveBoard:
             self.outages[event.component] = (event.at, event.detail)
         if event.healthy == was_down:  # a change, not a repeat
             self._alert(
-                Alert(
-                    kind="service_back" if event.healthy else "service_down",
-                    at=event.at,
-                    message=f"{event.component}: "
-                    + ("back" if event.healthy else event.detail or "unavailable"),
-                    values={"component": event.component, "detail": event.detail},
-                ),
                 out,
+                "service_back" if event.healthy else "service_down",
+                event.at,
+                f"{event.component}: "
+                + ("back" if event.healthy else event.detail or "unavailable"),
+                {"component": event.component, "detail": event.detail},
             )
 
     def _offered(self, event: CallOffered) -> None:
@@ -399,23 +405,16 @@ class LiveBoard:
             OfferResult.ANSWERED, event.ring_seconds, self.config.ring_limit_seconds
         )
         if late is not None:
+            secs, limit = f"{event.ring_seconds:.0f}", f"{self.config.ring_limit_seconds:.0f}"
             self._alert(
-                Alert(
-                    kind="late_answer",
-                    at=event.at,
-                    agent=event.agent,
-                    queue=event.queue,
-                    call_id=event.call_id,
-                    message=f"{event.agent or 'an agent'} answered after "
-                    f"{event.ring_seconds:.0f} s of ringing "
-                    f"(limit {self.config.ring_limit_seconds:.0f} s)",
-                    values={
-                        "agent": event.agent or "",
-                        "seconds": f"{event.ring_seconds:.0f}",
-                        "limit": f"{self.config.ring_limit_seconds:.0f}",
-                    },
-                ),
                 out,
+                "late_answer",
+                event.at,
+                f"{event.agent or 'an agent'} answered after {secs} s of ringing (limit {limit} s)",
+                {"agent": event.agent or "", "seconds": secs, "limit": limit},
+                agent=event.agent,
+                queue=event.queue,
+                call_id=event.call_id,
             )
 
     def _count_answer(self, q: QueueLive, wait: float, ring: float, at: datetime) -> None:
@@ -530,35 +529,29 @@ class LiveBoard:
                     and call_id not in self._long_wait_alerted
                 ):
                     self._long_wait_alerted.add(call_id)
+                    secs = f"{waited:.0f}"
                     self._alert(
-                        Alert(
-                            kind="long_wait",
-                            at=now,
-                            queue=q.name,
-                            call_id=call_id,
-                            message=f"a caller has waited {waited:.0f} s in {q.name}",
-                            values={"seconds": f"{waited:.0f}", "queue": q.name},
-                        ),
                         out,
+                        "long_wait",
+                        now,
+                        f"a caller has waited {secs} s in {q.name}",
+                        {"seconds": secs, "queue": q.name},
+                        queue=q.name,
+                        call_id=call_id,
                     )
         for a in self.agents.values():
             if a.status is AgentStatus.WRAP_UP and a.since and not a.acw_alerted:
                 spent = (now - a.since).total_seconds()
                 if spent >= self.config.after_call_work_alert_seconds:
                     a.acw_alerted = True
+                    who, minutes = a.display_name or a.name, f"{spent / 60:.0f}"
                     self._alert(
-                        Alert(
-                            kind="acw_too_long",
-                            at=now,
-                            agent=a.name,
-                            message=f"{a.display_name or a.name} has been in after-call "
-                            f"work for {spent / 60:.0f} min",
-                            values={
-                                "agent": a.display_name or a.name,
-                                "minutes": f"{spent / 60:.0f}",
-                            },
-                        ),
                         out,
+                        "acw_too_long",
+                        now,
+                        f"{who} has been in after-call work for {minutes} min",
+                        {"agent": who, "minutes": minutes},
+                        agent=a.name,
                     )
         if out:
             self.version += 1

@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec
 
 SOUNDS = Path(__file__).resolve().parents[1] / "sounds"  # telephony/sounds
+P = ParamSpec("P")
 _SET = re.compile(r'^SET VARIABLE (\S+) "?(.*?)"?$')
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 # commands res_agi runs on a hung-up channel (its `dead` flag)
@@ -52,56 +54,6 @@ class AgiResult:
     sets: list[tuple[str, str]] = field(default_factory=list)  # every SET VARIABLE, in order
     status: str = "SUCCESS"  # SUCCESS | FAILURE (Asterisk ended it) | HANGUP
     missing_prompts: list[str] = field(default_factory=list)
-
-
-async def run_agi_session(
-    host: str,
-    port: int,
-    route: str,
-    *,
-    channel: str,
-    uniqueid: str,
-    caller_number: str,
-    caller_name: str,
-    dtmf: str = "",
-    timeout: float = 10.0,
-    variables: dict[str, str] | None = None,
-    hangup_after: int | None = None,
-    linkedid: str | None = None,
-    prompts: Collection[str] | None = None,
-    dead: bool = False,
-    context: str = "inbound",
-    extension: str = "4008001234",
-    missing: frozenset[str] = frozenset(),
-    args: tuple[str, ...] = (),
-) -> dict[str, str]:
-    """Run one AGI session; returns the channel variables the server set.
-
-    `hangup_after=N` makes the caller hang up after N commands (to test every step).
-    Like Asterisk, STREAM FILE / GET DATA of a prompt not in `prompts` (see
-    `installed_prompts`; None: every prompt exists) answers `200 result=-1`.
-    """
-    result = await run_agi(
-        host,
-        port,
-        route,
-        channel=channel,
-        uniqueid=uniqueid,
-        caller_number=caller_number,
-        caller_name=caller_name,
-        dtmf=dtmf,
-        timeout=timeout,
-        variables=variables,
-        hangup_after=hangup_after,
-        linkedid=linkedid,
-        prompts=prompts,
-        dead=dead,
-        context=context,
-        extension=extension,
-        missing=missing,
-        args=args,
-    )
-    return result.variables
 
 
 async def run_agi(
@@ -207,6 +159,19 @@ async def run_agi(
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
     return outcome
+
+
+def _variables_only(
+    session: Callable[P, Awaitable[AgiResult]],
+) -> Callable[P, Awaitable[dict[str, str]]]:
+    async def variables(*args: P.args, **kwargs: P.kwargs) -> dict[str, str]:
+        return (await session(*args, **kwargs)).variables
+
+    variables.__doc__ = "`run_agi`, returning only the channel variables the server set."
+    return variables
+
+
+run_agi_session = _variables_only(run_agi)
 
 
 def _missing_prompt(

@@ -308,8 +308,15 @@ async def test_campaigns_and_contacts(db: Database) -> None:
     assert camp.dispositions  # defaults survive the round trip
 
 
-async def test_ping_is_true_on_a_live_database(db: Database) -> None:
+async def test_ping_shares_the_engine(db: Database) -> None:
+    from sqlalchemy import func, select
+
+    from crm_core.db import tables as t
+
     assert await db.ping() is True
+    await db.customers.create(name="李四", phones=["13900139000"])
+    async with db.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(t.customers)) == 1
 
 
 async def test_ping_is_false_when_the_database_is_unreachable() -> None:
