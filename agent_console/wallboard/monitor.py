@@ -59,7 +59,7 @@ class LeadMonitor:
         self._subscription = self.services.bus.subscribe(self.handle)
         await self.refresh_roster()
         try:
-            loaded = await self.board.load_today(self.services.db, self.services.clock.now())  # type: ignore[arg-type]
+            loaded = await self.board.load_today(self.services.db, self.services.clock.now())
             log.info("wallboard rebuilt from %d call records of today", loaded)
         except Exception:
             # the wall still shows live traffic; the day's totals start from now
