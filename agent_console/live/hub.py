@@ -12,10 +12,8 @@ Public API (also used by the team-lead wallboard and campaigns):
 
     hub.send_to_user("agent1", {"type": "screen_pop", ...})
     hub.reply(conn, {"type": "pong"})      # to one socket, unnumbered
-    hub.send_to_users(["agent1", "agent2"], msg)
     hub.send_to_role(msg, Role.LEAD, Role.MANAGER)
     hub.send_to_team(team_id, msg)          # members and the team's lead
-    hub.add_snapshot_provider(fn)           # fn(user) -> dict merged into snapshots
     hub.add_message_handler("type", roles, handler)  # client -> server messages
 """
 
@@ -38,7 +36,6 @@ from crm_core.domain.models import Role, User
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-SnapshotProvider = Callable[[User], Message]
 ClientHandler = Callable[["Connection", Message], Awaitable[None]]
 
 CLOSE_TOO_SLOW = 4008  # the client did not read fast enough
@@ -196,14 +193,10 @@ class Hub:
         self._origin = origin
         self._buffer_size = buffer_size
         self._socket_queue = socket_queue
-        self._snapshot_providers: list[SnapshotProvider] = []
         self._handlers: dict[str, tuple[frozenset[Role], ClientHandler]] = {}
         self.delivered = 0
 
     # --- extension points -----------------------------------------------------------
-
-    def add_snapshot_provider(self, provider: SnapshotProvider) -> None:
-        self._snapshot_providers.append(provider)
 
     def add_message_handler(
         self, msg_type: str, roles: Iterable[Role], handler: ClientHandler
@@ -247,10 +240,6 @@ class Hub:
         """A direct answer to one socket (a pong, an error, a wallboard frame): it carries
         the stream's current seq and does not advance it, so it is not replayed."""
         conn.push(encode({**message, "seq": conn.stream.seq}))
-
-    def send_to_users(self, usernames: Iterable[str], message: Message) -> None:
-        for username in set(usernames):
-            self.send_to_user(username, message)
 
     def send_to_role(self, message: Message, *roles: Role) -> None:
         wanted = set(roles)
@@ -297,11 +286,6 @@ class Hub:
         Taken synchronously after the connection is registered, so any later message
         has a higher seq and nothing falls between the snapshot and the live stream."""
         message: Message = {"type": "snapshot", "seq": conn.stream.seq, **base}
-        for provider in self._snapshot_providers:
-            try:
-                message.update(provider(conn.user))
-            except Exception:
-                log.exception("snapshot provider %r failed", provider)
         conn.push_front([encode(message)])
 
     def resume(self, conn: Connection, after: int) -> bool:
