@@ -1,14 +1,15 @@
 """The `callcenter` command line (CONTRACTS.md). Each subcommand lives in
-`callcenter.commands.<name>` and is imported only when used, so `--help` is fast
+`callcenter.commands.<name>` and is imported only when used (`commands.runner`), so `--help` is fast
 and a broken optional part never stops the others."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from callcenter.bench import NAMES as BENCHMARKS
+from callcenter.commands import runner
 from callcenter.settings import SettingsError, load_settings
 
 
@@ -106,17 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark; last line is one JSON object")
     p.add_argument(
         "name",
-        choices=[
-            "ami",
-            "lookup",
-            "screenpop",
-            "rules",
-            "ivr",
-            "reports",
-            "dialer",
-            "cluster",
-            "import",
-        ],
+        choices=BENCHMARKS,
     )
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     p.add_argument("--database-url", help="PostgreSQL URL for database benchmarks")
@@ -135,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"callcenter: invalid settings: {exc}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"callcenter.commands.{args.command.replace('-', '_')}")
+    run = runner(args.command)
     try:
-        code: int = module.run(args, settings)
+        code = run(args, settings)
     except SettingsError as exc:
         print(f"callcenter: invalid settings: {exc}", file=sys.stderr)
         return 2
