@@ -74,9 +74,8 @@ def create_app(deps: ConsoleDeps, *, hub: Hub | None = None) -> web.Application:
     )
     app[OPENAPI_KEY] = OpenApiRegistry()
     app[JINJA_KEY] = make_environment()
-    engine = getattr(deps.db, "engine", None)
-    if engine is not None:  # the CRM database: keys shared by every instance
-        app[IDEMPOTENCY_KEY] = IdempotencyRepo(engine)
+    if deps.engine is not None:  # the CRM database: keys shared by every instance
+        app[IDEMPOTENCY_KEY] = IdempotencyRepo(deps.engine)
 
     setup_routes(app)
     app.router.add_static("/static/", STATIC, append_version=True)

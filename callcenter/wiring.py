@@ -564,6 +564,7 @@ class Runtime:
         revocations, login_limiter = self._shared_console_state(clock)
         services = ConsoleDeps(
             db=db,
+            engine=db.engine,
             bus=bus,
             commands=telephony.commands,
             clock=clock,

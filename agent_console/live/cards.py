@@ -1,5 +1,7 @@
-"""Customer cards: the customer, recent calls, open cases and callbacks, read from the
-CRM for a screen pop (ADR 0019) and the card API; the read is audited."""
+"""Customer cards in the console: the screen pop's card and the card API read them from
+`crm_core.services.customer_cards` (the scope of wrap-up notes and the audit live there);
+this module keeps the numbers last seen (the pop shows a known caller at once) and turns
+a card into the JSON the console shows."""
 
 from __future__ import annotations
 
@@ -9,16 +11,48 @@ from typing import Any
 
 from agent_console.web.deps import ConsoleDeps
 from agent_console.web.serializers import callback_json, case_json, customer_json, iso
-from crm_core.domain.models import AuditEntry, CallbackStatus, Customer, Role, User
-from crm_core.ports.repositories import CallFilter
+from crm_core.domain.models import Customer, User
+from crm_core.services.customer_cards import CardCall, CustomerCard, CustomerCardService
 
 # (campaign id, customer's number) → what the agent's card shows of the campaign
 CampaignCard = Callable[[int, str], Awaitable[dict[str, Any] | None]]
 
+REMEMBERED_NUMBERS = 5000
+
+
+def call_json(call: CardCall) -> dict[str, Any]:
+    return {
+        "call_id": call.call_id,
+        "started_at": iso(call.started_at),
+        "agent": call.agent,
+        "outcome": call.outcome.value,
+        "disposition": call.disposition,
+        "notes": call.notes,
+    }
+
+
+def card_json(card: CustomerCard) -> dict[str, Any]:
+    return {
+        "customer": customer_json(card.customer) if card.customer else None,
+        "known": card.known,
+        "recent_calls": [call_json(c) for c in card.recent_calls],
+        "open_cases": [case_json(c) for c in card.open_cases],
+        "open_callbacks": [callback_json(c) for c in card.open_callbacks],
+    }
+
 
 class CustomerCards:
     def __init__(self, deps: ConsoleDeps) -> None:
-        self._deps = deps
+        db = deps.db
+        self.service = CustomerCardService(
+            customers=db.customers,
+            calls=db.calls,
+            cases=db.cases,
+            callbacks=db.callbacks,
+            audit=db.audit,
+            clock=deps.clock,
+            normalize_phone=deps.normalize_phone,
+        )
         self._customers: OrderedDict[str, Customer | None] = OrderedDict()  # phone -> customer
         # set by the campaign routes: what a campaign call's card shows (name, script,
         # dispositions, the contact's attempts)
@@ -31,7 +65,7 @@ class CustomerCards:
     def remember_customer(self, phone: str, customer: Customer | None) -> None:
         self._customers[phone] = customer
         self._customers.move_to_end(phone)
-        while len(self._customers) > 5000:
+        while len(self._customers) > REMEMBERED_NUMBERS:
             self._customers.popitem(last=False)
 
     async def add_campaign(self, payload: dict[str, Any], campaign_id: int, phone: str) -> None:
@@ -47,69 +81,12 @@ class CustomerCards:
         customer_id: int | None = None,
         call_id: str | None = None,
     ) -> dict[str, Any]:
-        """Customer, last calls, open cases, open callbacks; the read is audited."""
-        db = self._deps.db
-        customer: Customer | None = None
-        if customer_id is not None:
-            customer = await db.customers.get(customer_id)
-        elif phone:
-            customer = await db.customers.find_by_phone(phone)
+        """The card as the console shows it (customer, last calls, open cases and
+        callbacks); the read is audited by the service."""
+        card = await self.service.card(user, customer_id=customer_id, phone=phone, call_id=call_id)
         if phone:
-            self.remember_customer(phone, customer)
-        calls: list[dict[str, Any]] = []
-        cases: list[dict[str, Any]] = []
-        callbacks: list[dict[str, Any]] = []
-        if customer is not None:
-            recent = await db.calls.list(CallFilter(customer_id=customer.id, limit=6))
-            calls = [
-                {
-                    "call_id": r.call_id,
-                    "started_at": iso(r.started_at),
-                    "agent": r.agent,
-                    "outcome": r.outcome.value,
-                    "disposition": r.disposition,
-                    # wrap-up notes are the handling agent's own; leads and managers
-                    # read every note, an agent only the notes of their own calls
-                    "notes": r.wrapup_notes
-                    if user.role is not Role.AGENT or r.agent == user.member_name
-                    else None,
-                }
-                for r in recent
-                if r.call_id != call_id
-            ][:5]
-            cases = [
-                case_json(c) for c in await db.cases.list(customer_id=customer.id, open_only=True)
-            ]
-            await db.audit.record(
-                AuditEntry(
-                    id=None,
-                    at=self._deps.clock.now(),
-                    actor_user_id=user.id,
-                    actor=user.username,
-                    action="customer.read",
-                    subject=f"customer:{customer.id}",
-                    detail=f"screen pop for call {call_id}" if call_id else "customer card",
-                )
-            )
-        phones = {p.e164 for p in customer.phones} if customer else set()
-        if phone:
-            phones.add(self.normalize(phone))
-        for e164 in phones:
-            cb = await db.callbacks.open_for_phone(e164)
-            if cb is not None and cb.status in (CallbackStatus.OPEN, CallbackStatus.OVERDUE):
-                callbacks.append(callback_json(cb))
-        return {
-            "customer": customer_json(customer) if customer else None,
-            "known": customer is not None,
-            "recent_calls": calls,
-            "open_cases": cases,
-            "open_callbacks": callbacks,
-        }
+            self.remember_customer(phone, card.customer)
+        return card_json(card)
 
     def normalize(self, phone: str) -> str:
-        if self._deps.normalize_phone is None:
-            return phone
-        try:
-            return self._deps.normalize_phone(phone)
-        except ValueError:
-            return phone
+        return self.service.normalize(phone)

@@ -8,17 +8,26 @@ CSV exports are audited: they carry agents' names and performance.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from pydantic import Field
 
 from agent_console.web.auth import SUPERVISORS, require
+from agent_console.web.declared import (
+    Day,
+    Given,
+    NoBody,
+    Query,
+    Reply,
+    Text,
+    add_routes,
+    operation,
+    read_query,
+)
 from agent_console.web.deps import DEPS_KEY
-from agent_console.web.edge import parse_day
-from agent_console.web.errors import ApiError
-from agent_console.web.openapi import register_operation
+from agent_console.web.error_catalogue import Problem, ProblemError
 from agent_console.web.pages import render
 from agent_console.web.requests import audit, deps
 from crm_core.domain.models import Role, User
@@ -34,70 +43,83 @@ from crm_core.services.reports import (
 
 REPORTS_KEY = web.AppKey("report_service", ReportService)
 
+# a figure of a report row: the group's name, a count, a time or a share; None: no data
+Figure = str | int | float | None
+
+
+class ReportQuery(Query):
+    date: Day | None = Field(default=None, description="a day of the period; default today")
+    group: Grouping = Grouping.QUEUE
+    format: Annotated[Text, Field(max_length=20, description="csv: a CSV file")] = ""
+
+
+class ReportPageQuery(ReportQuery):
+    period: Annotated[Text, Field(max_length=20)] = "daily"
+
+
+class ReportReply(Reply):
+    period: Period
+    group: Grouping
+    start: date
+    end: date
+    columns: list[str]
+    rows: list[dict[str, Figure]]
+    total: dict[str, Figure]
+    days: list[dict[str, Figure]]
+
 
 def setup_routes(app: web.Application, config: ReportConfig) -> None:
     """Part of the lead's routes (`agent_console.api.setup_lead_routes`)."""
-    app.router.add_get("/api/reports/{period}", report_api)
+    add_routes(app, report_api)
     app.router.add_get("/lead/reports", report_page)
-    register_operation(
-        app,
-        "GET",
-        "/api/reports/{period}",
-        "daily|weekly|quarterly statistics (JSON or CSV)",
-        roles=tuple(role.value for role in SUPERVISORS),
-        tag="lead",
-        parameters=("date", "group", "format"),
-    )
-
     services = app[DEPS_KEY]
-    # the SQL engine behind the repositories (absent with in-memory test doubles)
-    engine = getattr(services.db, "engine", None)
-    if isinstance(engine, AsyncEngine):
-        app[REPORTS_KEY] = ReportService(engine, config, now=services.clock.now)
+    if services.engine is not None:  # the CRM database the reports read
+        app[REPORTS_KEY] = ReportService(services.engine, config, now=services.clock.now)
 
 
-def _params(request: web.Request, period_text: str) -> tuple[Period, date, Grouping]:
+def _period(text: str) -> Period:
     try:
-        period = Period(period_text)
+        return Period(text)
     except ValueError as exc:
-        raise ApiError(404, "no-such-report", "reports are daily, weekly or quarterly") from exc
-    raw_day = request.query.get("date")
-    day = parse_day(raw_day, "date") if raw_day else None
-    if day is None:
-        service = _service(request)
-        day = service.local_day(deps(request).clock.now())
-    try:
-        grouping = Grouping(request.query.get("group", "queue"))
-    except ValueError as exc:
-        raise ApiError(400, "bad-parameter", "group: queue, team or agent") from exc
-    return period, day, grouping
+        raise ProblemError("no-such-report", Problem("report.periods")) from exc
 
 
 def _service(request: web.Request) -> ReportService:
     service = request.app.get(REPORTS_KEY)
     if service is None:
-        raise ApiError(503, "reports-unavailable", "reports need the CRM database")
+        raise ProblemError("reports-unavailable", detail="reports need the CRM database")
     return service
 
 
-async def _build(request: web.Request, user: User, period_text: str) -> Report:
-    period, day, grouping = _params(request, period_text)
-    report = await _service(request).report(period, day, grouping)
-    if user.role is Role.LEAD and grouping is Grouping.AGENT:
+async def _build(request: web.Request, user: User, period: Period, query: ReportQuery) -> Report:
+    service = _service(request)
+    day = query.date or service.local_day(deps(request).clock.now())
+    report = await service.report(period, day, query.group)
+    if user.role is Role.LEAD and query.group is Grouping.AGENT:
         members = await deps(request).db.users.list(team_id=user.team_id) if user.team_id else []
         names = {m.member_name for m in members if m.member_name}
         report.rows = [row for row in report.rows if row["group"] in names]
     return report
 
 
-async def report_api(request: web.Request) -> web.StreamResponse:
-    user = require(request, *SUPERVISORS)
-    report = await _build(request, user, request.match_info["period"])
-    wants_csv = request.query.get("format") == "csv" or "text/csv" in request.headers.get(
-        "Accept", ""
-    )
+@operation(
+    "GET",
+    "/api/reports/{period}",
+    summary="daily|weekly|quarterly statistics (JSON, or CSV with format=csv or Accept: text/csv)",
+    roles=SUPERVISORS,
+    query=ReportQuery,
+    response=ReportReply,
+    errors=("no-such-report", "reports-unavailable"),
+    tag="lead",
+)
+async def report_api(
+    request: web.Request, given: Given[NoBody, ReportQuery]
+) -> Reply | web.StreamResponse:
+    period = _period(request.match_info["period"])
+    report = await _build(request, given.user, period, given.query)
+    wants_csv = given.query.format == "csv" or "text/csv" in request.headers.get("Accept", "")
     if not wants_csv:
-        return web.json_response(report.to_json())
+        return ReportReply.model_validate(report.to_json())
     await audit(
         request,
         "reports.export",
@@ -106,7 +128,7 @@ async def report_api(request: web.Request) -> web.StreamResponse:
     )
     name = f"{report.period.value}-{report.grouping.value}-{report.start.isoformat()}.csv"
     return web.Response(
-        body=render_csv(report),
+        body=render_csv(report),  # formulas neutralised (crm_core.spreadsheet)
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
@@ -115,11 +137,11 @@ async def report_api(request: web.Request) -> web.StreamResponse:
 
 async def report_page(request: web.Request) -> web.Response:
     user = require(request, *SUPERVISORS)
-    period_text = request.query.get("period", "daily")
-    report = await _build(request, user, period_text)
+    query = read_query(request, ReportPageQuery)
+    report = await _build(request, user, _period(query.period), query)
     data = report.to_json()
-    query = {k: v for k, v in request.query.items() if k != "format"}
-    csv_query = urlencode({**query, "format": "csv"})
+    kept = {k: v for k, v in request.query.items() if k != "format"}
+    csv_query = urlencode({**kept, "format": "csv"})
     shown = [_display(row) for row in [*report.rows, report.total]]
     return render(
         request,

@@ -37,7 +37,7 @@
     });
     if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
     const data = (res.headers.get("Content-Type") || "").includes("json") ? await res.json() : {};
-    if (!res.ok) throw new Error(data.message || res.statusText);
+    if (!res.ok) throw new Error(window.problemText(data, res.statusText));
     return data;
   }
   function status(text, bad) {

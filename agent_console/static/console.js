@@ -56,7 +56,11 @@
     });
     if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
     const data = res.headers.get("Content-Type", "").includes("json") ? await res.json() : {};
-    if (!res.ok) throw new Error(data.message || res.statusText);
+    if (!res.ok) {
+      const err = new Error(window.problemText(data, res.statusText));
+      err.errorId = data.error_id;
+      throw err;
+    }
     return data;
   }
 
@@ -492,7 +496,7 @@
         $("#dial-status").textContent = msg.success ? "" : t("dial.failed");
         $("#preview-status").textContent = msg.success ? "" : t("dial.failed");
         break;
-      case "error": toast(msg.message, true); break;
+      case "error": toast(window.problemText(msg), true); break;
       default: document.dispatchEvent(new CustomEvent("console:" + msg.type, { detail: msg }));
     }
   }

@@ -118,7 +118,7 @@
         const data = await res.json().catch(() => ({}));
         message.textContent = res.ok
           ? t("lead.act.done", "{what} {who}: done", { what, who: member })
-          : t("lead.act.failed", "{what} {who}: {why}", { what, who: member, why: data.message || res.status });
+          : t("lead.act.failed", "{what} {who}: {why}", { what, who: member, why: window.problemText(data, String(res.status)) });
       } catch (err) {
         message.textContent = t("lead.act.failed", "{what} {who}: {why}", { what, who: member, why: String(err) });
       }

@@ -392,6 +392,15 @@ def _read_query(request: web.Request, model: type[Q] | None) -> Q | NoQuery:
         raise refusal(exc, "bad-parameter") from exc
 
 
+def read_query(request: web.Request, model: type[Q]) -> Q:
+    """A page's query string through a declared model (pages are not operations; a
+    refusal is the same catalogued error, shown as a page by `problem_pages`)."""
+    values = _read_query(request, model)
+    if not isinstance(values, model):  # pragma: no cover - `model` is given
+        raise TypeError(model)
+    return values
+
+
 _RANGE = frozenset(
     ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of")
 )

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_console.web.auth import Revocations
 from agent_console.web.throttle import LoginLimiter
@@ -111,6 +112,9 @@ class ConsoleDeps:
     config: ConsoleConfig
     callbacks: CallbackPromiser | None = None  # None: write the callback row directly
     normalize_phone: Callable[[str], str] | None = None  # to E.164; None: digits as given
+    # the SQL engine behind `db`: the reports' queries and the idempotency keys every
+    # instance shares; None: no reports (503), idempotency keys in this process only
+    engine: AsyncEngine | None = None
     extra_setup: list[Callable[[web.Application], None]] = field(default_factory=list)
     # shared across instances (Redis) when set; None: this process only
     revocations: Revocations | None = None

@@ -184,6 +184,9 @@ TEXTS: Final = (
     "validation.text",
     "page.back",
     "page.title",
+    "customer.search_needs_phone_or_text",
+    "customer.needs_name",
+    "report.periods",
 )
 
 

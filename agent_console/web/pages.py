@@ -8,6 +8,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from agent_console.web import error_catalogue
 from agent_console.web.auth import USER_KEY
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.i18n import LANGUAGES, Translator, pick_language
@@ -42,6 +43,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         languages=LANGUAGES,
         user=user,
         company=request.app[DEPS_KEY].config.company_name,
+        # the error texts in the page's language, for its script (static/problems.js)
+        problems=error_catalogue.messages(t.language),
         **context,
     )
     response = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)

@@ -164,6 +164,7 @@ async def _bench(consoles: int, calls: int, rate: float) -> dict[str, Any]:
     await pbx.start()
     services = ConsoleDeps(
         db=db,
+        engine=db.engine,
         bus=bus,
         commands=None,  # type: ignore[arg-type]  # no PBX commands are issued
         clock=SystemClock(),

@@ -73,6 +73,9 @@ def test_every_operation_is_documented(tmp_path: Path) -> None:
     assert login["schema"]["required"] == ["username", "password"]
 
 
+# three schemathesis runs over every operation's schema (each run bounded at 300 s); the
+# declared operations give the fuzzer typed queries and bodies, hence more requests
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("backend", DB_BACKENDS)
 def test_no_server_errors_for_any_generated_request(tmp_path: Path, backend: str) -> None:
     with running_demo(tmp_path, backend) as demo:

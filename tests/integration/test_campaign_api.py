@@ -21,6 +21,7 @@ async def test_operator_loads_a_list_and_reads_results(database_url: str) -> Non
     users = await make_users(db)
     services = ConsoleDeps(
         db=db,
+        engine=db.engine,
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
         clock=SystemClock(),

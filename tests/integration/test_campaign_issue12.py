@@ -52,6 +52,7 @@ async def api(database_url: str) -> AsyncIterator[Api]:
     users = await make_users(db)
     services = ConsoleDeps(
         db=db,
+        engine=db.engine,
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
         clock=FakeClock(LATE),

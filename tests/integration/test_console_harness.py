@@ -149,6 +149,7 @@ async def console_stack(
     cfg = config or ConsoleConfig()
     services = ConsoleDeps(
         db=db,
+        engine=db.engine,
         bus=bus,
         commands=commands,
         clock=SystemClock(),

@@ -68,6 +68,7 @@ async def console(database_url: str) -> AsyncIterator[Console]:
     users = await make_users(db)
     services = ConsoleDeps(
         db=db,
+        engine=db.engine,
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
         clock=SystemClock(),

@@ -66,6 +66,7 @@ async def lead_stack(database_url: str, *, before: Any = None) -> AsyncIterator[
     sim.add_agent_phone("Lead Phone", LEAD_PHONE, answer_after=0.2)
     services = ConsoleDeps(
         db=db,
+        engine=db.engine,
         bus=bus,
         commands=commands,
         clock=SystemClock(),
