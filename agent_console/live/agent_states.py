@@ -49,6 +49,11 @@ class AgentStates:
         raise NotImplementedError
 
     # --- agent state (set by the console right after a command; AMI confirms) -----------
+    # (`crm_core.ports.agent_state.AgentStateProjection`: the agent-sessions use case)
+
+    def queues_of(self, username: str) -> set[str]:
+        seat = self._seats.get(username)
+        return set(seat.state.queues) if seat is not None else set()
 
     def set_state(
         self,
