@@ -7,21 +7,34 @@ import functools
 import secrets
 import time
 from datetime import datetime
+from typing import Annotated, Literal
 
 from aiohttp import web
 
-from agent_console.agents.serializers import user_json
+from agent_console.agents.serializers import AgentStateReply, UserReply
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.auth import CLAIMS_KEY, SESSION_COOKIE, SIGNER_KEY, USERS_KEY, current_user
+from agent_console.web.auth import ANY_ROLE, CLAIMS_KEY, SESSION_COOKIE, SIGNER_KEY, USERS_KEY
+from agent_console.web.declared import (
+    Body,
+    Given,
+    LongText,
+    NoBody,
+    NoQuery,
+    Reply,
+    ShortText,
+    operation,
+    refuse_as,
+)
 from agent_console.web.edge import check_text
-from agent_console.web.errors import ApiError
+from agent_console.web.error_catalogue import ProblemError
 from agent_console.web.forwarded import client_ip
-from agent_console.web.requests import deps, json_body
+from agent_console.web.requests import deps
 from agent_console.web.throttle import LoginLimiter
 from crm_core.domain.models import User
 from crm_core.passwords import hash_password, verify_password
 
 THROTTLE_KEY = web.AppKey("login_throttle", LoginLimiter)
+AUTH_SCHEME = "Bearer"
 
 
 async def check_login(request: web.Request, username: str, password: str) -> User:
@@ -32,7 +45,9 @@ async def check_login(request: web.Request, username: str, password: str) -> Use
     ip = client_ip(request)
     wait = await throttle.retry_after(username, ip)
     if wait > 0:
-        raise ApiError(429, "rate-limited", f"too many failed logins; try again in {int(wait)} s")
+        raise ProblemError(
+            "rate-limited", detail=f"too many failed logins; try again in {int(wait)} s"
+        )
     db = deps(request).db
     stored = await db.users.password_hash(username) if username else None
     user = await db.users.get_by_username(username) if stored else None
@@ -43,7 +58,7 @@ async def check_login(request: web.Request, username: str, password: str) -> Use
     ok = await loop.run_in_executor(None, verify_password, checked, password)
     if not ok or stored is None or user is None or not user.active:
         await throttle.failed(username, ip, account_exists=stored is not None)
-        raise ApiError(401, "bad-credentials", "wrong username or password")
+        raise ProblemError("bad-credentials", detail="wrong username or password")
     await throttle.succeeded(username, ip)
     return user
 
@@ -53,45 +68,89 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-async def api_login(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    user = await check_login(request, str(body.get("username", "")), str(body.get("password", "")))
+class LoginBody(Body):
+    username: ShortText
+    password: LongText
+
+
+class LoginReply(Reply):
+    token: str
+    token_type: str = AUTH_SCHEME
+    expires_at: str
+    user: UserReply
+
+
+class Ok(Reply):
+    ok: bool = True
+
+
+class MeReply(UserReply):
+    agent_state: AgentStateReply | None
+
+
+class LanguageBody(Body):
+    language: Annotated[Literal["zh-CN", "en", ""], refuse_as("bad-language")]
+
+
+class LanguageReply(Reply):
+    language: str
+
+
+@operation(
+    "POST",
+    "/api/login",
+    summary="Log in; returns a bearer token",
+    body=LoginBody,
+    response=LoginReply,
+    errors=("bad-credentials", "rate-limited"),
+)
+async def api_login(request: web.Request, given: Given[LoginBody, NoQuery]) -> Reply:
+    user = await check_login(request, given.body.username, given.body.password)
     ttl = deps(request).config.session_ttl_seconds
     token, claims = request.app[SIGNER_KEY].issue(user, kind="bearer", ttl=ttl, now=time.time())
-    return web.json_response(
-        {
-            "token": token,
-            "token_type": "Bearer",
-            "expires_at": datetime.fromtimestamp(claims.expires).astimezone().isoformat(),
-            "user": user_json(user),
-        }
+    return LoginReply(
+        token=token,
+        expires_at=datetime.fromtimestamp(claims.expires).astimezone().isoformat(),
+        user=UserReply.of(user),
     )
 
 
-async def api_logout(request: web.Request) -> web.Response:
+@operation("POST", "/api/logout", summary="End this session", response=Ok)
+async def api_logout(request: web.Request, given: Given[NoBody, NoQuery]) -> web.StreamResponse:
     claims = request.get(CLAIMS_KEY)
     if claims is not None:
         await request.app[SIGNER_KEY].revoke(claims, now=time.time())
-        request.app[HUB_KEY].close_user(current_user(request).username)
-    response = web.json_response({"ok": True})
+        request.app[HUB_KEY].close_user(given.user.username)
+    response = web.json_response(Ok().model_dump())
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-async def me(request: web.Request) -> web.Response:
-    user = current_user(request)
+@operation(
+    "GET",
+    "/api/me",
+    summary="The signed-in user and their agent state",
+    roles=ANY_ROLE,
+    response=MeReply,
+)
+async def me(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+    user = given.user
     seat = request.app[SEATS_KEY].seat(user.username)
-    return web.json_response(
-        {**user_json(user), "agent_state": seat.state.to_json() if seat else None}
-    )
+    state = AgentStateReply.model_validate(seat.state.to_json()) if seat else None
+    return MeReply(**UserReply.of(user).model_dump(), agent_state=state)
 
 
-async def patch_me(request: web.Request) -> web.Response:
-    user = current_user(request)
-    body = await json_body(request)
-    language = body.get("language")
-    if language not in ("zh-CN", "en", ""):
-        raise ApiError(400, "bad-language", "language must be zh-CN, en or empty")
-    await deps(request).db.users.set_language(user.id, str(language))
+@operation(
+    "PATCH",
+    "/api/me",
+    summary="Set the UI language",
+    roles=ANY_ROLE,
+    body=LanguageBody,
+    response=LanguageReply,
+    errors=("bad-language",),
+)
+async def patch_me(request: web.Request, given: Given[LanguageBody, NoQuery]) -> Reply:
+    user, language = given.user, given.body.language
+    await deps(request).db.users.set_language(user.id, language)
     request.app[USERS_KEY].forget(user.id)
-    return web.json_response({"language": language})
+    return LanguageReply(language=language)

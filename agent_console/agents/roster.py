@@ -6,24 +6,38 @@ from aiohttp import web
 
 from agent_console.agents.serializers import user_json
 from agent_console.live.keys import LIVE_KEY, SEATS_KEY
-from agent_console.web.auth import SUPERVISORS, require
+from agent_console.web.auth import SUPERVISORS
+from agent_console.web.declared import Given, NoBody, NoQuery, Reply, operation
 from crm_core.domain.models import Role
 
 
-async def list_agents(request: web.Request) -> web.Response:
-    user = require(request, *SUPERVISORS)
+class AgentsReply(Reply):
+    """One entry per agent: the wallboard's figures where the lead monitor runs, the seat
+    board's state otherwise (ADR 0082)."""
+
+    agents: list[dict[str, object]]
+
+
+@operation(
+    "GET",
+    "/api/agents",
+    summary="Live agent states",
+    roles=SUPERVISORS,
+    response=AgentsReply,
+)
+async def list_agents(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+    user = given.user
     live = request.app[LIVE_KEY]
     if live.agents is not None:
-        return web.json_response({"agents": await live.agents(user)})
-    seats = request.app[SEATS_KEY].seats()
-    out = [
+        return AgentsReply(agents=list(await live.agents(user)))
+    out: list[dict[str, object]] = [
         {
             **user_json(seat.user),
             "state": seat.state.to_json(),
             "calls": [{"call_id": c["call_id"], "state": c["state"]} for c in seat.cards.values()],
         }
-        for seat in seats
+        for seat in request.app[SEATS_KEY].seats()
         if seat.user.member_name
         and (user.role is not Role.LEAD or seat.user.team_id == user.team_id)
     ]
-    return web.json_response({"agents": out})
+    return AgentsReply(agents=out)

@@ -1,72 +1,48 @@
-"""`POST /api/agent/state`: an agent signs in to their queues, pauses, resumes, signs out."""
+"""`POST /api/agent/state`: an agent signs in to their queues, pauses, resumes, signs out
+(the use case: `crm_core.services.agent_sessions`, ADR 0081)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from aiohttp import web
 
+from agent_console.agents.serializers import AgentStateReply
 from agent_console.live.keys import SEATS_KEY
-from agent_console.live.seats import SeatBoard
-from agent_console.web.auth import current_user
-from agent_console.web.deps import ConsoleDeps
-from agent_console.web.errors import ApiError
-from agent_console.web.requests import audit, deps, json_body
-from crm_core.domain.models import AgentStatus, User
-from crm_core.ports.telephony import TelephonyError
+from agent_console.live.sessions import SESSION_ERRORS, actor, agent_sessions, problem
+from agent_console.web.auth import ANY_ROLE
+from agent_console.web.declared import Body, Given, NoQuery, Reply, ShortText, operation, refuse_as
+from crm_core.services.agent_sessions import AgentSessionError, SessionAction
 
 
-async def agent_state(request: web.Request) -> web.Response:
-    user = current_user(request)
-    if not user.interface or not user.member_name:
-        raise ApiError(409, "no-phone", "this login has no phone interface to sign in with")
-    body = await json_body(request)
-    action = body.get("action")
-    s = deps(request)
-    seats = request.app[SEATS_KEY]
-    queues = set(user.queues)
-    with seats.command(user.username):
-        try:
-            await _change_state(s, seats, user, action, body, queues)
-        except TelephonyError as exc:
-            if exc.error_id != "action-failed":
-                raise  # the PBX unreachable or slow: 503/504
-            # the PBX refused: e.g. resume while in no queue
-            raise ApiError(409, "pbx-refused", f"{action}: {exc.message}") from exc
-    await audit(request, f"agent.{action}", f"user:{user.username}")
-    seat = seats.seat(user.username)
-    return web.json_response(seat.state.to_json() if seat else {})
+class StateBody(Body):
+    action: Annotated[SessionAction, refuse_as("bad-action")]
+    reason: ShortText = ""  # pause: one of the configured pause reasons
 
 
-async def _change_state(
-    s: ConsoleDeps,
-    seats: SeatBoard,
-    user: User,
-    action: object,
-    body: dict[str, Any],
-    queues: set[str],
-) -> None:
-    assert user.interface is not None
-    assert user.member_name is not None
-    cmds = s.commands
-    if action == "sign_in":
-        for queue in sorted(queues):
-            await cmds.queue_add(queue, user.interface, user.member_name)
-        seats.set_state(user.username, status=AgentStatus.AVAILABLE, queues=queues)
-    elif action == "pause":
-        reason = str(body.get("reason", ""))
-        if reason not in s.config.pause_reasons:
-            raise ApiError(
-                400, "bad-reason", f"pause reason must be one of {list(s.config.pause_reasons)}"
-            )
-        await cmds.queue_pause(user.interface, True, reason)
-        seats.set_state(user.username, status=AgentStatus.PAUSED, paused=True, reason=reason)
-    elif action == "resume":
-        await cmds.queue_pause(user.interface, False)
-        seats.set_state(user.username, status=AgentStatus.AVAILABLE)
-    elif action == "sign_out":
-        for queue in sorted(queues):
-            await cmds.queue_remove(queue, user.interface)
-        seats.set_state(user.username, status=AgentStatus.LOGGED_OUT, queues=set())
-    else:
-        raise ApiError(400, "bad-action", "action must be sign_in, pause, resume or sign_out")
+@operation(
+    "POST",
+    "/api/agent/state",
+    summary="sign_in | pause (with a reason) | resume | sign_out: the agent's own state",
+    roles=ANY_ROLE,
+    body=StateBody,
+    response=AgentStateReply,
+    errors=("bad-action", *SESSION_ERRORS),
+)
+async def agent_state(request: web.Request, given: Given[StateBody, NoQuery]) -> Reply:
+    user, body = given.user, given.body
+    try:
+        outcome = await agent_sessions(request).change(
+            actor(request, user), body.action, body.reason
+        )
+    except AgentSessionError as exc:
+        raise problem(exc) from exc
+    seat = request.app[SEATS_KEY].seat(user.username)
+    if seat is not None:
+        return AgentStateReply.model_validate(seat.state.to_json())
+    return AgentStateReply(
+        status=outcome.status.value,
+        paused=outcome.paused,
+        reason=outcome.reason,
+        queues=sorted(outcome.queues),
+    )

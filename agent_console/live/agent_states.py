@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from agent_console.live.hub import Hub
 from agent_console.web.serializers import iso
 from crm_core.domain.events import AgentStateChanged
+from crm_core.domain.membership import follow_membership
 from crm_core.domain.models import AgentStatus
 from crm_core.ports.clock import Clock
 
@@ -49,6 +50,11 @@ class AgentStates:
         raise NotImplementedError
 
     # --- agent state (set by the console right after a command; AMI confirms) -----------
+    # (`crm_core.ports.agent_state.AgentStateProjection`: the agent-sessions use case)
+
+    def queues_of(self, username: str) -> set[str]:
+        seat = self._seats.get(username)
+        return set(seat.state.queues) if seat is not None else set()
 
     def set_state(
         self,
@@ -107,17 +113,10 @@ class AgentStates:
             return
         state = self._seats[username].state
         before = state.to_json()
+        if not follow_membership(state.queues, event):  # still a member elsewhere
+            self._state_changed(username, state, before, event.at)
+            return
         out = event.status is AgentStatus.LOGGED_OUT
-        if out:
-            if event.queue is None:
-                state.queues.clear()
-            else:
-                state.queues.discard(event.queue)
-            if state.queues:  # still a member elsewhere: keep the current status
-                self._state_changed(username, state, before, event.at)
-                return
-        elif event.queue:
-            state.queues.add(event.queue)
         state.status = event.status
         # a member removed while paused is reported Paused: 1; out is out
         state.paused = event.paused and not out

@@ -1,67 +1,82 @@
 """Supervision actions on an agent: pause, resume, log out (a lead's own team only;
-managers and admins everyone). Every action is written to the audit log first."""
+managers and admins everyone). The use case is the agent's own sign-in/out, forced
+(`crm_core.services.agent_sessions`, ADR 0081); every attempt is audited first."""
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
 from aiohttp import web
 
-from agent_console.wallboard.monitor import MONITOR_KEY
-from agent_console.web.auth import SUPERVISORS, require
-from agent_console.web.errors import ApiError
-from agent_console.web.requests import audit, deps, json_body
-from agent_console.web.scope import check_team
+from agent_console.live.sessions import FORCED_ERRORS, actor, agent_sessions, problem
+from agent_console.web.auth import SUPERVISORS
+from agent_console.web.declared import Body, Given, NoBody, NoQuery, Reply, ShortText, operation
 from crm_core.domain.models import User
-from crm_core.ports.telephony import TelephonyError
-
-log = logging.getLogger(__name__)
+from crm_core.services.agent_sessions import AgentSessionError, SessionAction, SessionOutcome
 
 
-async def member_in_scope(request: web.Request, lead: User, member: str) -> User:
-    target = await deps(request).db.users.get_by_member_name(member)
-    if target is None or not target.interface:
-        raise ApiError(404, "no-such-agent", f"no agent {member!r}")
-    check_team(lead, target)
-    return target
+class LeadPauseBody(Body):
+    reason: ShortText = ""  # "supervisor" when left out
 
 
-async def telephony(action: str, coro: Any) -> Any:
+class AgentActionReply(Reply):
+    ok: bool = True
+    agent: str
+    action: str
+
+
+class LogoutReply(AgentActionReply):
+    queues: list[str]  # the queues the agent was removed from
+
+
+async def _force(
+    request: web.Request, lead: User, action: SessionAction, reason: str = ""
+) -> SessionOutcome:
+    member = request.match_info["member"]
     try:
-        return await coro
-    except TelephonyError as exc:
-        raise ApiError(502, exc.error_id, f"{action} failed: {exc}") from exc
-    except (ConnectionError, TimeoutError) as exc:
-        raise ApiError(
-            503, "pbx-unavailable", f"{action} failed: the PBX is not reachable"
-        ) from exc
+        return await agent_sessions(request).force(actor(request, lead), member, action, reason)
+    except AgentSessionError as exc:
+        raise problem(exc) from exc
 
 
-async def agent_action(request: web.Request) -> web.Response:
-    lead = require(request, *SUPERVISORS)
-    member, action = request.match_info["member"], request.match_info["action"]
-    target = await member_in_scope(request, lead, member)
-    assert target.interface is not None
-    body = await json_body(request) if request.can_read_body else {}
-    reason = str(body.get("reason") or "supervisor")
-    await audit(request, f"lead.{action}", f"agent:{member}", reason if action == "pause" else "")
-    commands = deps(request).commands
-    if action == "pause":
-        await telephony("pause", commands.queue_pause(target.interface, True, reason))
-    elif action == "resume":
-        await telephony("resume", commands.queue_pause(target.interface, False))
-    else:
-        board_agent = request.app[MONITOR_KEY].board.agents.get(member)
-        queues = set(target.queues) | (board_agent.queues if board_agent else set())
-        removed, errors = [], []
-        for queue in sorted(queues):
-            try:
-                await commands.queue_remove(queue, target.interface)
-                removed.append(queue)
-            except TelephonyError as exc:  # not a member of that queue: nothing to undo
-                errors.append(f"{queue}: {exc}")
-        if not removed and errors:
-            raise ApiError(502, "logout-failed", "log out failed: " + "; ".join(errors))
-        return web.json_response({"ok": True, "agent": member, "action": action, "queues": removed})
-    return web.json_response({"ok": True, "agent": member, "action": action})
+@operation(
+    "POST",
+    "/api/agents/{member}/pause",
+    summary="Pause an agent in every queue {reason} (default: supervisor)",
+    roles=SUPERVISORS,
+    body=LeadPauseBody,
+    response=AgentActionReply,
+    errors=FORCED_ERRORS,
+    tag="lead",
+)
+async def pause_agent(request: web.Request, given: Given[LeadPauseBody, NoQuery]) -> Reply:
+    await _force(request, given.user, SessionAction.PAUSE, given.body.reason)
+    return AgentActionReply(agent=request.match_info["member"], action="pause")
+
+
+@operation(
+    "POST",
+    "/api/agents/{member}/resume",
+    summary="Resume a paused agent",
+    roles=SUPERVISORS,
+    response=AgentActionReply,
+    errors=FORCED_ERRORS,
+    tag="lead",
+)
+async def resume_agent(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+    await _force(request, given.user, SessionAction.RESUME)
+    return AgentActionReply(agent=request.match_info["member"], action="resume")
+
+
+@operation(
+    "POST",
+    "/api/agents/{member}/logout",
+    summary="Remove an agent from their queues (a queue that refuses is skipped)",
+    roles=SUPERVISORS,
+    response=LogoutReply,
+    errors=FORCED_ERRORS,
+    tag="lead",
+)
+async def logout_agent(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+    outcome = await _force(request, given.user, SessionAction.SIGN_OUT)
+    return LogoutReply(
+        agent=request.match_info["member"], action="logout", queues=list(outcome.queues)
+    )

@@ -6,28 +6,64 @@ from aiohttp import web
 
 from agent_console.live.keys import LIVE_KEY, SEATS_KEY
 from agent_console.wallboard.serializers import violation_json
-from agent_console.web.auth import ANY_ROLE, SUPERVISORS, require
-from agent_console.web.requests import deps, parse_time, team_member_names
+from agent_console.web.auth import ANY_ROLE, SUPERVISORS
+from agent_console.web.declared import (
+    Given,
+    Moment,
+    NoBody,
+    NoQuery,
+    Query,
+    Reply,
+    ShortText,
+    operation,
+)
+from agent_console.web.requests import deps, team_member_names
 from crm_core.domain.models import AgentStatus, Role
 
 
-async def list_violations(request: web.Request) -> web.Response:
-    user = require(request, *ANY_ROLE)
-    since = parse_time(request.query.get("since"), "since")
-    agent = user.member_name if user.role is Role.AGENT else request.query.get("agent") or None
-    rows = await deps(request).db.violations.list(since=since, agent=agent)
+class ViolationsQuery(Query):
+    since: Moment | None = None
+    agent: ShortText | None = None  # an agent sees their own whatever this says
+
+
+class ViolationsReply(Reply):
+    violations: list[dict[str, object]]
+
+
+class QueuesReply(Reply):
+    queues: list[dict[str, object]]
+
+
+@operation(
+    "GET",
+    "/api/violations",
+    summary="Rule violations",
+    roles=ANY_ROLE,
+    query=ViolationsQuery,
+    response=ViolationsReply,
+)
+async def list_violations(request: web.Request, given: Given[NoBody, ViolationsQuery]) -> Reply:
+    user, query = given.user, given.query
+    agent = user.member_name if user.role is Role.AGENT else query.agent
+    rows = await deps(request).db.violations.list(since=query.since, agent=agent)
     if user.role is Role.LEAD:
         # a lead sees their own team's violations, whichever agent the query names
         names = set(await team_member_names(request, user))
         rows = [v for v in rows if v.agent in names or (v.agent is None and agent is None)]
-    return web.json_response({"violations": [violation_json(v) for v in rows]})
+    return ViolationsReply(violations=[violation_json(v) for v in rows])
 
 
-async def list_queues(request: web.Request) -> web.Response:
-    user = require(request, *SUPERVISORS)
+@operation(
+    "GET",
+    "/api/queues",
+    summary="Live queue figures",
+    roles=SUPERVISORS,
+    response=QueuesReply,
+)
+async def list_queues(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
     live = request.app[LIVE_KEY]
     if live.queues is not None:
-        return web.json_response({"queues": await live.queues(user)})
+        return QueuesReply(queues=list(await live.queues(given.user)))
     figures: dict[str, dict[str, int]] = {}
     for seat in request.app[SEATS_KEY].seats():
         for queue in seat.state.queues:
@@ -39,4 +75,4 @@ async def list_queues(request: web.Request) -> web.Response:
                 f["available"] += 1
             else:
                 f["busy"] += 1
-    return web.json_response({"queues": [{"name": k, **v} for k, v in sorted(figures.items())]})
+    return QueuesReply(queues=[{"name": k, **v} for k, v in sorted(figures.items())])

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Literal
 
 from aiohttp import web
 
-from agent_console.wallboard.actions import member_in_scope, telephony
-from agent_console.web.auth import SUPERVISORS, require
-from agent_console.web.errors import ApiError
-from agent_console.web.requests import audit, deps, json_body
-from crm_core.ports.telephony import SpyMode, TelephonyError
+from agent_console.web.auth import SUPERVISORS
+from agent_console.web.declared import Body, Given, NoQuery, Reply, operation, refuse_as
+from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.requests import audit, deps
+from agent_console.web.scope import check_team
+from crm_core.domain.models import User
+from crm_core.ports.telephony import OriginateResult, SpyMode, TelephonyCommands, TelephonyError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class SpyDesk:
     def lock(self, lead: str) -> asyncio.Lock:
         return self.locks.setdefault(lead, asyncio.Lock())
 
-    async def end(self, lead: str, commands: Any) -> SpySession | None:
+    async def end(self, lead: str, commands: TelephonyCommands) -> SpySession | None:
         session = self.sessions.pop(lead, None)
         if session is None:
             return None
@@ -60,22 +63,71 @@ class SpyDesk:
 SPY_KEY = web.AppKey("spy_desk", SpyDesk)
 
 
-SPY_MODES = ", ".join([*(m.value for m in SpyMode), "stop"])
+class SpyBody(Body):
+    mode: Annotated[Literal["listen", "whisper", "barge", "stop"], refuse_as("bad-mode")] = "listen"
 
 
-async def spy(request: web.Request) -> web.Response:
-    lead = require(request, *SUPERVISORS)
-    member = request.match_info["member"]
+class SpyReply(Reply):
+    ok: bool = True
+    mode: str
+    agent: str
+    channel: str | None = None  # the lead's leg, once Asterisk named it
+    stopped: bool = False  # a running listen-in was ended first
+
+
+SPY_ERRORS = (
+    "bad-mode",
+    "no-phone",
+    "no-such-agent",
+    "other-team",
+    "spy-replaced",
+    "spy-failed",
+    "action-failed",
+    "originate-failed",
+    "no-such-channel",
+    "ami-unavailable",
+    "ami-timeout",
+    "pbx-unavailable",
+)
+
+
+async def member_in_scope(request: web.Request, lead: User, member: str) -> User:
+    target = await deps(request).db.users.get_by_member_name(member)
+    if target is None or not target.interface:
+        raise ProblemError("no-such-agent", detail=f"no agent {member!r}")
+    check_team(lead, target)
+    return target
+
+
+async def telephony(action: str, step: Awaitable[OriginateResult]) -> OriginateResult:
+    try:
+        return await step
+    except TelephonyError as exc:
+        known = exc.error_id if exc.error_id in SPY_ERRORS else "action-failed"
+        raise ProblemError(known, detail=f"{action} failed: {exc}") from exc
+    except (ConnectionError, TimeoutError) as exc:
+        raise ProblemError(
+            "pbx-unavailable", detail=f"{action} failed: the PBX is not reachable"
+        ) from exc
+
+
+@operation(
+    "POST",
+    "/api/agents/{member}/spy",
+    summary="Listen, whisper or barge {mode} from your phone, one at a time; stop ends it",
+    roles=SUPERVISORS,
+    body=SpyBody,
+    response=SpyReply,
+    errors=SPY_ERRORS,
+    tag="lead",
+)
+async def spy(request: web.Request, given: Given[SpyBody, NoQuery]) -> Reply:
+    lead, member = given.user, request.match_info["member"]
     target = await member_in_scope(request, lead, member)
     assert target.interface is not None
-    body = await json_body(request)
-    raw = str(body.get("mode", "listen"))
-    try:
-        mode = None if raw == "stop" else SpyMode(raw)
-    except ValueError as exc:
-        raise ApiError(400, "bad-mode", f"mode must be one of {SPY_MODES}") from exc
+    mode = None if given.body.mode == "stop" else SpyMode(given.body.mode)
     if not lead.interface:
-        raise ApiError(409, "no-phone", "your user has no phone interface to listen on")
+        raise ProblemError("no-phone", detail="your user has no phone interface to listen on")
     desk, commands = request.app[SPY_KEY], deps(request).commands
     # a new request ends the running one at once, even while it still rings the phone
     ended = await desk.end(lead.username, commands)
@@ -83,9 +135,7 @@ async def spy(request: web.Request) -> web.Response:
         ended = await desk.end(lead.username, commands) or ended
         if mode is None:
             await audit(request, "spy.stop", f"agent:{member}", "")
-            return web.json_response(
-                {"ok": True, "mode": "stop", "agent": member, "stopped": ended is not None}
-            )
+            return SpyReply(mode="stop", agent=member, stopped=ended is not None)
         await audit(request, f"spy.{mode.value}", f"agent:{member}", f"from {lead.interface}")
         session = SpySession(member=member, mode=mode, channel_id=f"spy-{uuid.uuid4().hex}")
         desk.sessions[lead.username] = session
@@ -94,19 +144,21 @@ async def spy(request: web.Request) -> web.Response:
                 "spy",
                 commands.spy(lead.interface, target.interface, mode, channel_id=session.channel_id),
             )
-        except ApiError as exc:
+        except ProblemError as exc:
             if desk.sessions.get(lead.username) is not session:
-                raise ApiError(
-                    409, "spy-replaced", "this listen-in was ended before it began"
+                raise ProblemError(
+                    "spy-replaced", detail="this listen-in was ended before it began"
                 ) from exc
             desk.sessions.pop(lead.username)
             raise
         if desk.sessions.get(lead.username) is not session:
             # ended (stop, or another mode) while the phone rang
-            raise ApiError(409, "spy-replaced", "this listen-in was ended before it began")
+            raise ProblemError("spy-replaced", detail="this listen-in was ended before it began")
         session.channel = result.channel
     if not result.success:
-        raise ApiError(502, "spy-failed", f"your phone did not answer (reason {result.reason})")
-    return web.json_response(
-        {"ok": True, "mode": mode.value, "agent": member, "channel": result.channel}
+        raise ProblemError(
+            "spy-failed", detail=f"your phone did not answer (reason {result.reason})"
+        )
+    return SpyReply(
+        mode=mode.value, agent=member, channel=result.channel, stopped=ended is not None
     )

@@ -368,11 +368,17 @@ async def _read_body(request: web.Request, model: type[B] | None) -> B | NoBody:
     if model is None:
         return NoBody()
     raw = await request.read()  # the app's client_max_size answers 413 first
+    if not raw.strip() and not _body_required(model):
+        raw = b"{}"  # a body of optional fields only may be left out
     parse_json_object(raw)  # the edge checks of ADR 0062, before any model sees it
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise refusal(exc, "bad-field") from exc
+
+
+def _body_required(model: type[Body]) -> bool:
+    return any(info.is_required() for info in model.model_fields.values())
 
 
 def _read_query(request: web.Request, model: type[Q] | None) -> Q | NoQuery:
@@ -640,7 +646,7 @@ def openapi_document(
             entry["security"] = []
         if decl.body is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": _body_required(decl.body),
                 "content": {"application/json": {"schema": schemas.ref(decl.body, "validation")}},
             }
         paths.setdefault(decl.path, {})[decl.method.lower()] = entry

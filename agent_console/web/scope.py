@@ -17,7 +17,11 @@ def check_team(lead: User, target: User | None) -> None:
 
 async def new_owner(request: web.Request, lead: User) -> User:
     body = await json_body(request)
-    name = str(body.get("to") or "")
+    return await owner_named(request, lead, str(body.get("to") or ""))
+
+
+async def owner_named(request: web.Request, lead: User, name: str) -> User:
+    """The active user (by username or member name) a lead hands something to."""
     users = deps(request).db.users
     target = await users.get_by_username(name) or await users.get_by_member_name(name)
     if target is None or not target.active:

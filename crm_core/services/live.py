@@ -40,6 +40,7 @@ from crm_core.domain.events import (
     DomainEvent,
     ServiceHealthChanged,
 )
+from crm_core.domain.membership import follow_membership
 from crm_core.domain.models import (
     AgentStatus,
     Callback,
@@ -487,14 +488,9 @@ class LiveBoard:
         a = self._agent(name, event.interface)
         if event.queue:
             a.queues.add(event.queue)
+        if not follow_membership(a.signed_in, event):
+            return  # removed from one queue: still signed in while a member of another
         if event.status is AgentStatus.LOGGED_OUT:
-            # removed from one queue: still signed in while a member of another
-            if event.queue is None:
-                a.signed_in.clear()
-            else:
-                a.signed_in.discard(event.queue)
-            if a.signed_in:
-                return
             # a member removed while paused is reported Paused: 1; out is out
             if a.status is not AgentStatus.LOGGED_OUT:
                 a.status, a.since, a.acw_alerted = AgentStatus.LOGGED_OUT, event.at, False
@@ -503,8 +499,6 @@ class LiveBoard:
                 a.call_id = a.call_since = None
                 a.customer = ""
             return
-        if event.queue:
-            a.signed_in.add(event.queue)
         status = AgentStatus.PAUSED if event.paused and not event.in_call else event.status
         if event.paused and event.pause_reason == "after_call_work":
             status = AgentStatus.WRAP_UP

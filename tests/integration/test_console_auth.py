@@ -76,10 +76,13 @@ async def test_api_login_errors_and_throttle(database_url: str) -> None:
                 f"{stack.url}/api/login", json={"username": "agent1", "password": "nope"}
             ) as res:
                 assert res.status == 401
-                assert await res.json() == {
-                    "error_id": "bad-credentials",
-                    "message": "wrong username or password",
-                }
+                body = await res.json()
+                # the message in the user's language (ADR 0077); the English text is the detail
+                assert (body["error_id"], body["detail"]) == (
+                    "bad-credentials",
+                    "wrong username or password",
+                )
+                assert body["message"] in ("用户名或密码错误。", "Wrong username or password.")
         async with s.post(
             f"{stack.url}/api/login", json={"username": "agent1", "password": PASSWORD}
         ) as res:

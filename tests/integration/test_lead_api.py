@@ -365,3 +365,34 @@ async def test_board_rebuilt_after_restart_and_report_csv(database_url: str) -> 
         )
         assert status == 200
         assert b"support" in page
+
+
+async def test_a_leads_action_is_the_agents_own_state_change_forced(database_url: str) -> None:
+    """ADR 0081: one use case. The agent's console shows the lead's pause (reason and all),
+    and a logout leaves every queue the console saw the agent in."""
+    async with lead_stack(database_url) as stack, aiohttp.ClientSession() as s:
+        lead = await stack.token(s, "lead1")
+        agent = await stack.token(s, "agent1")
+        status, body = await call(s, stack, lead, "POST", "/api/agents/Agent 1001/pause")
+        assert (status, body) == (200, {"ok": True, "agent": "Agent 1001", "action": "pause"})
+        status, me = await call(s, stack, agent, "GET", "/api/me")
+        assert status == 200, me
+        assert (me["agent_state"]["status"], me["agent_state"]["reason"]) == (
+            "paused",
+            "supervisor",
+        )
+        status, body = await call(s, stack, lead, "POST", "/api/agents/Agent 1001/logout")
+        assert status == 200, body
+        assert body["queues"] == ["sales", "support"]  # "not there" counts as done
+        status, me = await call(s, stack, agent, "GET", "/api/me")
+        assert me["agent_state"]["status"] == "logged_out"
+        # the agent's own pause refuses a reason outside the configured ones; a lead's is free
+        status, body = await call(
+            s, stack, agent, "POST", "/api/agent/state", json={"action": "pause", "reason": "x"}
+        )
+        assert (status, body["error_id"]) == (400, "bad-reason")
+        entries = await stack.db.audit.list(actor="lead1")
+        assert sorted((e.action, e.detail) for e in entries if e.action.startswith("lead.")) == [
+            ("lead.logout", ""),
+            ("lead.pause", "supervisor"),
+        ]
