@@ -220,7 +220,7 @@ class WrapUpService:
                 disposition_reason=wrapup.disposition_reason,
                 notes=wrapup.notes,
                 satisfaction=wrapup.satisfaction,
-                customer_id=customer_id,
+                customer_id=customer_id if customer_id is not None else context.customer_id,
                 campaign_id=context.campaign_id,
                 phone=context.phone,
                 callback_id=callback.id if callback is not None else None,
