@@ -66,10 +66,7 @@
     });
     if (res.status === 401) { window.location.href = "/login"; throw new Error("signed out"); }
     const data = res.headers.get("Content-Type", "").includes("json") ? await res.json() : {};
-    if (!res.ok) {
-      const known = data.code && (boot.problems || {})[data.code];
-      throw new Error((known ? problem(data.code, data.params) : data.message) || res.statusText);
-    }
+    if (!res.ok) throw new Error(data.message || res.statusText);
     return data;
   }
 
