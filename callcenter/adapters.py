@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from callcenter.settings import Settings
+from crm_core.db import Database
 from crm_core.domain.models import Callback, CallbackReason
+from crm_core.ports.bus import EventBus
+from crm_core.ports.clock import Clock
 from crm_core.services.callbacks import CallbackService
 
 
@@ -35,3 +39,13 @@ class CallbackPromiserAdapter:
             question=question,
             queue=queue,
         )
+
+
+def rules_promiser(
+    db: Database, bus: EventBus, clock: Clock, settings: Settings | None = None
+) -> CallbackPromiserAdapter:
+    """A promiser over its own `CallbackService` (a console without the rest of the
+    product: the benchmark, tests); the settings default to the product's."""
+    return CallbackPromiserAdapter(
+        CallbackService(db=db, bus=bus, clock=clock, settings=settings or Settings())
+    )

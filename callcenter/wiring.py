@@ -46,11 +46,11 @@ from crm_core.ports.bus import EventBus
 if TYPE_CHECKING:
     from agent_console.api import LeadConfig
     from agent_console.web.auth import Revocations
-    from agent_console.web.deps import CallbackPromiser
     from agent_console.web.throttle import LoginLimiter
     from crm_core.db import Database
     from crm_core.health import HealthRegistry
     from crm_core.lease import RedisLease
+    from crm_core.ports.callbacks import CallbackPromiser
     from crm_core.ports.telephony import TelephonyCommands
     from crm_core.services.call_log import CallLogWriter
     from crm_core.services.callbacks import CallbackService
@@ -546,7 +546,9 @@ class Runtime:
                 dialer_stats=telephony.dialer.stats,
                 phone_region=s.phone_region,
             )(app)
-            campaign_seat_hooks(app, campaigns=db.campaigns, dnc=db.dnc, surveys=db.surveys)
+            campaign_seat_hooks(
+                app, campaigns=db.campaigns, dnc=db.dnc, surveys=db.surveys, effects=db.effects
+            )
 
         def mount_ops(app: web.Application) -> None:
             setup_ops_routes(app, health, db_ping=db.ping, metrics_token=s.metrics_token)

@@ -56,25 +56,6 @@ class PbxRouter:
     async def hangup(self, channel: str, cause: int = 16) -> None:
         await self.for_channel(channel).commands.hangup(channel, cause)
 
-    async def redirect(
-        self,
-        channel: str,
-        context: str,
-        exten: str,
-        priority: int = 1,
-        extra_channel: str | None = None,
-        extra_exten: str | None = None,
-    ) -> None:
-        await self.for_channel(channel).commands.redirect(
-            channel, context, exten, priority, extra_channel, extra_exten
-        )
-
-    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
-        await self.for_channel(channel).commands.blind_transfer(channel, context, exten)
-
-    async def attended_transfer(self, channel: str, exten: str) -> None:
-        await self.for_channel(channel).commands.attended_transfer(channel, exten)
-
     async def queue_add(
         self,
         queue: str,
@@ -107,12 +88,6 @@ class PbxRouter:
         # ChanSpy runs where the agent's call is; the lead's phone must reach that PBX
         pbx = self.for_interface(target_interface)
         return await pbx.commands.spy(spyer_channel, target_interface, mode, channel_id=channel_id)
-
-    async def start_recording(self, channel: str, filename: str) -> None:
-        await self.for_channel(channel).commands.start_recording(channel, filename)
-
-    async def stop_recording(self, channel: str) -> None:
-        await self.for_channel(channel).commands.stop_recording(channel)
 
     def for_call(self, call_id: str) -> Pbx:
         """The PBX whose tracker follows the live call `call_id`."""

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Annotated, Any, Literal
 
-from agent_console.web.auth import current_user
+from aiohttp import web
+from pydantic import ConfigDict
+
+from agent_console.web.declared import (
+    Body,
+    Given,
+    NoBody,
+    NoQuery,
+    Query,
+    Reply,
+    ShortText,
+    Text,
+    operation,
+    refuse_as,
+)
 from agent_console.web.edge import path_id
-from agent_console.web.errors import ApiError
-from agent_console.web.requests import audit, deps, json_body
+from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.requests import audit, deps
 from agent_console.web.serializers import callback_json
 from crm_core.domain.events import CallbackClosed
 from crm_core.domain.models import AttemptResult, CallbackStatus, Role
@@ -20,52 +34,72 @@ _CALLBACK_STATUS = {
 }
 
 
-async def list_callbacks(request: web.Request) -> web.Response:
-    user = current_user(request)
-    status = request.query.get("status", "open")
-    if status not in _CALLBACK_STATUS:
-        raise ApiError(400, "bad-parameter", "status must be open, overdue or done")
-    rows = await deps(request).db.callbacks.list(status=_CALLBACK_STATUS[status], limit=500)
+class CallbacksQuery(Query):
+    status: Annotated[Literal["open", "overdue", "done"], refuse_as("bad-parameter")] = "open"
+
+
+class CallbackList(Reply):
+    callbacks: list[dict[str, Any]]
+    now: str
+
+
+class CallbackReply(Reply):
+    """A callback as `agent_console.web.serializers.callback_json` has it."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class AttemptBody(Body):
+    result: Annotated[AttemptResult, refuse_as("bad-result")]
+    call_id: ShortText = ""
+    note: Text = ""
+    close: bool = True  # a reached customer closes the callback
+
+
+@operation(
+    "GET", "/api/callbacks", summary="Callbacks", query=CallbacksQuery, response=CallbackList
+)
+async def list_callbacks(request: web.Request, given: Given[NoBody, CallbacksQuery]) -> Reply:
+    user = given.user
+    s = deps(request)
+    rows = await s.db.callbacks.list(status=_CALLBACK_STATUS[given.query.status], limit=500)
     if user.role is Role.AGENT:
         rows = [c for c in rows if c.owner_user_id in (None, user.id)]
     rows.sort(key=lambda c: c.due_at)
-    return web.json_response(
-        {
-            "callbacks": [callback_json(c) for c in rows],
-            "now": deps(request).clock.now().isoformat(),
-        }
-    )
+    return CallbackList(callbacks=[callback_json(c) for c in rows], now=s.clock.now().isoformat())
 
 
-async def add_attempt(request: web.Request) -> web.Response:
-    user = current_user(request)
+@operation(
+    "POST",
+    "/api/callbacks/{callback_id}/attempts",
+    summary="Record a callback attempt",
+    body=AttemptBody,
+    response=CallbackReply,
+    status=201,
+    errors=("not-found", "bad-result", "forbidden"),
+)
+async def add_attempt(request: web.Request, given: Given[AttemptBody, NoQuery]) -> Reply:
+    user, body = given.user, given.body
     callback_id = path_id(request, "callback_id")
-    body = await json_body(request)
-    try:
-        result = AttemptResult(str(body.get("result")))
-    except ValueError as exc:
-        raise ApiError(
-            400, "bad-result", f"result must be one of {[r.value for r in AttemptResult]}"
-        ) from exc
     s = deps(request)
     cb = await s.db.callbacks.get(callback_id)
     if user.role is Role.AGENT and cb.owner_user_id not in (None, user.id):
-        raise ApiError(403, "forbidden", "this callback belongs to a colleague")
+        raise ProblemError("forbidden", detail="this callback belongs to a colleague")
     cb = await s.db.callbacks.add_attempt(
         callback_id,
         at=s.clock.now(),
-        result=result,
+        result=body.result,
         by_user_id=user.id,
-        call_id=str(body.get("call_id") or "")[:64] or None,
-        note=str(body.get("note", ""))[:2000],
+        call_id=body.call_id[:64] or None,
+        note=body.note[:2000],
     )
     now = s.clock.now()
-    if result is AttemptResult.REACHED and body.get("close", True):
+    if body.result is AttemptResult.REACHED and body.close:
         cb = await s.db.callbacks.update(
             callback_id,
             status=CallbackStatus.DONE,
             closed_at=now,
-            outcome=str(body.get("note", "")) or "reached",
+            outcome=body.note or "reached",
         )
         await s.bus.publish(
             CallbackClosed(
@@ -76,7 +110,7 @@ async def add_attempt(request: web.Request) -> web.Response:
                 in_time=now <= cb.due_at,
             )
         )
-    elif result is not AttemptResult.REACHED:
+    elif body.result is not AttemptResult.REACHED:
         cb = await schedule_retry(s.db, s.bus, cb, now)
-    await audit(request, "callback.attempt", f"callback:{callback_id}", detail=result.value)
-    return web.json_response(callback_json(cb), status=201)
+    await audit(request, "callback.attempt", f"callback:{callback_id}", detail=body.result.value)
+    return CallbackReply.model_validate(callback_json(cb))

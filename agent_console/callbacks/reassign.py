@@ -5,31 +5,52 @@ from __future__ import annotations
 from aiohttp import web
 
 from agent_console.live.keys import HUB_KEY
-from agent_console.web.auth import SUPERVISORS, require
+from agent_console.web.auth import SUPERVISORS
+from agent_console.web.declared import Body, Given, NoQuery, Reply, ShortText, operation
 from agent_console.web.edge import path_id
-from agent_console.web.errors import ApiError
+from agent_console.web.error_catalogue import ProblemError
 from agent_console.web.requests import audit, deps
 from agent_console.web.scope import new_owner, owner_in_scope
 from crm_core.domain.models import CallbackStatus
 from crm_core.ports.repositories import NotFound
 
 
-async def reassign_callback(request: web.Request) -> web.Response:
-    lead = require(request, *SUPERVISORS)
+class ReassignBody(Body):
+    to: ShortText  # a username or member name
+
+
+class Reassigned(Reply):
+    ok: bool = True
+    callback_id: int
+    owner: str
+
+
+@operation(
+    "POST",
+    "/api/callbacks/{callback_id}/reassign",
+    summary="Hand an open callback {to}",
+    roles=SUPERVISORS,
+    body=ReassignBody,
+    response=Reassigned,
+    tag="lead",
+    errors=("no-such-callback", "callback-closed", "no-such-user", "other-team"),
+)
+async def reassign_callback(request: web.Request, given: Given[ReassignBody, NoQuery]) -> Reply:
+    lead = given.user
     callback_id = path_id(request, "callback_id", "no-such-callback")
     db = deps(request).db
     try:
         callback = await db.callbacks.get(callback_id)
     except NotFound as exc:
-        raise ApiError(404, "no-such-callback", f"no callback {callback_id}") from exc
+        raise ProblemError("no-such-callback", detail=f"no callback {callback_id}") from exc
     if callback.status not in (CallbackStatus.OPEN, CallbackStatus.OVERDUE):
-        raise ApiError(409, "callback-closed", f"callback {callback_id} is {callback.status}")
+        raise ProblemError("callback-closed", detail=f"callback {callback_id} is {callback.status}")
     await owner_in_scope(request, lead, callback.owner_user_id)
-    target = await new_owner(request, lead)
+    target = await new_owner(request, lead)  # reads `to` (web.scope, shared with cases)
     await audit(request, "callback.reassign", f"callback:{callback_id}", f"to {target.username}")
     await db.callbacks.update(callback_id, owner_user_id=target.id)
     request.app[HUB_KEY].send_to_user(
         target.username,
         {"type": "callback_assigned", "callback_id": callback_id, "by": lead.username},
     )
-    return web.json_response({"ok": True, "callback_id": callback_id, "owner": target.username})
+    return Reassigned(callback_id=callback_id, owner=target.username)

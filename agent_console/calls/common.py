@@ -1,17 +1,16 @@
-"""What the call routes share: who may see a call, a request's customer, wrap-up locks."""
+"""What the call routes share: who may see a call, a request's customer, the wrap-up."""
 
 from __future__ import annotations
-
-import asyncio
 
 from aiohttp import web
 
 from agent_console.web.deps import ConsoleDeps
 from agent_console.web.edge import is_id
-from agent_console.web.errors import ApiError
+from agent_console.web.error_catalogue import ProblemError
 from agent_console.web.requests import team_member_names
 from crm_core.domain.models import CallRecord, Role, User
 from crm_core.ports.repositories import NotFound
+from crm_core.services.wrapup import WrapUpService
 
 
 async def may_see_call(request: web.Request, user: User, record: CallRecord) -> bool:
@@ -29,28 +28,12 @@ async def known_customer(s: ConsoleDeps, value: object) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not is_id(str(value)):
-        raise ApiError(400, "bad-customer", "customer_id must be a customer's id")
+        raise ProblemError("bad-customer", detail="customer_id must be a customer's id")
     try:
         await s.db.customers.get(value)
     except NotFound as exc:
-        raise ApiError(400, "bad-customer", f"no customer {value}") from exc
+        raise ProblemError("bad-customer", detail=f"no customer {value}") from exc
     return value
 
 
-class CallLocks:
-    """Serialises the wrap-ups of one call on this instance (a double-click)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    def lock(self, call_id: str) -> asyncio.Lock:
-        lock = self._locks.get(call_id)
-        if lock is None:
-            if len(self._locks) > 1000:  # forget the idle ones
-                for key in [k for k, v in self._locks.items() if not v.locked()]:
-                    del self._locks[key]
-            lock = self._locks[call_id] = asyncio.Lock()
-        return lock
-
-
-WRAPUP_LOCKS_KEY = web.AppKey("wrapup_locks", CallLocks)
+WRAPUP_KEY = web.AppKey("wrapup", WrapUpService)

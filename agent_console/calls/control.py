@@ -1,122 +1,167 @@
-"""Acting on a call from the console: hold, blind transfer, close the card, click-to-dial."""
+"""Acting on a call from the console: hold, blind transfer, close the card, click-to-dial.
+
+The PBX is told by call id (`TelephonyCommands`, ADR 0072): the telephony adapter knows
+the call's channels, the console does not."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from agent_console.calls.common import known_customer
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.auth import current_user
+from agent_console.web.declared import (
+    Body,
+    Given,
+    Int64,
+    NoBody,
+    NoQuery,
+    Reply,
+    ShortText,
+    Text,
+    operation,
+    refuse_as,
+)
 from agent_console.web.dialing import agent_first_call
-from agent_console.web.errors import ApiError
-from agent_console.web.requests import audit, deps, json_body
+from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.requests import audit, deps
 from crm_core.ports.telephony import TelephonyError
 
 
-async def hold_call(request: web.Request) -> web.Response:
-    user = current_user(request)
-    call_id = request.match_info["call_id"]
-    body = await json_body(request)
-    seats = request.app[SEATS_KEY]
-    card = seats.card(user.username, call_id)
+class Ok(Reply):
+    ok: bool = True
+
+
+class HoldBody(Body):
+    hold: bool = True
+
+
+class Held(Reply):
+    ok: bool = True
+    held: bool
+
+
+class TransferBody(Body):
+    target: ShortText = ""
+    kind: Annotated[Literal["queue", "agent"], refuse_as("bad-kind")] = "queue"
+
+
+class DialBody(Body):
+    number: Annotated[Text, Field(max_length=40)] = ""
+    # text is refused as `bad-customer` (`known_customer`), a number beyond 64 bits as
+    # `out-of-range`
+    customer_id: Int64 | str | None = None
+
+
+class Dialling(Reply):
+    request_id: str
+    number: str
+
+
+@operation(
+    "POST",
+    "/api/calls/{call_id}/hold",
+    summary="Hold or resume the call",
+    body=HoldBody,
+    response=Held,
+    errors=("no-such-call", "call-not-up", "no-such-channel", "action-failed", "ami-unavailable"),
+)
+async def hold_call(request: web.Request, given: Given[HoldBody, NoQuery]) -> Reply:
+    user, hold, call_id = given.user, given.body.hold, request.match_info["call_id"]
+    card = request.app[SEATS_KEY].card(user.username, call_id)
     if card is None:
-        raise ApiError(404, "no-such-call", "no such call on your console")
-    hold = bool(body.get("hold", True))
+        raise ProblemError("no-such-call", detail="no such call on your console")
     if card.get("state") not in (("talking",) if hold else ("held",)):
-        raise ApiError(409, "call-not-up", "only a call you are talking on can be held")
-    try:
-        await deps(request).commands.hold(call_id, hold)
-    except TelephonyError as exc:
-        raise ApiError(409, exc.error_id, f"{'hold' if hold else 'unhold'} failed: {exc}") from exc
+        raise ProblemError("call-not-up", detail="only a call you are talking on can be held")
+    await deps(request).commands.hold(call_id, hold)  # a TelephonyError answers its id
     await audit(request, "call.hold" if hold else "call.unhold", f"call:{call_id}")
-    return web.json_response({"ok": True, "held": hold})
+    return Held(held=hold)
 
 
-async def transfer_call(request: web.Request) -> web.Response:
-    user = current_user(request)
-    call_id = request.match_info["call_id"]
-    body = await json_body(request)
+@operation(
+    "POST",
+    "/api/calls/{call_id}/transfer",
+    summary="Blind transfer to a queue or colleague",
+    body=TransferBody,
+    response=Ok,
+    errors=("no-such-call", "no-such-agent", "bad-kind", "bad-target", "no-such-channel"),
+)
+async def transfer_call(request: web.Request, given: Given[TransferBody, NoQuery]) -> Reply:
+    user, body, call_id = given.user, given.body, request.match_info["call_id"]
     s = deps(request)
-    seats = request.app[SEATS_KEY]
-    if seats.card(user.username, call_id) is None:
-        raise ApiError(404, "no-such-call", "no such call on your console")
-    target = str(body.get("target", ""))
-    kind = body.get("kind", "queue")
-    if kind == "queue":
-        exten = target
-    elif kind == "agent":
-        colleague = await s.db.users.get_by_username(target)
+    if request.app[SEATS_KEY].card(user.username, call_id) is None:
+        raise ProblemError("no-such-call", detail="no such call on your console")
+    if not body.target:
+        raise ProblemError("bad-target", detail="say where to transfer the call")
+    if body.kind == "agent":
+        colleague = await s.db.users.get_by_username(body.target)
         if colleague is None or not colleague.interface:
-            raise ApiError(404, "no-such-agent", "no such colleague with a phone")
-        exten = colleague.interface.split("/", 1)[-1].split("@", 1)[0]
+            raise ProblemError("no-such-agent", detail="no such colleague with a phone")
+        await s.commands.transfer_to_agent(call_id, colleague.interface)
     else:
-        raise ApiError(400, "bad-kind", "kind must be queue or agent")
-    if not exten:
-        raise ApiError(400, "bad-target", "say where to transfer the call")
-    # BlindTransfer's Channel is the *transferer*: the agent's own leg. Asterisk releases
-    # it and sends its bridge peer, the customer, on to the target (ADR 0046).
-    channel = seats.channel_of(call_id, user.username)
-    if channel is None:
-        raise ApiError(409, "no-such-channel", "the PBX has not told us your leg of this call")
-    await s.commands.blind_transfer(channel, s.config.transfer_context, exten)
-    await audit(request, "call.transfer", f"call:{call_id}", detail=f"{kind}:{target}")
-    return web.json_response({"ok": True})
+        await s.commands.transfer_to_queue(call_id, body.target)
+    await audit(request, "call.transfer", f"call:{call_id}", detail=f"{body.kind}:{body.target}")
+    return Ok()
 
 
-async def dismiss_call(request: web.Request) -> web.Response:
-    user = current_user(request)
-    ok = request.app[SEATS_KEY].dismiss(user.username, request.match_info["call_id"])
-    if not ok:
-        raise ApiError(409, "call-active", "only a finished call can be closed")
-    return web.json_response({"ok": True})
+@operation(
+    "POST",
+    "/api/calls/{call_id}/dismiss",
+    summary="Close a finished call's card",
+    response=Ok,
+    errors=("call-active",),
+)
+async def dismiss_call(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+    if not request.app[SEATS_KEY].dismiss(given.user.username, request.match_info["call_id"]):
+        raise ProblemError("call-active", detail="only a finished call can be closed")
+    return Ok()
 
 
-async def dial(request: web.Request) -> web.Response:
-    user = current_user(request)
+@operation(
+    "POST",
+    "/api/dial",
+    summary="Click-to-dial: ring the agent, then the number",
+    body=DialBody,
+    response=Dialling,
+    status=202,
+    errors=("no-phone", "bad-number", "bad-customer"),
+)
+async def dial(request: web.Request, given: Given[DialBody, NoQuery]) -> Reply:
+    user = given.user
     if not user.interface:
-        raise ApiError(409, "no-phone", "this login has no phone to dial from")
-    body = await json_body(request)
-    number = "".join(ch for ch in str(body.get("number", "")) if ch in "0123456789+")
+        raise ProblemError("no-phone", detail="this login has no phone to dial from")
+    number = "".join(ch for ch in given.body.number if ch in "0123456789+")
     if not 3 <= len(number) <= 20:
-        raise ApiError(400, "bad-number", "give a phone number to dial")
+        raise ProblemError("bad-number", detail="give a phone number to dial")
     s = deps(request)
     request_id = uuid.uuid4().hex
     variables = {"CC_AGENT": user.username}
     # a record naming a customer that does not exist could never be stored (issue 13 item 1)
-    variables_customer = await known_customer(s, body.get("customer_id"))
-    if variables_customer is not None:
-        variables["CC_CUSTOMER_ID"] = str(variables_customer)
-        await audit(request, "customer.dial", f"customer:{body['customer_id']}", detail=number)
+    customer_id = await known_customer(s, given.body.customer_id)
+    if customer_id is not None:
+        variables["CC_CUSTOMER_ID"] = str(customer_id)
+        await audit(request, "customer.dial", f"customer:{customer_id}", detail=number)
     req = agent_first_call(user, number, s.config, request_id=request_id, variables=variables)
     hub = request.app[HUB_KEY]
+    seats = request.app[SEATS_KEY]
 
     async def place() -> None:
+        msg: dict[str, object] = {
+            "type": "dial_result",
+            "request_id": request_id,
+            "number": number,
+        }
         try:
             res = await s.commands.originate(req)
             if res.call_id:
-                request.app[SEATS_KEY].pop_outbound(
-                    user, res.call_id, number, customer_id=variables_customer
-                )
-            msg = {
-                "type": "dial_result",
-                "request_id": request_id,
-                "number": number,
-                "success": res.success,
-                "reason": res.reason,
-                "call_id": res.call_id,
-            }
+                seats.pop_outbound(user, res.call_id, number, customer_id=customer_id)
+            msg |= {"success": res.success, "reason": res.reason, "call_id": res.call_id}
         except TelephonyError as exc:
-            msg = {
-                "type": "dial_result",
-                "request_id": request_id,
-                "number": number,
-                "success": False,
-                "error_id": exc.error_id,
-                "message": exc.message,
-            }
+            msg |= {"success": False, "error_id": exc.error_id, "message": exc.message}
         hub.send_to_user(user.username, msg)
 
-    request.app[SEATS_KEY].tasks.spawn(place(), f"dial:{request_id}")
-    return web.json_response({"request_id": request_id, "number": number}, status=202)
+    seats.tasks.spawn(place(), f"dial:{request_id}")
+    return Dialling(request_id=request_id, number=number)

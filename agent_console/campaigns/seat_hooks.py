@@ -11,8 +11,9 @@ from aiohttp import web
 from agent_console.campaigns.preview import preview_routes
 from agent_console.live.keys import SEATS_KEY
 from agent_console.web.deps import DEPS_KEY
-from agent_console.web.errors import ApiError
-from crm_core.domain.models import CampaignContact, CampaignKind, Satisfaction, User
+from crm_core.domain.events import DomainEvent, WrapUpSaved
+from crm_core.domain.models import CampaignContact, CampaignKind, Satisfaction
+from crm_core.ports.effects import EffectClaims
 from crm_core.ports.repositories import CampaignRepository, SurveyRepository
 from crm_core.services.campaigns import DncNumbers, apply_disposition, record_satisfaction
 from crm_core.services.dial_rules import attempts_left
@@ -24,10 +25,13 @@ def campaign_seat_hooks(
     campaigns: CampaignRepository,
     dnc: DncNumbers,
     surveys: SurveyRepository,
+    effects: EffectClaims | None = None,
 ) -> None:
     """What the agent's console does with campaign calls: the card shows the campaign
     (name, script, its disposition codes, the contact's attempts) and a saved wrap-up
-    books the disposition on the contact (do-not-call → DNC list)."""
+    books the disposition on the contact (do-not-call → DNC list): it consumes the
+    `WrapUpSaved` event (crm_core.services.wrapup, docs/adr/0083); with `effects`, once
+    across instances."""
     seats = app[SEATS_KEY]
     services = app[DEPS_KEY]
 
@@ -65,44 +69,50 @@ def campaign_seat_hooks(
             },
         }
 
-    async def wrapup(call: dict[str, Any], body: dict[str, Any], user: User) -> None:
-        campaign_id = call.get("campaign_id")
-        if campaign_id is None:
+    async def booked(event: DomainEvent) -> None:
+        """A saved wrap-up of a campaign call books its disposition on the contact, once
+        across instances (the event reaches every instance; the first claim books it)."""
+        if not isinstance(event, WrapUpSaved) or event.campaign_id is None:
             return
         try:
-            campaign = await campaigns.get(int(campaign_id))
+            campaign = await campaigns.get(event.campaign_id)
         except LookupError:
             return
-        contact = await contact_of(campaign.id, str(call.get("caller_number") or ""))
+        contact = await contact_of(campaign.id, event.phone)
         if contact is None:
             return
         now = services.clock.now()
-        score = body.get("satisfaction")
-        if campaign.kind is CampaignKind.FOLLOW_UP and score is not None:
-            if not isinstance(score, int) or not 1 <= score <= 5:
-                raise ApiError(400, "bad-satisfaction", "satisfaction: expected 1 to 5")
+        if effects is not None:
+            async with effects.transaction(now) as tx:
+                if not await tx.claim(event.call_id, f"wrapup-campaign:{event.wrapup_id}"):
+                    return
+        if campaign.kind is CampaignKind.FOLLOW_UP and event.satisfaction is not None:
             await record_satisfaction(
                 campaign,
                 contact,
-                Satisfaction(score),
+                Satisfaction(event.satisfaction),
                 now=now,
                 surveys=surveys,
-                call_id=str(call.get("call_id") or "") or None,
-                agent=user.member_name or user.username,
-                comment=str(body.get("notes") or ""),
+                call_id=event.call_id,
+                agent=event.agent,
+                comment=event.notes,
             )
-        disposition = body.get("disposition")
-        if isinstance(disposition, str) and disposition:
+        if event.disposition:
             await apply_disposition(
                 campaign,
                 contact,
-                disposition,
-                reason=str(body.get("disposition_reason") or "")[:500],
+                event.disposition,
+                reason=event.disposition_reason[:500],
                 now=now,
                 campaigns=campaigns,
                 dnc=dnc,
             )
 
     seats.cards.campaign_card = card
-    seats.wrapup_hooks.append(wrapup)
+    subscription = services.bus.subscribe(booked)
+
+    async def unsubscribe(_app: web.Application) -> None:
+        subscription.close()
+
+    app.on_cleanup.append(unsubscribe)
     preview_routes(app, campaigns=campaigns, dnc=dnc, contact_card=card)

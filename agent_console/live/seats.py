@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from agent_console.live.notices import CallbackNotices
 from agent_console.live.tasks import BackgroundTasks
 from agent_console.web.deps import ConsoleDeps
 from agent_console.web.serializers import customer_json, iso
+from crm_core.domain.channels import device_of, interface_device
 from crm_core.domain.events import (
     AgentRingEnded,
     AgentRingStarted,
@@ -55,19 +55,6 @@ class Seat:
     cards: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 
 
-def _base_interface(interface: str) -> str:
-    """'Local/1001@agents-0000002a;1' -> 'Local/1001@agents' (channel -> device)."""
-    head = interface.split(";", 1)[0]
-    if "@" in head:
-        user_part, context = head.split("@", 1)
-        return f"{user_part}@{context.split('-', 1)[0].split('/', 1)[0]}"
-    return head.rsplit("-", 1)[0] if "/" in head else head
-
-
-# (the call's card, the wrap-up request body, the agent) after the wrap-up was saved
-WrapupHook = Callable[[dict[str, Any], dict[str, Any], User], Awaitable[None]]
-
-
 class SeatBoard(AgentStates):
     """The projection: events in, seats and call cards out (to the hub). The customer
     cards come from `cards`, the database work runs as `tasks`."""
@@ -80,15 +67,12 @@ class SeatBoard(AgentStates):
         self._by_member: dict[str, str] = {}
         self._by_interface: dict[str, str] = {}
         self._call_users: dict[str, set[str]] = {}
-        self._channels: dict[str, dict[str, str]] = {}  # call_id -> {"caller": ch, user: ch}
         self.cards = CustomerCards(deps)
         self.tasks = BackgroundTasks()
         self._notices = CallbackNotices(hub)
         self._commands: set[str] = set()  # users whose own state command is running
         self._sub: Subscription | None = None
         self.pops = 0
-        # set by the campaign routes: what a saved wrap-up does to the contact
-        self.wrapup_hooks: list[WrapupHook] = []
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -117,7 +101,7 @@ class SeatBoard(AgentStates):
             self._by_member[user.member_name] = user.username
         if user.interface:
             self._by_interface[user.interface] = user.username
-            self._by_interface[_base_interface(user.interface)] = user.username
+            self._by_interface[interface_device(user.interface)] = user.username
         return seat
 
     # --- reading ----------------------------------------------------------------------
@@ -132,9 +116,7 @@ class SeatBoard(AgentStates):
         if agent and agent in self._by_member:
             return self._by_member[agent]
         if interface:
-            return self._by_interface.get(interface) or self._by_interface.get(
-                _base_interface(interface)
-            )
+            return self._by_interface.get(interface) or self._by_interface.get(device_of(interface))
         return None
 
     def snapshot_for(self, user: User) -> dict[str, Any]:
@@ -147,9 +129,6 @@ class SeatBoard(AgentStates):
     def card(self, username: str, call_id: str) -> dict[str, Any] | None:
         seat = self._seats.get(username)
         return seat.cards.get(call_id) if seat else None
-
-    def channel_of(self, call_id: str, who: str = "caller") -> str | None:
-        return self._channels.get(call_id, {}).get(who)
 
     # --- the bus ----------------------------------------------------------------------
 
@@ -239,11 +218,6 @@ class SeatBoard(AgentStates):
         while len(seat.cards) > MAX_CARDS:
             seat.cards.popitem(last=False)
         self._call_users.setdefault(event.call_id, set()).add(username)
-        channels = self._channels.setdefault(event.call_id, {})
-        if event.caller_channel:
-            channels["caller"] = event.caller_channel
-        if event.agent_channel:
-            channels[username] = event.agent_channel
         self._hub.send_to_user(username, {"type": "screen_pop", **card})
         self.pops += 1
         self.tasks.spawn(
@@ -283,10 +257,6 @@ class SeatBoard(AgentStates):
     def _answered(self, event: CallAnswered) -> None:
         who = self.username_for(event.agent, event.interface)
         users = self._call_users.get(event.call_id, set())
-        if event.caller_channel:
-            self._channels.setdefault(event.call_id, {})["caller"] = event.caller_channel
-        if who and event.agent_channel:
-            self._channels.setdefault(event.call_id, {})[who] = event.agent_channel
         for username in tuple(users):
             if username == who:
                 self._update(
@@ -330,7 +300,6 @@ class SeatBoard(AgentStates):
             else:
                 self._drop(username, call_id, change)
         self._call_users.pop(call_id, None)
-        self._channels.pop(call_id, None)
 
     def _update_all(self, call_id: str, change: dict[str, Any]) -> None:
         for username in tuple(self._call_users.get(call_id, set())):

@@ -14,6 +14,16 @@
     return text;
   }
 
+  // a text the server sends as a message code and its parameters (error_catalogue.py):
+  // rendered with the catalogue's texts of the user's language (boot.problems)
+  function problem(code, params) {
+    const text = (boot.problems || {})[code];
+    if (!text) return code;
+    return text.replace(/\{(\w+)\}/g, (m, k) => (params && k in params ? String(params[k]) : m));
+  }
+  // a callback's question: the rules' reasons come as codes, an agent's own words as text
+  const questionOf = (cb) => (cb.question_code ? problem(cb.question_code, cb.question_params) : cb.question || "");
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     if (attrs) for (const [k, v] of Object.entries(attrs)) {
@@ -161,7 +171,7 @@
     const lists = [
       [".last-calls", d.recent_calls, (x) => [fmtTime(x.started_at), t("outcome." + x.outcome), x.agent || "", x.disposition ? t("disp." + x.disposition) : "", x.notes || ""].filter(Boolean).join(" · "), "history.none"],
       [".open-cases", d.open_cases, (x) => `#${x.id} ${x.subject} (${x.status})`, "cases.none"],
-      [".open-callbacks", d.open_callbacks, (x) => `${fmtTime(x.due_at)} · ${t("cb.reason." + x.reason)} · ${x.question || ""}`, "callbacks.none"],
+      [".open-callbacks", d.open_callbacks, (x) => `${fmtTime(x.due_at)} · ${t("cb.reason." + x.reason)} · ${questionOf(x)}`, "callbacks.none"],
     ];
     for (const [sel, items, fmt, none] of lists) {
       const ul = $(sel, card.node);
@@ -393,7 +403,7 @@
       const countdown = el("span", { class: "countdown", "data-due": cb.due_at });
       const li = el("li", { class: attention.has(cb.id) ? "cb attention" : "cb", "data-id": String(cb.id) },
         el("div", { class: "cb-top" }, el("span", { class: "mono", text: cb.phone }), countdown),
-        el("div", { class: "muted small", text: t("cb.reason." + cb.reason) + (cb.question ? " · " + cb.question : "")
+        el("div", { class: "muted small", text: t("cb.reason." + cb.reason) + (questionOf(cb) ? " · " + questionOf(cb) : "")
           + (cb.next_attempt_at ? " · " + t("cb.next_try", { t: fmtTime(cb.next_attempt_at) }) : "") }),
         el("div", { class: "cb-actions" },
           el("button", { class: "btn tiny", type: "button", text: t("customer.dial"), onclick: () => dial(cb.phone, cb.customer_id) }),

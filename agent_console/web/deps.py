@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
@@ -17,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_console.web.auth import Revocations
 from agent_console.web.throttle import LoginLimiter
-from crm_core.domain.models import Callback
 from crm_core.ports.bus import EventBus
+from crm_core.ports.callbacks import CallbackPromiser
 from crm_core.ports.clock import Clock
 from crm_core.ports.repositories import (
     AuditLog,
@@ -51,22 +50,6 @@ class ConsoleRepositories(Protocol):
     def audit(self) -> AuditLog: ...
 
 
-class CallbackPromiser(Protocol):
-    """Records a callback the agent promised (the rules service owns deadlines)."""
-
-    async def promise(
-        self,
-        *,
-        phone: str,
-        due_at: datetime,
-        customer_id: int | None,
-        owner_user_id: int | None,
-        call_id: str | None,
-        question: str,
-        queue: str | None,
-    ) -> Callback: ...
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsoleConfig:
     company_name: str = "示例科技"
@@ -87,7 +70,6 @@ class ConsoleConfig:
         "other",
     )
     departments: tuple[str, ...] = ("billing", "technical", "logistics", "complaints")
-    transfer_context: str = "transfer"  # dialplan context for blind transfers
     dial_context: str = "outbound"  # dialplan context for click-to-dial
     # how click-to-dial hands the number to the carrier (crm_core.phones.carrier_digits)
     phone_region: str = "CN"
@@ -110,7 +92,7 @@ class ConsoleDeps:
     commands: TelephonyCommands
     clock: Clock
     config: ConsoleConfig
-    callbacks: CallbackPromiser | None = None  # None: write the callback row directly
+    callbacks: CallbackPromiser  # the rules' callbacks (crm_core.ports.callbacks)
     normalize_phone: Callable[[str], str] | None = None  # to E.164; None: digits as given
     # the SQL engine behind `db`: the reports' queries and the idempotency keys every
     # instance shares; None: no reports (503), idempotency keys in this process only

@@ -17,7 +17,6 @@ The status comes from the catalogue, never from the raise site. `ProblemError` i
 
 Known discrepancies of the handlers before this catalogue (kept until they are converted;
 the catalogue names the status they converge on):
-- `no-phone` is 400 in the wrap-up and 409 in dial/campaign calls → 409;
 - `CallbackError` (a `ValueError`) reaches the client as 400 whatever its id, so
   `callback-closed` is 400 from the service but 409 from the lead view → 409, and
   `ami-unavailable` from the callback dialler is 400 → 503.

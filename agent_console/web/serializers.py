@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_core.domain.models import Callback, Case, Customer
+from crm_core.services.callbacks import question_problem
 
 
 def iso(value: datetime | None) -> str | None:
@@ -42,6 +43,13 @@ def case_json(c: Case) -> dict[str, Any]:
     }
 
 
+def _question_code(question: str) -> dict[str, Any]:
+    found = question_problem(question)
+    if found is None:
+        return {"question_code": None, "question_params": None}
+    return {"question_code": found[0], "question_params": found[1]}
+
+
 def callback_json(c: Callback) -> dict[str, Any]:
     return {
         "id": c.id,
@@ -55,6 +63,9 @@ def callback_json(c: Callback) -> dict[str, Any]:
         "queue": c.queue,
         "call_id": c.call_id,
         "question": c.question,
+        # a question the rules wrote, as a message code the console renders in the user's
+        # language (None: the agent's own words)
+        **_question_code(c.question),
         "outcome": c.outcome,
         "closed_at": iso(c.closed_at),
         "next_attempt_at": iso(c.next_attempt_at),

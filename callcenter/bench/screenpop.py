@@ -35,6 +35,7 @@ from agent_console.app import create_app
 from agent_console.live.keys import HUB_KEY
 from agent_console.web.auth import SIGNER_KEY
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
+from callcenter.adapters import rules_promiser
 from callcenter.bench.consoles import ConsoleProcess
 from callcenter.settings import Settings
 from crm_core.bus import InProcessBus
@@ -168,6 +169,7 @@ async def _bench(consoles: int, calls: int, rate: float) -> dict[str, Any]:
         bus=bus,
         commands=None,  # type: ignore[arg-type]  # no PBX commands are issued
         clock=SystemClock(),
+        callbacks=rules_promiser(db, bus, SystemClock()),
         config=ConsoleConfig(secret_key="bench-" + "x" * 20),
     )
     app = create_app(services)

@@ -310,6 +310,31 @@ class CallbackClosed(DomainEvent):
     in_time: bool = True
 
 
+# --- wrap-up --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrapUpSaved(DomainEvent):
+    """An agent saved the wrap-up of a call (crm_core.services.wrapup). Campaigns book the
+    disposition (and a follow-up's satisfaction) on the contact. `wrapup_id` names this
+    save: a consumer that must act once across instances claims it (docs/adr/0083)."""
+
+    wrapup_id: str
+    call_id: str
+    agent_user_id: int
+    agent: str  # member name, else username
+    result: str  # resolved | callback | escalate
+    disposition: str | None = None
+    disposition_reason: str = ""
+    notes: str = ""
+    satisfaction: int | None = None  # 1..5, a follow-up call's score
+    customer_id: int | None = None
+    campaign_id: int | None = None
+    phone: str = ""  # the number the call was with, as the card or record has it
+    callback_id: int | None = None
+    case_id: int | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlertRaised(DomainEvent):
     """Something a team lead should see now."""
@@ -461,6 +486,7 @@ __all__ = [
     "ServiceHealthChanged",
     "SpyStarted",
     "SpyStopped",
+    "WrapUpSaved",
     "decode",
     "encode",
     "event_types",

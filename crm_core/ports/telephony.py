@@ -61,20 +61,6 @@ class TelephonyCommands(Protocol):
 
     async def hangup(self, channel: str, cause: int = 16) -> None: ...
 
-    async def redirect(
-        self,
-        channel: str,
-        context: str,
-        exten: str,
-        priority: int = 1,
-        extra_channel: str | None = None,
-        extra_exten: str | None = None,
-    ) -> None: ...
-
-    async def blind_transfer(self, channel: str, context: str, exten: str) -> None: ...
-
-    async def attended_transfer(self, channel: str, exten: str) -> None: ...
-
     async def queue_add(
         self,
         queue: str,
@@ -104,13 +90,11 @@ class TelephonyCommands(Protocol):
         channel_id: str | None = None,
     ) -> OriginateResult: ...
 
-    async def start_recording(self, channel: str, filename: str) -> None: ...
-
-    async def stop_recording(self, channel: str) -> None: ...
-
     # --- by call id (docs/adr/0072): the adapter knows the call's channels -------------------
-    # The channel-based methods above stay for callers that still hold channels; new code
-    # names the call and lets the adapter find its legs.
+    # The console names calls, never channels (docs/adr/0083): transfers, hold and
+    # recording by channel live only in the adapter. `hangup` and `spy` above stay for
+    # the lead's listening-in (wallboard/spy.py), which ends the lead's own spy channel
+    # by name and rings the agent's interface (no call id involved).
 
     async def hold(self, call_id: str, hold: bool) -> None:
         """Put the customer of an answered call on music on hold, or back to the agent."""

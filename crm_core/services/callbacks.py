@@ -12,6 +12,7 @@ number before the due time satisfies it.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -43,6 +44,32 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(minutes=5)
 CALLBACK_EFFECT = "callback"  # the key of what a finished call did to callbacks
 _OPEN = (CallbackStatus.OPEN, CallbackStatus.OVERDUE)
+
+
+# The question of a callback the rules owe is stored as English text (the column the
+# agent's own question uses); its message code and parameters are read back from it, so
+# the console shows it in the agent's language (agent_console i18n/problems.*.json).
+_ABANDONED = re.compile(r"abandoned after (\d+) s in (.*)")
+_NO_AGENT = re.compile(r"campaign (\d+|None): answered, no agent free")
+
+
+def abandoned_question(wait_seconds: float, queue: str | None) -> str:
+    return f"abandoned after {wait_seconds:.0f} s in {queue}"
+
+
+def campaign_no_agent_question(campaign_id: int | None) -> str:
+    return f"campaign {campaign_id}: answered, no agent free"
+
+
+def question_problem(question: str) -> tuple[str, dict[str, str | int]] | None:
+    """The message code and parameters of a question the rules wrote (None: a person's)."""
+    found = _ABANDONED.fullmatch(question)
+    if found is not None:
+        return "callback.abandoned_after", {"seconds": int(found[1]), "queue": found[2]}
+    found = _NO_AGENT.fullmatch(question)
+    if found is not None:
+        return "callback.campaign_no_agent", {"campaign_id": found[1]}
+    return None
 
 
 async def schedule_retry(db: Any, bus: EventBus, cb: Callback, now: datetime) -> Callback:
@@ -151,13 +178,13 @@ class CallbackService(EventWorker):
                 owed = {
                     "reason": reason,
                     "owner_user_id": None,
-                    "question": f"campaign {record.campaign_id}: answered, no agent free",
+                    "question": campaign_no_agent_question(record.campaign_id),
                 }
             elif reason is not None:
                 owed = {
                     "reason": reason,
                     "owner_user_id": await self._first_contact(phone, record.customer_id),
-                    "question": f"abandoned after {record.wait_seconds:.0f} s in {record.queue}",
+                    "question": abandoned_question(record.wait_seconds, record.queue),
                 }
         async with self.db.effects.transaction(self.clock.now()) as tx:
             if not await tx.claim(record.call_id, CALLBACK_EFFECT):

@@ -10,6 +10,7 @@ from aiohttp import web
 from agent_console.app import create_app
 from agent_console.campaigns.routes import setup_campaign_routes
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
+from callcenter.adapters import rules_promiser
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.db import open_database
@@ -25,6 +26,7 @@ async def test_operator_loads_a_list_and_reads_results(database_url: str) -> Non
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
         clock=SystemClock(),
+        callbacks=rules_promiser(db, InProcessBus(), SystemClock()),
         config=replace(ConsoleConfig(), secret_key=SECRET),
         extra_setup=[setup_campaign_routes],
     )

@@ -20,6 +20,7 @@ from aiohttp import web
 from agent_console.app import create_app
 from agent_console.campaigns.routes import setup_campaign_routes
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
+from callcenter.adapters import rules_promiser
 from crm_core.bus import InProcessBus
 from crm_core.clock import FakeClock
 from crm_core.db import Database, open_database
@@ -56,6 +57,7 @@ async def api(database_url: str) -> AsyncIterator[Api]:
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
         clock=FakeClock(LATE),
+        callbacks=rules_promiser(db, InProcessBus(), FakeClock(LATE)),
         config=replace(ConsoleConfig(), secret_key=SECRET),
         extra_setup=[partial(setup_campaign_routes, phone_region="CN")],
     )

@@ -23,6 +23,7 @@ from aiohttp import web
 from agent_console.app import create_app
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
+from callcenter.adapters import rules_promiser
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.models import Role, User
@@ -153,6 +154,7 @@ async def console_stack(
         bus=bus,
         commands=commands,
         clock=SystemClock(),
+        callbacks=rules_promiser(db, bus, SystemClock()),
         normalize_phone=lambda raw: normalize(raw, "CN"),
         config=replace(cfg, secret_key=SECRET, company_name="示例科技"),
     )

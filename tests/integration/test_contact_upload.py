@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from agent_console.app import create_app
 from agent_console.campaigns.routes import setup_campaign_routes
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
+from callcenter.adapters import rules_promiser
 from callcenter.bench.imports import LoopStall, contact_file
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
@@ -72,6 +73,7 @@ async def console(database_url: str) -> AsyncIterator[Console]:
         bus=InProcessBus(),
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
         clock=SystemClock(),
+        callbacks=rules_promiser(db, InProcessBus(), SystemClock()),
         config=replace(ConsoleConfig(), secret_key=SECRET),
         extra_setup=[setup_campaign_routes],
     )

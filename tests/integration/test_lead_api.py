@@ -16,6 +16,7 @@ from aiohttp import web
 from agent_console.api import setup_lead_routes
 from agent_console.app import create_app
 from agent_console.web.deps import DEPS_KEY, ConsoleConfig, ConsoleDeps
+from callcenter.adapters import rules_promiser
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.events import AgentMissedCall, CallOffered
@@ -70,6 +71,7 @@ async def lead_stack(database_url: str, *, before: Any = None) -> AsyncIterator[
         bus=bus,
         commands=commands,
         clock=SystemClock(),
+        callbacks=rules_promiser(db, bus, SystemClock()),
         normalize_phone=lambda raw: normalize(raw, "CN"),
         config=ConsoleConfig(secret_key=SECRET, company_name="示例科技"),
         extra_setup=[setup_lead_routes],
