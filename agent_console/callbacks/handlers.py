@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import ConfigDict
 
 from agent_console.web.declared import (
     Body,
@@ -21,6 +20,7 @@ from agent_console.web.declared import (
 )
 from agent_console.web.edge import path_id
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.replies import CallbackReply
 from agent_console.web.requests import audit, deps
 from agent_console.web.serializers import callback_json
 from crm_core.domain.events import CallbackClosed
@@ -39,14 +39,8 @@ class CallbacksQuery(Query):
 
 
 class CallbackList(Reply):
-    callbacks: list[dict[str, Any]]
+    callbacks: list[CallbackReply]
     now: str
-
-
-class CallbackReply(Reply):
-    """A callback as `agent_console.web.serializers.callback_json` has it."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
 class AttemptBody(Body):
@@ -66,7 +60,10 @@ async def list_callbacks(request: web.Request, given: Given[NoBody, CallbacksQue
     if user.role is Role.AGENT:
         rows = [c for c in rows if c.owner_user_id in (None, user.id)]
     rows.sort(key=lambda c: c.due_at)
-    return CallbackList(callbacks=[callback_json(c) for c in rows], now=s.clock.now().isoformat())
+    return CallbackList(
+        callbacks=[CallbackReply.model_validate(callback_json(c)) for c in rows],
+        now=s.clock.now().isoformat(),
+    )
 
 
 @operation(

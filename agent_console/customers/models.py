@@ -7,6 +7,7 @@ from typing import Annotated, Final
 from pydantic import Field
 
 from agent_console.web.declared import Body, Int64, Query, Reply, ShortText, Text
+from agent_console.web.replies import CallbackReply
 
 VIP_LEVELS: Final = 9
 MAX_PHONE_TEXT: Final = 60  # customer_phones.raw
@@ -95,34 +96,9 @@ class CardCaseReply(Reply):
     promised_reply_at: str | None
 
 
-class CardAttemptReply(Reply):
-    at: str | None
-    result: str
-    note: str
-    by_user_id: int | None
-
-
-class CardCallbackReply(Reply):
-    id: int
-    phone: str
-    reason: str
-    status: str
-    created_at: str | None
-    due_at: str | None
-    customer_id: int | None
-    owner_user_id: int | None
-    queue: str | None
-    call_id: str | None
-    question: str
-    outcome: str | None
-    closed_at: str | None
-    next_attempt_at: str | None
-    attempts: list[CardAttemptReply]
-
-
 class CustomerCardReply(Reply):
     customer: CustomerReply | None
     known: bool
     recent_calls: list[CardCallReply]
     open_cases: list[CardCaseReply]
-    open_callbacks: list[CardCallbackReply]
+    open_callbacks: list[CallbackReply]
