@@ -21,7 +21,7 @@ from crm_core.services.agent_sessions import (
     SessionAction,
     SignOutFailed,
 )
-from tests.unit.fakes.agent_sessions import FakeAudit, FakeDirectory, FakeQueues, FakeSeats
+from tests.fakes.agent_sessions import FakeAudit, FakeDirectory, FakeQueues, FakeSeats
 
 IFACE = "Local/1001@agents/n"
 AGENT = User(

@@ -31,7 +31,7 @@ from crm_core.services.wrapup import (
     WrapUpResult,
     WrapUpService,
 )
-from tests.fakes_wrapup import (
+from tests.fakes.wrapup import (
     DatabaseDown,
     FakePromiser,
     FakeWrapUpRepos,
