@@ -694,21 +694,17 @@ class Api:
         return self
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.session.request(
-            method, f"{self.stack.url}{path}", json=body, headers=headers
-        ) as res:
-            text = await res.text()
-            try:
-                return res.status, json.loads(text) if text else None
-            except json.JSONDecodeError:
-                return res.status, text
+        return await self._send(method, path, json=body)
 
     async def request_raw(self, method: str, path: str, data: bytes) -> tuple[int, Any]:
         """A request with a raw body (a CSV upload)."""
+        return await self._send(method, path, data=data)
+
+    async def _send(self, method: str, path: str, **body: Any) -> tuple[int, Any]:
+        """(status, the reply as JSON, or as text when it is none)."""
         headers = {"Authorization": f"Bearer {self.token}"}
         async with self.session.request(
-            method, f"{self.stack.url}{path}", data=data, headers=headers
+            method, f"{self.stack.url}{path}", headers=headers, **body
         ) as res:
             text = await res.text()
             try:
