@@ -538,17 +538,30 @@ class AmiControl:
         self, event: str, timeout: float = 30.0, since: int = 0, **match: str
     ) -> dict[str, str]:
         """The first event named `event` (from index `since`) whose headers match."""
+        return await self._first(
+            lambda msg: (
+                msg.get("Event") == event and all(msg.get(k) == v for k, v in match.items())
+            ),
+            since,
+            timeout,
+            f"{event} {match}",
+        )
+
+    async def _first(
+        self, wanted: Callable[[dict[str, str]], bool], since: int, timeout: float, what: str
+    ) -> dict[str, str]:
+        """The first event (from index `since`) that is `wanted`, waiting up to `timeout`."""
         end = time.monotonic() + timeout
         index = since
         while True:
             while index < len(self.events):
                 msg = self.events[index]
                 index += 1
-                if msg.get("Event") == event and all(msg.get(k) == v for k, v in match.items()):
+                if wanted(msg):
                     return msg
             left = end - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {event} {match} within {timeout:g} s")
+                raise AssertionError(f"no {what} within {timeout:g} s")
             await self._more_than(index, left)
 
     # --- people ---------------------------------------------------------------------------
@@ -644,22 +657,27 @@ class AmiControl:
         self, call_id: str, command: str, *, since: int = 0, timeout: float = 30.0
     ) -> dict[str, str]:
         """The first AGI command of call `call_id` (from index `since`) starting with `command`."""
-        end = time.monotonic() + timeout
-        index = since
-        while True:
-            while index < len(self.events):
-                msg = self.events[index]
-                index += 1
-                if (
-                    msg.get("Event") == "AGIExecStart"
-                    and msg.get("Linkedid") == call_id
-                    and msg.get("Command", "").startswith(command)
-                ):
-                    return msg
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no AGI {command!r} for call {call_id} within {timeout:g} s")
-            await self._more_than(index, left)
+        return await self._first(
+            lambda msg: (
+                msg.get("Event") == "AGIExecStart"
+                and msg.get("Linkedid") == call_id
+                and msg.get("Command", "").startswith(command)
+            ),
+            since,
+            timeout,
+            f"AGI {command!r} for call {call_id}",
+        )
+
+    def bridge_peers(self, since: int, bridge: str, but: str) -> list[dict[str, str]]:
+        """The BridgeEnter events (from index `since`) of channels other than `but`
+        entering the bridge `bridge` (a BridgeUniqueid)."""
+        return [
+            e
+            for e in self.events[since:]
+            if e.get("Event") == "BridgeEnter"
+            and e.get("BridgeUniqueid") == bridge
+            and e["Channel"] != but
+        ]
 
     async def queue_status(self) -> list[dict[str, str]]:
         return await self.action("QueueStatus")
