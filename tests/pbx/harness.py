@@ -26,11 +26,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
 from tests.conftest import PG_ENABLED, PG_URL
+
+if TYPE_CHECKING:
+    from crm_core.db import Database
 
 CLI = [sys.executable, "-m", "callcenter.cli"]
 PASSWORD = "pbx-pass-1"
@@ -76,6 +79,54 @@ async def wait_for(
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(every)
+
+
+async def first_in(
+    items: list[T],
+    wanted: Callable[[T], bool],
+    since: int,
+    timeout: float,
+    more_than: Callable[[int, float], Awaitable[None]],
+    failure: Callable[[], str],
+) -> T:
+    """The first of `items` (a list that grows; from index `since`) that is `wanted`.
+    `more_than(n, left)` waits until there are more than n items or `left` s passed;
+    after `timeout` s the test fails with `failure()`."""
+    end = time.monotonic() + timeout
+    index = since
+    while True:
+        while index < len(items):
+            item = items[index]
+            index += 1
+            if wanted(item):
+                return item
+        left = end - time.monotonic()
+        if left <= 0:
+            raise AssertionError(failure())
+        await more_than(index, left)
+
+
+async def create_agents(
+    db: Database, team_id: int, agents: dict[str, tuple[str, str]], password_hash: str
+) -> dict[str, int]:
+    """Agents (username → (extension, member name)) of the team, members of support and
+    sales through `Local/EXT@agents/n`; their user ids by username."""
+    from crm_core.domain.models import Role
+
+    ids: dict[str, int] = {}
+    for username, (ext, member) in agents.items():
+        user = await db.users.create(
+            username=username,
+            display_name=member,
+            role=Role.AGENT,
+            password_hash=password_hash,
+            team_id=team_id,
+            member_name=member,
+            interface=f"Local/{ext}@agents/n",
+            queues=("support", "sales"),
+        )
+        ids[username] = user.id
+    return ids
 
 
 class PbxStack:
@@ -340,18 +391,7 @@ class PbxStack:
         try:
             hashed = hash_password(PASSWORD)
             team = await db.users.get_or_create_team("Team A")
-            for username, (ext, member) in AGENTS.items():
-                user = await db.users.create(
-                    username=username,
-                    display_name=member,
-                    role=Role.AGENT,
-                    password_hash=hashed,
-                    team_id=team.id,
-                    member_name=member,
-                    interface=f"Local/{ext}@agents/n",
-                    queues=("support", "sales"),
-                )
-                self.users[username] = user.id
+            self.users |= await create_agents(db, team.id, AGENTS, hashed)
             lead = await db.users.create(
                 username="lead1",
                 display_name="Lead 1",
@@ -551,18 +591,14 @@ class AmiControl:
         self, wanted: Callable[[dict[str, str]], bool], since: int, timeout: float, what: str
     ) -> dict[str, str]:
         """The first event (from index `since`) that is `wanted`, waiting up to `timeout`."""
-        end = time.monotonic() + timeout
-        index = since
-        while True:
-            while index < len(self.events):
-                msg = self.events[index]
-                index += 1
-                if wanted(msg):
-                    return msg
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {what} within {timeout:g} s")
-            await self._more_than(index, left)
+        return await first_in(
+            self.events,
+            wanted,
+            since,
+            timeout,
+            self._more_than,
+            lambda: f"no {what} within {timeout:g} s",
+        )
 
     # --- people ---------------------------------------------------------------------------
 
@@ -782,19 +818,11 @@ class Console:
     async def wait(
         self, test: Callable[[dict[str, Any]], bool], *, what: str, timeout: float = 30.0
     ) -> dict[str, Any]:
-        end = time.monotonic() + timeout
-        index = 0
-        while True:
-            while index < len(self.messages):
-                msg = self.messages[index]
-                index += 1
-                if test(msg):
-                    return msg
-            left = end - time.monotonic()
-            if left <= 0:
-                kinds = [m.get("type") for m in self.messages[-20:]]
-                raise AssertionError(f"console got no {what} within {timeout:g} s; last: {kinds}")
-            await self._more_than(index, left)
+        def failure() -> str:
+            kinds = [m.get("type") for m in self.messages[-20:]]
+            return f"console got no {what} within {timeout:g} s; last: {kinds}"
+
+        return await first_in(self.messages, test, 0, timeout, self._more_than, failure)
 
     async def _more_than(self, count: int, timeout: float) -> None:
         async with self._grew:

@@ -58,37 +58,28 @@ def queued_call(feed: Feed) -> None:
     feed.at(1, channel("QueueCallerJoin", CALLER, LID, Queue="support", Position="1"))
 
 
+# the queue's offer to Alice Agent, ringing on her Local channel AGENT1
+ALICE_RUNG = {
+    "Queue": "support",
+    "MemberName": "Alice Agent",
+    "Interface": "Local/1001@agents",
+    "DestChannel": AGENT1,
+}
+
+
 def offer(feed: Feed, seconds: float) -> list[DomainEvent]:
     feed.at(seconds, channel("Newchannel", AGENT1, "1700000000.3", Context="agents"))
     feed.at(seconds, channel("Newchannel", AGENT2, "1700000000.4", Context="agents"))
     return feed.at(
         seconds,
-        channel(
-            "AgentCalled",
-            CALLER,
-            LID,
-            Queue="support",
-            MemberName="Alice Agent",
-            Interface="Local/1001@agents",
-            DestChannel=AGENT1,
-        ),
+        channel("AgentCalled", CALLER, LID, **ALICE_RUNG),
     )
 
 
 def connect(feed: Feed, seconds: float, ring: str) -> list[DomainEvent]:
     return feed.at(
         seconds,
-        channel(
-            "AgentConnect",
-            CALLER,
-            LID,
-            Queue="support",
-            MemberName="Alice Agent",
-            Interface="Local/1001@agents",
-            DestChannel=AGENT1,
-            HoldTime="3",
-            RingTime=ring,
-        ),
+        channel("AgentConnect", CALLER, LID, **ALICE_RUNG, HoldTime="3", RingTime=ring),
     )
 
 
