@@ -430,8 +430,7 @@ class CallTracker:
             live_names = set(still.values())
             for offer in call.offers:  # offers whose channel is gone stopped ringing
                 if offer.ended is None and offer.channel and offer.channel not in live_names:
-                    offer.close(at, OfferResult.NO_ANSWER)
-                    self._ring_ended(call, offer, out)
+                    self._end_offer(call, offer, at, OfferResult.NO_ANSWER, out)
         self._members_on_call(at, out)
         return out
 
@@ -462,28 +461,11 @@ class CallTracker:
             None,
         )
         if offer is not None:
-            offer.close(answered, OfferResult.ANSWERED)
-            self._ring_ended(call, offer, out)
-        for other in call.offers:
-            if other.ended is None:
-                other.close(answered, OfferResult.NO_ANSWER)
-                self._ring_ended(call, other, out)
+            self._end_offer(call, offer, answered, OfferResult.ANSWERED, out)
+        self._end_open_offers(call, answered, OfferResult.NO_ANSWER, out)
         if call.queue_joined is not None:
             call.wait_seconds = max((answered - call.queue_joined).total_seconds(), 0.0)
-        out.append(
-            CallAnswered(
-                at=answered,
-                pbx=self.pbx,
-                call_id=call.call_id,
-                queue=call.queue,
-                agent=call.agent,
-                interface=call.agent_interface,
-                wait_seconds=round(call.wait_seconds, 3),
-                ring_seconds=round(offer.ring, 3) if offer else 0.0,
-                caller_channel=call.caller_channel,
-                agent_channel=channel,
-            )
-        )
+        self._answered(call, answered, call.queue, call.wait_seconds, offer, 0.0, channel, out)
 
     def _adopt_offer(self, call: _Call, channel: str, started: datetime) -> None:
         """An agent leg of a call we never saw: it was offered to that agent then."""
@@ -515,10 +497,8 @@ class CallTracker:
                 continue
             del self.gap_ended[linkedid]
             if not found:
-                for offer in call.offers:  # we cannot tell who hung up: no "caller_hung_up"
-                    if offer.ended is None:
-                        offer.close(at, OfferResult.NO_ANSWER)
-                        self._ring_ended(call, offer, out)
+                # we cannot tell who hung up: no "caller_hung_up"
+                self._end_open_offers(call, at, OfferResult.NO_ANSWER, out)
                 self._finish(call, at, out, unseen_end=True)
                 continue
             self._finish_from_legs(call, found, out)
@@ -681,17 +661,7 @@ class CallTracker:
                 call.transferred_to = call.transferred_to or queue
             else:  # redirected into another queue (AMI Redirect): a transfer too
                 call.transfer_pending = True
-                call.transferred_to = queue
-                out.append(
-                    CallTransferred(
-                        at=at,
-                        pbx=self.pbx,
-                        call_id=call.call_id,
-                        from_agent=call.agent,
-                        target=queue,
-                        kind="redirect",
-                    )
-                )
+                self._transfer_to(call, queue, "redirect", at, out)
         else:
             if not call.queued:
                 call.queue = queue
@@ -703,10 +673,7 @@ class CallTracker:
                     call.dialed_number = msg.get("Exten") or None
             call.queued = True
         self._set_caller(call, msg.get("CallerIDNum"), msg.get("CallerIDName"))
-        try:
-            position = int(msg.get("Position", "0"))
-        except ValueError:
-            position = 0
+        position = translate.header_int(msg.get("Position")) or 0
         out.append(
             CallOffered(
                 at=at,
@@ -776,23 +743,8 @@ class CallTracker:
         member = h.get("MemberName")
         if member:
             self.members[interface_device(interface)] = member
-        offer = _Offer(member, interface, h.get("Queue"), h.get("DestChannel", ""), at)
-        call.offers.append(offer)
-        out.append(
-            AgentRingStarted(
-                at=at,
-                pbx=self.pbx,
-                call_id=call.call_id,
-                queue=h.get("Queue"),
-                agent=member,
-                interface=interface,
-                caller_number=call.caller_number,
-                caller_name=call.caller_name,
-                customer_id=call.customer_id,
-                campaign_id=call.campaign_id,
-                caller_channel=call.caller_channel,
-                agent_channel=h.get("DestChannel") or None,
-            )
+        self._ring_started(
+            call, _Offer(member, interface, h.get("Queue"), h.get("DestChannel", ""), at), out
         )
 
     def _agent_connect(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
@@ -803,13 +755,11 @@ class CallTracker:
         offer = call.open_offer(h.get("DestChannel"), h.get("Interface"))
         floor = translate.header_float(h.get("RingTime"))
         if offer is not None:
-            offer.close(at, OfferResult.ANSWERED, floor)
-            self._ring_ended(call, offer, out)
-        for other in call.offers:  # ringall: the others stop ringing
-            if other.ended is None:
-                other.close(at, OfferResult.NO_ANSWER)
-                self._ring_ended(call, other, out)
+            self._end_offer(call, offer, at, OfferResult.ANSWERED, out, floor)
+        # ringall: the others stop ringing
+        self._end_open_offers(call, at, OfferResult.NO_ANSWER, out)
         call.talk_ended_at = None  # another agent took the call: the talk goes on
+        agent_channel = h.get("DestChannel") or None
         if call.answered_at is not None:
             # answered again after a transfer into a queue: the member is on the call now
             # (a Local member's device state already said "in use" while it rang, so
@@ -830,40 +780,16 @@ class CallTracker:
             call.agent = h.get("MemberName")
             call.agent_interface = h.get("Interface")
             call.transfer_pending = False
-            out.append(
-                CallAnswered(
-                    at=at,
-                    pbx=self.pbx,
-                    call_id=call.call_id,
-                    queue=h.get("Queue"),
-                    agent=call.agent,
-                    interface=call.agent_interface,
-                    wait_seconds=round(translate.header_float(h.get("HoldTime")), 3),
-                    ring_seconds=round(offer.ring, 3) if offer else floor,
-                    caller_channel=call.caller_channel,
-                    agent_channel=h.get("DestChannel") or None,
-                )
-            )
+            wait = translate.header_float(h.get("HoldTime"))
+            self._answered(call, at, h.get("Queue"), wait, offer, floor, agent_channel, out)
         if call.answered_at is None:
             call.answered_at = at
             call.agent = h.get("MemberName")
             call.agent_interface = h.get("Interface")
             if call.queue_joined is not None:
                 call.wait_seconds = (at - call.queue_joined).total_seconds()
-            out.append(
-                CallAnswered(
-                    at=at,
-                    pbx=self.pbx,
-                    call_id=call.call_id,
-                    queue=h.get("Queue"),
-                    agent=call.agent,
-                    interface=call.agent_interface,
-                    wait_seconds=round(call.wait_seconds, 3),
-                    ring_seconds=round(offer.ring, 3) if offer else floor,
-                    caller_channel=call.caller_channel,
-                    agent_channel=h.get("DestChannel") or None,
-                )
-            )
+            queue = h.get("Queue")
+            self._answered(call, at, queue, call.wait_seconds, offer, floor, agent_channel, out)
 
     def _agent_complete(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -871,9 +797,7 @@ class CallTracker:
             return
         if msg.get("Reason") == "agent":  # the caller goes on, to the survey: talk is over
             call.talk_ended_at = at
-            if call.hold_started is not None:
-                call.hold_seconds += (at - call.hold_started).total_seconds()
-                call.hold_started = None
+            self._stop_hold(call, at)
 
     def _agent_rna(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -888,70 +812,96 @@ class CallTracker:
         offer.ended = at
         offer.ring = ring
         offer.result = OfferResult.NO_ANSWER
-        self._ring_ended(call, offer, out)
-        self._missed(call, offer, out)
-
-    def _missed(self, call: _Call, offer: _Offer, out: list[DomainEvent]) -> None:
-        assert offer.ended is not None
-        out.append(
-            AgentMissedCall(
-                at=offer.ended,
-                pbx=self.pbx,
-                call_id=call.call_id,
-                queue=offer.queue,
-                agent=offer.agent,
-                interface=offer.interface,
-                ring_seconds=round(offer.ring, 3),
-            )
-        )
+        self._ring_ended(call, offer, out, missed=True)
 
     def _transfer_offer(self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]) -> None:
         """A call blind-transferred to a colleague's extension rings their phone: an offer
         like a queue's, so they get the screen pop and the record shows the ring."""
         member = self.members.get(channel_device(dest))
-        offer = _Offer(member, channel_interface(dest), None, dest, at)
+        self._ring_started(call, _Offer(member, channel_interface(dest), None, dest, at), out)
+
+    def _ring_started(self, call: _Call, offer: _Offer, out: list[DomainEvent]) -> None:
+        """An agent's phone rings with `call` (a queue's offer or a transfer's)."""
         call.offers.append(offer)
         out.append(
             AgentRingStarted(
-                at=at,
+                at=offer.started,
                 pbx=self.pbx,
                 call_id=call.call_id,
-                queue=None,
-                agent=member,
+                queue=offer.queue,
+                agent=offer.agent,
                 interface=offer.interface,
                 caller_number=call.caller_number,
                 caller_name=call.caller_name,
                 customer_id=call.customer_id,
                 campaign_id=call.campaign_id,
                 caller_channel=call.caller_channel,
-                agent_channel=dest,
+                agent_channel=offer.channel or None,
             )
         )
 
     def _transfer_answered(
         self, call: _Call, offer: _Offer, at: datetime, out: list[DomainEvent]
     ) -> None:
-        offer.close(at, OfferResult.ANSWERED)
-        self._ring_ended(call, offer, out)
+        self._end_offer(call, offer, at, OfferResult.ANSWERED, out)
         call.agent = offer.agent
         call.agent_interface = offer.interface
         call.transfer_pending = False
+        self._answered(call, at, None, 0.0, offer, 0.0, offer.channel, out)
+
+    def _answered(
+        self,
+        call: _Call,
+        at: datetime,
+        queue: str | None,
+        wait: float,
+        offer: _Offer | None,
+        floor: float,
+        agent_channel: str | None,
+        out: list[DomainEvent],
+    ) -> None:
+        """`call.agent` answered `call` at `at` (ringing for `offer`, else `floor` s)."""
         out.append(
             CallAnswered(
                 at=at,
                 pbx=self.pbx,
                 call_id=call.call_id,
-                queue=None,
-                agent=offer.agent,
-                interface=offer.interface,
-                wait_seconds=0.0,
-                ring_seconds=round(offer.ring, 3),
+                queue=queue,
+                agent=call.agent,
+                interface=call.agent_interface,
+                wait_seconds=round(wait, 3),
+                ring_seconds=round(offer.ring, 3) if offer else floor,
                 caller_channel=call.caller_channel,
-                agent_channel=offer.channel,
+                agent_channel=agent_channel,
             )
         )
 
-    def _ring_ended(self, call: _Call, offer: _Offer, out: list[DomainEvent]) -> None:
+    def _end_offer(
+        self,
+        call: _Call,
+        offer: _Offer,
+        at: datetime,
+        result: OfferResult,
+        out: list[DomainEvent],
+        floor: float = 0.0,
+        *,
+        missed: bool = False,
+    ) -> None:
+        offer.close(at, result, floor)
+        self._ring_ended(call, offer, out, missed=missed)
+
+    def _end_open_offers(
+        self, call: _Call, at: datetime, result: OfferResult, out: list[DomainEvent]
+    ) -> None:
+        """Every offer of `call` still ringing stops ringing at `at`, with `result`."""
+        for offer in call.offers:
+            if offer.ended is None:
+                self._end_offer(call, offer, at, result, out)
+
+    def _ring_ended(
+        self, call: _Call, offer: _Offer, out: list[DomainEvent], *, missed: bool = False
+    ) -> None:
+        """The offer stopped ringing; `missed`: the agent let it ring out (a missed call)."""
         assert offer.ended is not None
         out.append(
             AgentRingEnded(
@@ -965,6 +915,18 @@ class CallTracker:
                 result=offer.result,
             )
         )
+        if missed:
+            out.append(
+                AgentMissedCall(
+                    at=offer.ended,
+                    pbx=self.pbx,
+                    call_id=call.call_id,
+                    queue=offer.queue,
+                    agent=offer.agent,
+                    interface=offer.interface,
+                    ring_seconds=round(offer.ring, 3),
+                )
+            )
 
     def _abandon(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         call = self._call_of(msg)
@@ -974,10 +936,7 @@ class CallTracker:
         if call.queue_joined is not None:
             call.wait_seconds = (at - call.queue_joined).total_seconds()
         self._caller_gone(call, at, out)
-        try:
-            position: int | None = int(msg.get("Position", ""))
-        except ValueError:
-            position = None
+        position = translate.header_int(msg.get("Position"))
         out.append(
             CallAbandoned(
                 at=at,
@@ -991,10 +950,7 @@ class CallTracker:
         )
 
     def _caller_gone(self, call: _Call, at: datetime, out: list[DomainEvent]) -> None:
-        for offer in call.offers:
-            if offer.ended is None:
-                offer.close(at, OfferResult.CALLER_HUNG_UP)
-                self._ring_ended(call, offer, out)
+        self._end_open_offers(call, at, OfferResult.CALLER_HUNG_UP, out)
 
     def _newstate(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
@@ -1004,10 +960,14 @@ class CallTracker:
         if call is not None and h.get("Channel") == call.caller_channel:
             call.up = True
 
+    def _dial_call(self, msg: AmiMessage) -> _Call | None:
+        """The call a Dial event belongs to: the dialled channel's, else the dialler's."""
+        return self.calls.get(msg.headers.get("DestLinkedid", "")) or self._call_of(msg)
+
     def _dial_begin(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
         dest = h.get("DestChannel", "")
-        call = self.calls.get(h.get("DestLinkedid", "")) or self._call_of(msg)
+        call = self._dial_call(msg)
         if call is None or not dest or call.open_offer(dest) is not None:
             return
         if "Channel" not in h and dest == call.caller_channel:
@@ -1027,7 +987,7 @@ class CallTracker:
     def _dial_end(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
         dest = h.get("DestChannel", "")
-        call = self.calls.get(h.get("DestLinkedid", "")) or self._call_of(msg)
+        call = self._dial_call(msg)
         if call is None:
             return
         status = h.get("DialStatus", "")
@@ -1039,9 +999,7 @@ class CallTracker:
         if status == "NOANSWER":
             offer = call.open_offer(dest)
             if offer is not None and offer.queue is None:
-                offer.close(at, OfferResult.NO_ANSWER)
-                self._ring_ended(call, offer, out)
-                self._missed(call, offer, out)
+                self._end_offer(call, offer, at, OfferResult.NO_ANSWER, out, missed=True)
                 return
         leg = call.legs.get(dest)
         if leg is not None and leg[1] != "ANSWER" and not (status == "CANCEL" and leg[1]):
@@ -1051,8 +1009,7 @@ class CallTracker:
         if status in _REJECTING:
             offer = call.open_offer(dest)
             if offer is not None:
-                offer.close(at, OfferResult.REJECTED)
-                self._ring_ended(call, offer, out)
+                self._end_offer(call, offer, at, OfferResult.REJECTED, out)
 
     def _varset(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
@@ -1123,10 +1080,18 @@ class CallTracker:
         call = self._call_of(msg)
         if call is None or call.hold_started is None:
             return
+        held = self._stop_hold(call, at)
+        out.append(CallResumed(at=at, pbx=self.pbx, call_id=call.call_id, held_seconds=held))
+
+    @staticmethod
+    def _stop_hold(call: _Call, at: datetime) -> float:
+        """End the call's hold (if any) at `at`: its seconds count as held."""
+        if call.hold_started is None:
+            return 0.0
         held = (at - call.hold_started).total_seconds()
         call.hold_seconds += held
         call.hold_started = None
-        out.append(CallResumed(at=at, pbx=self.pbx, call_id=call.call_id, held_seconds=held))
+        return held
 
     def _blind_transfer(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
         h = msg.headers
@@ -1168,8 +1133,12 @@ class CallTracker:
         out: list[DomainEvent],
     ) -> None:
         call = self.calls.get(linkedid or "") or self.calls.get(other or "")
-        if call is None:
-            return
+        if call is not None:
+            self._transfer_to(call, target, kind, at, out)
+
+    def _transfer_to(
+        self, call: _Call, target: str, kind: str, at: datetime, out: list[DomainEvent]
+    ) -> None:
         call.transferred_to = target
         out.append(
             CallTransferred(
@@ -1255,8 +1224,7 @@ class CallTracker:
             self._finished.popitem(last=False)
         for uniqueid in call.channels:
             self._channel_call.pop(uniqueid, None)
-        if call.hold_started is not None:
-            call.hold_seconds += (at - call.hold_started).total_seconds()
+        self._stop_hold(call, at)
         if call.answered_at is None and call.queued and not call.abandoned:
             if any(o.ended is None for o in call.offers):  # hung up while ringing, no event
                 call.abandoned = True

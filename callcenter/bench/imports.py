@@ -18,14 +18,12 @@ import json
 import random
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
-
+from callcenter.bench.scratch import scratch_schema
 from callcenter.settings import Settings
 from crm_core.db import Database, open_database
 from crm_core.db.migrate import upgrade_async
@@ -220,21 +218,10 @@ async def _bench(args: argparse.Namespace) -> dict[str, object]:
     file = contact_file(rows)
     print(f"contact file: {rows:,} rows, {len(file.data) / 2**20:.1f} MB")
     result: dict[str, object] = {"bench": "import", "rows": rows}
-    base = args.database_url or PG
-    schema = f"bench_import_{uuid.uuid4().hex[:8]}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
-    conn = await asyncpg.connect(plain)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
-    await conn.close()
-    pg_url = f"{base.split('?')[0]}?search_path={schema}"
-    try:
-        await upgrade_async(pg_url)
-        pg = await _measure(pg_url, "PostgreSQL", file)
-        baseline = await _baseline(pg_url, sample)
-    finally:
-        conn = await asyncpg.connect(plain)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+    async with scratch_schema(args.database_url or PG, "bench_import") as scratch:
+        await upgrade_async(scratch.url)
+        pg = await _measure(scratch.url, "PostgreSQL", file)
+        baseline = await _baseline(scratch.url, sample)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         await upgrade_async(url)

@@ -13,12 +13,11 @@ import argparse
 import asyncio
 import json
 import sys
-import uuid
-from datetime import UTC, datetime
 
 import asyncpg
 
 from callcenter import heap
+from callcenter.bench.scratch import Scratch, copy_customers, scratch_schema
 from callcenter.settings import Settings
 from crm_core.bus import InProcessBus
 from crm_core.db import open_database
@@ -33,58 +32,8 @@ ARRIVALS_PER_S = 200
 async def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     customers = 10_000 if args.quick else 100_000
     sessions = 1_000 if args.quick else 5_000
-    base = args.database_url or PG
-    schema = f"bench_ivr_{uuid.uuid4().hex[:8]}"
-    url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
-    await upgrade_async(url)
-    conn = await asyncpg.connect(plain, server_settings={"search_path": schema})
-    now = datetime.now(UTC)
-    await conn.copy_records_to_table(
-        "customers",
-        records=(
-            (i + 1, f"客户{i}", "", "", i % 7 == 0, "", "", now, now) for i in range(customers)
-        ),
-        columns=[
-            "id",
-            "name",
-            "company",
-            "title",
-            "vip_level",
-            "notes",
-            "language",
-            "created_at",
-            "updated_at",
-        ],
-    )
-    await conn.copy_records_to_table(
-        "customer_phones",
-        records=(
-            (i + 1, i + 1, f"+86138{i:08d}", f"138{i:08d}", "mobile") for i in range(customers)
-        ),
-        columns=["id", "customer_id", "e164", "raw", "label"],
-    )
-    await conn.execute("ANALYZE")
-    await conn.close()
-    db = await open_database(url)
-    server = FastAgiServer(routes(db=db, bus=InProcessBus(), settings=settings))
-    await server.start("127.0.0.1", 0)
-    runs: dict[str, dict[str, float]] = {}
-    try:
-        # the same server and data, first with CPython's default collector settings,
-        # then with the service's policy (callcenter.heap, ADR 0036)
-        runs["default_gc"] = await _drive(server.port, sessions)
-        heap.settle_after_start()
-        try:
-            runs["service_gc"] = await _drive(server.port, sessions)
-        finally:
-            heap.restore_defaults()
-    finally:
-        await server.stop()
-        await db.close()
-        conn = await asyncpg.connect(plain)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+    async with scratch_schema(args.database_url or PG, "bench_ivr") as scratch:
+        runs = await _runs(scratch, customers, sessions, settings)
     base, tuned = runs["default_gc"], runs["service_gc"]
     print(
         f"{sessions} welcome sessions, {tuned['peak_open']:.0f} at a time, {customers:,} "
@@ -102,6 +51,39 @@ async def _bench(args: argparse.Namespace, settings: Settings) -> dict[str, obje
         "default_gc_p50_ms": round(base["p50"], 2),
         "default_gc_p99_ms": round(base["p99"], 2),
     }
+
+
+async def _runs(
+    scratch: Scratch, customers: int, sessions: int, settings: Settings
+) -> dict[str, dict[str, float]]:
+    """Load the customers into the scratch schema, then drive the sessions twice."""
+    await upgrade_async(scratch.url)
+    conn = await asyncpg.connect(scratch.plain, server_settings={"search_path": scratch.schema})
+    await copy_customers(
+        conn,
+        customers,
+        phone=lambda i: (f"+86138{i:08d}", f"138{i:08d}"),
+        vip=lambda i: int(i % 7 == 0),
+    )
+    await conn.execute("ANALYZE")
+    await conn.close()
+    db = await open_database(scratch.url)
+    server = FastAgiServer(routes(db=db, bus=InProcessBus(), settings=settings))
+    await server.start("127.0.0.1", 0)
+    runs: dict[str, dict[str, float]] = {}
+    try:
+        # the same server and data, first with CPython's default collector settings,
+        # then with the service's policy (callcenter.heap, ADR 0036)
+        runs["default_gc"] = await _drive(server.port, sessions)
+        heap.settle_after_start()
+        try:
+            runs["service_gc"] = await _drive(server.port, sessions)
+        finally:
+            heap.restore_defaults()
+    finally:
+        await server.stop()
+        await db.close()
+    return runs
 
 
 async def _drive(port: int, sessions: int) -> dict[str, float]:

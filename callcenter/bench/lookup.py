@@ -14,13 +14,13 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 from sqlalchemy import insert
 
+from callcenter.bench.scratch import Scratch, copy_customers, scratch_schema
 from callcenter.settings import Settings
 from crm_core.db import open_database
 from crm_core.db import tables as t
@@ -42,33 +42,10 @@ def _forms(number: str) -> list[str]:
     ]
 
 
-async def _load_pg(url: str, schema: str, count: int) -> None:
-    plain = url.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
-    conn = await asyncpg.connect(plain, server_settings={"search_path": schema})
+async def _load_pg(scratch: Scratch, count: int) -> None:
+    conn = await asyncpg.connect(scratch.plain, server_settings={"search_path": scratch.schema})
     try:
-        now = datetime.now(UTC)
-        await conn.copy_records_to_table(
-            "customers",
-            records=((i + 1, f"客户{i}", "", "", 0, "", "", now, now) for i in range(count)),
-            columns=[
-                "id",
-                "name",
-                "company",
-                "title",
-                "vip_level",
-                "notes",
-                "language",
-                "created_at",
-                "updated_at",
-            ],
-        )
-        await conn.copy_records_to_table(
-            "customer_phones",
-            records=(
-                (i + 1, i + 1, "+86" + _number(i), _number(i), "mobile") for i in range(count)
-            ),
-            columns=["id", "customer_id", "e164", "raw", "label"],
-        )
+        await copy_customers(conn, count, phone=lambda i: ("+86" + _number(i), _number(i)))
         # as autovacuum leaves a long-lived table: hint bits and visibility map set
         await conn.execute("VACUUM ANALYZE customers")
         await conn.execute("VACUUM ANALYZE customer_phones")
@@ -144,21 +121,17 @@ async def _bench(args: argparse.Namespace) -> dict[str, object]:
     count = 20_000 if args.quick else 1_000_000
     lookups = 2_000 if args.quick else 10_000
     result: dict[str, object] = {"bench": "lookup", "customers": count, "lookups": lookups}
-    base = args.database_url or PG
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    pg_url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
-    try:
-        await upgrade_async(pg_url)
+    async with scratch_schema(args.database_url or PG, "bench") as scratch:
+        await upgrade_async(scratch.url)
         t0 = time.perf_counter()
-        await _load_pg(base, schema, count)
+        await _load_pg(scratch, count)
         print(f"PostgreSQL: loaded {count:,} customers in {time.perf_counter() - t0:.1f} s")
-        b50, b99, bworst = await _time(pg_url, count, lookups, engine_only=True)
+        b50, b99, bworst = await _time(scratch.url, count, lookups, engine_only=True)
         print(
             f"PostgreSQL lookup, engine path (baseline): p50 {b50:.3f} ms  p99 {b99:.3f} ms"
             f"  max {bworst:.3f} ms"
         )
-        p50, p99, worst = await _time(pg_url, count, lookups)
+        p50, p99, worst = await _time(scratch.url, count, lookups)
         print(f"PostgreSQL lookup: p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {worst:.3f} ms")
         result.update(
             p50_ms_postgresql=round(p50, 3),
@@ -166,10 +139,6 @@ async def _bench(args: argparse.Namespace) -> dict[str, object]:
             p99_ms_postgresql_engine_path=round(b99, 3),
             p99_ratio_engine_over_fast=round(b99 / p99, 2),
         )
-    finally:
-        conn = await asyncpg.connect(plain)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         await upgrade_async(url)

@@ -16,10 +16,10 @@ import json
 import random
 import sys
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from callcenter.bench.scratch import scratch_schema
 from callcenter.settings import Settings
 from crm_core.db.engine import create_engine
 from crm_core.db.migrate import upgrade_async
@@ -149,20 +149,12 @@ async def _time(reports: ReportService, period: Period, day: date, group: Groupi
 
 
 async def _bench(url: str, total: int) -> dict[str, Any]:
-    import asyncpg
-
-    schema = f"bench_reports_{uuid.uuid4().hex[:8]}"
-    plain = url.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
-    conn = await asyncpg.connect(plain)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
-    await conn.close()
-    scoped = f"{url.split('?')[0]}?search_path={schema}"
-    try:
-        await upgrade_async(scoped)
-        print(f"loading {total:,} calls into schema {schema} …", file=sys.stderr)
-        load_s = await _load(plain, schema, total)
+    async with scratch_schema(url, "bench_reports") as scratch:
+        await upgrade_async(scratch.url)
+        print(f"loading {total:,} calls into schema {scratch.schema} …", file=sys.stderr)
+        load_s = await _load(scratch.plain, scratch.schema, total)
         print(f"loaded in {load_s:.1f} s ({total / load_s:,.0f} calls/s)")
-        engine = create_engine(scoped)
+        engine = create_engine(scratch.url)
         try:
             reports = ReportService(engine, ReportConfig())
             day = QUARTER_START + timedelta(days=45)
@@ -189,10 +181,6 @@ async def _bench(url: str, total: int) -> dict[str, Any]:
         finally:
             await engine.dispose()
         return {"load_s": round(load_s, 1), "aggregate_build_ms": round(build_ms, 1), **figures}
-    finally:
-        conn = await asyncpg.connect(plain)
-        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await conn.close()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

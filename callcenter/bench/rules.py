@@ -12,11 +12,11 @@ import argparse
 import asyncio
 import json
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from callcenter.bench.scratch import Scratch, scratch_schema
 from callcenter.settings import Settings
 from crm_core.bus import InProcessBus
 from crm_core.clock import FakeClock
@@ -88,13 +88,14 @@ def _traffic(n: int, at: datetime) -> list[DomainEvent]:
 async def _bench(args: argparse.Namespace) -> dict[str, object]:
     count = 10_000 if args.quick else 100_000
     seconds = 1 if args.quick else 3
-    base = args.database_url or PG
-    schema = f"bench_rules_{uuid.uuid4().hex[:8]}"
-    url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
-    plain = base.replace("postgresql+asyncpg://", "postgresql://").split("?")[0]
+    async with scratch_schema(args.database_url or PG, "bench_rules") as scratch:
+        return await _measure(scratch, count, seconds)
+
+
+async def _measure(scratch: Scratch, count: int, seconds: int) -> dict[str, object]:
     now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
-    await upgrade_async(url)
-    conn = await asyncpg.connect(plain, server_settings={"search_path": schema})
+    await upgrade_async(scratch.url)
+    conn = await asyncpg.connect(scratch.plain, server_settings={"search_path": scratch.schema})
     await conn.copy_records_to_table(
         "callbacks",
         records=(
@@ -122,7 +123,7 @@ async def _bench(args: argparse.Namespace) -> dict[str, object]:
         ],
     )
     await conn.close()
-    db = await open_database(url)
+    db = await open_database(scratch.url)
     try:
         bus, clock = InProcessBus(), FakeClock(now)
         settings = Settings()
@@ -171,9 +172,6 @@ async def _bench(args: argparse.Namespace) -> dict[str, object]:
         }
     finally:
         await db.close()
-        conn = await asyncpg.connect(plain)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

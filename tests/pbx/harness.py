@@ -26,11 +26,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
 from tests.conftest import PG_ENABLED, PG_URL
+
+if TYPE_CHECKING:
+    from crm_core.db import Database
 
 CLI = [sys.executable, "-m", "callcenter.cli"]
 PASSWORD = "pbx-pass-1"
@@ -76,6 +79,54 @@ async def wait_for(
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await asyncio.sleep(every)
+
+
+async def first_in(
+    items: list[T],
+    wanted: Callable[[T], bool],
+    since: int,
+    timeout: float,
+    more_than: Callable[[int, float], Awaitable[None]],
+    failure: Callable[[], str],
+) -> T:
+    """The first of `items` (a list that grows; from index `since`) that is `wanted`.
+    `more_than(n, left)` waits until there are more than n items or `left` s passed;
+    after `timeout` s the test fails with `failure()`."""
+    end = time.monotonic() + timeout
+    index = since
+    while True:
+        while index < len(items):
+            item = items[index]
+            index += 1
+            if wanted(item):
+                return item
+        left = end - time.monotonic()
+        if left <= 0:
+            raise AssertionError(failure())
+        await more_than(index, left)
+
+
+async def create_agents(
+    db: Database, team_id: int, agents: dict[str, tuple[str, str]], password_hash: str
+) -> dict[str, int]:
+    """Agents (username → (extension, member name)) of the team, members of support and
+    sales through `Local/EXT@agents/n`; their user ids by username."""
+    from crm_core.domain.models import Role
+
+    ids: dict[str, int] = {}
+    for username, (ext, member) in agents.items():
+        user = await db.users.create(
+            username=username,
+            display_name=member,
+            role=Role.AGENT,
+            password_hash=password_hash,
+            team_id=team_id,
+            member_name=member,
+            interface=f"Local/{ext}@agents/n",
+            queues=("support", "sales"),
+        )
+        ids[username] = user.id
+    return ids
 
 
 class PbxStack:
@@ -340,18 +391,7 @@ class PbxStack:
         try:
             hashed = hash_password(PASSWORD)
             team = await db.users.get_or_create_team("Team A")
-            for username, (ext, member) in AGENTS.items():
-                user = await db.users.create(
-                    username=username,
-                    display_name=member,
-                    role=Role.AGENT,
-                    password_hash=hashed,
-                    team_id=team.id,
-                    member_name=member,
-                    interface=f"Local/{ext}@agents/n",
-                    queues=("support", "sales"),
-                )
-                self.users[username] = user.id
+            self.users |= await create_agents(db, team.id, AGENTS, hashed)
             lead = await db.users.create(
                 username="lead1",
                 display_name="Lead 1",
@@ -538,18 +578,27 @@ class AmiControl:
         self, event: str, timeout: float = 30.0, since: int = 0, **match: str
     ) -> dict[str, str]:
         """The first event named `event` (from index `since`) whose headers match."""
-        end = time.monotonic() + timeout
-        index = since
-        while True:
-            while index < len(self.events):
-                msg = self.events[index]
-                index += 1
-                if msg.get("Event") == event and all(msg.get(k) == v for k, v in match.items()):
-                    return msg
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {event} {match} within {timeout:g} s")
-            await self._more_than(index, left)
+        return await self._first(
+            lambda msg: (
+                msg.get("Event") == event and all(msg.get(k) == v for k, v in match.items())
+            ),
+            since,
+            timeout,
+            f"{event} {match}",
+        )
+
+    async def _first(
+        self, wanted: Callable[[dict[str, str]], bool], since: int, timeout: float, what: str
+    ) -> dict[str, str]:
+        """The first event (from index `since`) that is `wanted`, waiting up to `timeout`."""
+        return await first_in(
+            self.events,
+            wanted,
+            since,
+            timeout,
+            self._more_than,
+            lambda: f"no {what} within {timeout:g} s",
+        )
 
     # --- people ---------------------------------------------------------------------------
 
@@ -644,22 +693,27 @@ class AmiControl:
         self, call_id: str, command: str, *, since: int = 0, timeout: float = 30.0
     ) -> dict[str, str]:
         """The first AGI command of call `call_id` (from index `since`) starting with `command`."""
-        end = time.monotonic() + timeout
-        index = since
-        while True:
-            while index < len(self.events):
-                msg = self.events[index]
-                index += 1
-                if (
-                    msg.get("Event") == "AGIExecStart"
-                    and msg.get("Linkedid") == call_id
-                    and msg.get("Command", "").startswith(command)
-                ):
-                    return msg
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no AGI {command!r} for call {call_id} within {timeout:g} s")
-            await self._more_than(index, left)
+        return await self._first(
+            lambda msg: (
+                msg.get("Event") == "AGIExecStart"
+                and msg.get("Linkedid") == call_id
+                and msg.get("Command", "").startswith(command)
+            ),
+            since,
+            timeout,
+            f"AGI {command!r} for call {call_id}",
+        )
+
+    def bridge_peers(self, since: int, bridge: str, but: str) -> list[dict[str, str]]:
+        """The BridgeEnter events (from index `since`) of channels other than `but`
+        entering the bridge `bridge` (a BridgeUniqueid)."""
+        return [
+            e
+            for e in self.events[since:]
+            if e.get("Event") == "BridgeEnter"
+            and e.get("BridgeUniqueid") == bridge
+            and e["Channel"] != but
+        ]
 
     async def queue_status(self) -> list[dict[str, str]]:
         return await self.action("QueueStatus")
@@ -694,21 +748,17 @@ class Api:
         return self
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with self.session.request(
-            method, f"{self.stack.url}{path}", json=body, headers=headers
-        ) as res:
-            text = await res.text()
-            try:
-                return res.status, json.loads(text) if text else None
-            except json.JSONDecodeError:
-                return res.status, text
+        return await self._send(method, path, json=body)
 
     async def request_raw(self, method: str, path: str, data: bytes) -> tuple[int, Any]:
         """A request with a raw body (a CSV upload)."""
+        return await self._send(method, path, data=data)
+
+    async def _send(self, method: str, path: str, **body: Any) -> tuple[int, Any]:
+        """(status, the reply as JSON, or as text when it is none)."""
         headers = {"Authorization": f"Bearer {self.token}"}
         async with self.session.request(
-            method, f"{self.stack.url}{path}", data=data, headers=headers
+            method, f"{self.stack.url}{path}", headers=headers, **body
         ) as res:
             text = await res.text()
             try:
@@ -768,19 +818,11 @@ class Console:
     async def wait(
         self, test: Callable[[dict[str, Any]], bool], *, what: str, timeout: float = 30.0
     ) -> dict[str, Any]:
-        end = time.monotonic() + timeout
-        index = 0
-        while True:
-            while index < len(self.messages):
-                msg = self.messages[index]
-                index += 1
-                if test(msg):
-                    return msg
-            left = end - time.monotonic()
-            if left <= 0:
-                kinds = [m.get("type") for m in self.messages[-20:]]
-                raise AssertionError(f"console got no {what} within {timeout:g} s; last: {kinds}")
-            await self._more_than(index, left)
+        def failure() -> str:
+            kinds = [m.get("type") for m in self.messages[-20:]]
+            return f"console got no {what} within {timeout:g} s; last: {kinds}"
+
+        return await first_in(self.messages, test, 0, timeout, self._more_than, failure)
 
     async def _more_than(self, count: int, timeout: float) -> None:
         async with self._grew:

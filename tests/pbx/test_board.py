@@ -33,15 +33,24 @@ async def members(ami: AmiControl, name: str) -> list[dict[str, str]]:
     ]
 
 
-async def test_lead_logout_of_a_paused_agent_shows_them_logged_out(
-    ami: AmiControl, agent1: Api, stack: PbxStack, http: aiohttp.ClientSession
-) -> None:
+async def signed_in_and_paused_by_lead(
+    ami: AmiControl, agent1: Api, stack: PbxStack, http: aiohttp.ClientSession, reason: str
+) -> Api:
+    """agent1 signs in and lead1 pauses them with `reason`: the board agrees with the PBX.
+    Returns lead1's client."""
     lead = await login(stack, http, "lead1")
     await agent1.post("/api/agent/state", {"action": "sign_in"})
     await ami.wait_event("QueueMemberAdded", MemberName=AGENT1, Queue="sales")
-    await lead.post(f"/api/agents/{AGENT1}/pause", {"reason": "training"})
+    await lead.post(f"/api/agents/{AGENT1}/pause", {"reason": reason})
     await ami.wait_event("QueueMemberPause", MemberName=AGENT1, Paused="1")
     await assert_board_matches_pbx(ami, lead)
+    return lead
+
+
+async def test_lead_logout_of_a_paused_agent_shows_them_logged_out(
+    ami: AmiControl, agent1: Api, stack: PbxStack, http: aiohttp.ClientSession
+) -> None:
+    lead = await signed_in_and_paused_by_lead(ami, agent1, stack, http, "training")
 
     reply = await lead.post(f"/api/agents/{AGENT1}/logout")
     assert reply["queues"] == ["sales", "support"]
@@ -59,12 +68,7 @@ async def test_lead_logout_of_a_paused_agent_shows_them_logged_out(
 async def test_lead_pause_and_resume_reach_the_board(
     ami: AmiControl, agent1: Api, stack: PbxStack, http: aiohttp.ClientSession
 ) -> None:
-    lead = await login(stack, http, "lead1")
-    await agent1.post("/api/agent/state", {"action": "sign_in"})
-    await ami.wait_event("QueueMemberAdded", MemberName=AGENT1, Queue="sales")
-    await lead.post(f"/api/agents/{AGENT1}/pause", {"reason": "break"})
-    await ami.wait_event("QueueMemberPause", MemberName=AGENT1, Paused="1")
-    await assert_board_matches_pbx(ami, lead)
+    lead = await signed_in_and_paused_by_lead(ami, agent1, stack, http, "break")
     agent = on_board((await lead.get("/api/agents"))["agents"], AGENT1)
     assert (agent["status"], agent["pause_reason"]) == ("paused", "break")
     since = len(ami.events)

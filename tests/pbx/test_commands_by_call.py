@@ -139,13 +139,7 @@ async def test_blind_transfer_to_a_colleague_by_call_id(
         "BridgeEnter", since=since, Channel=customer, timeout=RING_LIMIT + 10
     )
     assert customer in await _live(ami), "the customer was hung up by the transfer"
-    peers = [
-        e
-        for e in ami.events[since:]
-        if e.get("Event") == "BridgeEnter"
-        and e.get("BridgeUniqueid") == bridged["BridgeUniqueid"]
-        and e["Channel"] != customer
-    ]
+    peers = ami.bridge_peers(since, bridged["BridgeUniqueid"], but=customer)
     assert any("1002@" in e["Channel"] for e in peers), peers
     # the tracker follows the call to the colleague: the next command acts on their leg
     await own.until(

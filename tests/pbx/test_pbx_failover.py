@@ -25,9 +25,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from callcenter.testing.cluster import PrivateRedis
-from crm_core.domain.models import Role
 from tests.conftest import PG_ENABLED, PG_URL
-from tests.pbx.harness import CLI, PASSWORD, AmiControl, Api, PbxStack, free_port, wait_for
+from tests.pbx.harness import (
+    CLI,
+    PASSWORD,
+    AmiControl,
+    Api,
+    PbxStack,
+    create_agents,
+    free_port,
+    wait_for,
+)
 
 EXTRA_AGENTS = {f"agent{n}": (f"100{n}", f"Agent 100{n}") for n in range(4, 9)}
 ALL_AGENTS = {
@@ -67,18 +75,8 @@ class FailoverStack(PbxStack):
         db = await open_database(self.db_url)
         try:
             team = await db.users.get_or_create_team("Team A")
-            for username, (ext, member) in EXTRA_AGENTS.items():
-                user = await db.users.create(
-                    username=username,
-                    display_name=member,
-                    role=Role.AGENT,
-                    password_hash=hash_password(PASSWORD),
-                    team_id=team.id,
-                    member_name=member,
-                    interface=f"Local/{ext}@agents/n",
-                    queues=("support", "sales"),
-                )
-                self.users[username] = user.id
+            hashed = hash_password(PASSWORD)
+            self.users |= await create_agents(db, team.id, EXTRA_AGENTS, hashed)
         finally:
             await db.close()
 

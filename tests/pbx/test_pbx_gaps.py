@@ -27,6 +27,16 @@ async def _sign_in(ami: AmiControl, api: Api, member: str) -> None:
     await ami.wait_event("QueueMemberAdded", since=since, MemberName=member)
 
 
+async def _answered_by_agent1(
+    ami: AmiControl, agent1: Api, *, hold: int
+) -> tuple[str, dict[str, str]]:
+    """Agent 1001 signs in and answers 张三's call: (call id, the AgentConnect event)."""
+    await ami.phone("1001", answer_after=1, talk=0)
+    await _sign_in(ami, agent1, "Agent 1001")
+    call_id = await ami.call_in("13800138000", "张三", hold=hold)
+    return call_id, await ami.wait_event("AgentConnect", Linkedid=call_id, timeout=30)
+
+
 async def _open_callbacks(manager: Api, call_id: str) -> list[dict[str, Any]]:
     body = await manager.get("/api/callbacks?status=open")
     return [c for c in body["callbacks"] if c.get("call_id") == call_id]
@@ -40,10 +50,7 @@ async def _board_row(manager: Api, member: str) -> dict[str, Any]:
 async def test_kick_mid_call_keeps_the_answered_call_and_the_board(
     stack: PbxStack, ami: AmiControl, agent1: Api, manager: Api
 ) -> None:
-    await ami.phone("1001", answer_after=1, talk=0)
-    await _sign_in(ami, agent1, "Agent 1001")
-    call_id = await ami.call_in("13800138000", "张三", hold=16)
-    connect = await ami.wait_event("AgentConnect", Linkedid=call_id, timeout=30)
+    call_id, connect = await _answered_by_agent1(ami, agent1, hold=16)
     await stack.kick_service()
     kicked = time.time()
     back = await stack.wait_service_logged_in()
@@ -152,10 +159,7 @@ async def test_calls_begun_and_ended_in_a_gap_are_recovered_at_the_reconnect(
 async def test_asterisk_restart_mid_call_ends_the_answered_call_at_the_restart(
     stack: PbxStack, ami: AmiControl, agent1: Api, manager: Api
 ) -> None:
-    await ami.phone("1001", answer_after=1, talk=0)
-    await _sign_in(ami, agent1, "Agent 1001")
-    call_id = await ami.call_in("13800138000", "张三", hold=0)
-    connect = await ami.wait_event("AgentConnect", Linkedid=call_id, timeout=30)
+    call_id, connect = await _answered_by_agent1(ami, agent1, hold=0)
     restarted = time.time()
     await stack.cli("core restart now")
     await ami.closed()

@@ -309,6 +309,24 @@ async def run_on(pbx: Pbx, scenario: Scenario) -> dict[str, Any]:
         await pbx.watch.client.stop()
 
 
+async def run_on_both(
+    scenario: Scenario,
+    stack: PbxStack,
+    ami: AmiControl,
+    http: aiohttp.ClientSession,
+    sim_side: SimSide,
+) -> tuple[Pbx, dict[str, Any], Pbx, dict[str, Any]]:
+    """`scenario` on the real Asterisk, then on the simulator: (pbx, record) of each."""
+    real = await real_pbx(stack, ami, http)
+    real_record = await run_on(real, scenario)
+    sim = await sim_pbx(sim_side, http)
+    try:
+        sim_record = await run_on(sim, scenario)
+    finally:
+        await sim.control.stop()
+    return real, real_record, sim, sim_record
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 async def test_simulator_records_equal_asterisk_records(
     scenario: Scenario,
@@ -317,13 +335,7 @@ async def test_simulator_records_equal_asterisk_records(
     http: aiohttp.ClientSession,
     sim_side: SimSide,
 ) -> None:
-    real = await real_pbx(stack, ami, http)
-    real_record = await run_on(real, scenario)
-    sim = await sim_pbx(sim_side, http)
-    try:
-        sim_record = await run_on(sim, scenario)
-    finally:
-        await sim.control.stop()
+    _, real_record, _, sim_record = await run_on_both(scenario, stack, ami, http, sim_side)
     diff = differences(real_record, sim_record)
     assert not diff, (
         f"{scenario.name}: the simulator differs from Asterisk:\n  "
@@ -421,13 +433,7 @@ async def test_inbound_answered_ami_events_equal_asterisk(
     stack: PbxStack, ami: AmiControl, http: aiohttp.ClientSession, sim_side: SimSide
 ) -> None:
     scenario = SCENARIOS[0]
-    real = await real_pbx(stack, ami, http)
-    real_record = await run_on(real, scenario)
-    sim = await sim_pbx(sim_side, http)
-    try:
-        sim_record = await run_on(sim, scenario)
-    finally:
-        await sim.control.stop()
+    real, real_record, sim, sim_record = await run_on_both(scenario, stack, ami, http, sim_side)
     want = tracked_sequence(real.events_of[scenario.name], real_record["call_id"])
     got = tracked_sequence(sim.events_of[scenario.name], sim_record["call_id"])
     assert sorted(want) == sorted(got), (want, got)

@@ -73,13 +73,7 @@ async def _transfer_and_talk(
         bridged = await ami.wait_event("BridgeEnter", since=since, Channel=customer)
         assert await _alive(ami, customer), "the customer was hung up by the transfer"
         # the customer's bridge holds agent 2's leg now
-        peers = [
-            e
-            for e in ami.events[since:]
-            if e.get("Event") == "BridgeEnter"
-            and e.get("BridgeUniqueid") == bridged["BridgeUniqueid"]
-            and e["Channel"] != customer
-        ]
+        peers = ami.bridge_peers(since, bridged["BridgeUniqueid"], but=customer)
         assert any("1002@" in e["Channel"] for e in peers), peers
         # agent 1's leg is released
         assert not any(

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-LID = "1700000000.1"
-CALLER = "Local/15550001@caller-sim-00000001;1"
+from tests.unit.ami_frames import CALLER, LID, channel_fields
+
 AGENT = "Local/1001@agents-00000002;1"
 BANNER = "Asterisk Call Manager/11.0.0\r\n"
 
@@ -19,16 +19,7 @@ def frame(event: str, **headers: str) -> str:
 
 
 def chan(event: str, channel: str, uid: str, **extra: str) -> str:
-    fields = {
-        "Channel": channel,
-        "CallerIDNum": "15550001",
-        "CallerIDName": "张三",
-        "Context": "inbound",
-        "Exten": "18005550100",
-        "Uniqueid": uid,
-        "Linkedid": LID,
-    }
-    return frame(event, **(fields | extra))
+    return frame(event, **channel_fields(channel, uid, **extra))
 
 
 def member(event: str, channel: str, uid: str, **extra: str) -> str:

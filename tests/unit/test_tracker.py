@@ -19,10 +19,9 @@ from crm_core.domain.events import (
 from crm_core.domain.models import CallRecord
 from telephony.ami.framing import AmiMessage, parse_frame
 from telephony.tracker import CallTracker
+from tests.unit.ami_frames import CALLER, LID, channel_fields
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-LID = "1700000000.1"
-CALLER = "Local/15550001@caller-sim-00000001;1"
 CALLER2 = "Local/15550001@caller-sim-00000001;2"
 AGENT1 = "Local/1001@agents-00000002;1"
 AGENT2 = "Local/1001@agents-00000002;2"
@@ -36,17 +35,7 @@ def msg(event: str, **headers: str) -> AmiMessage:
 
 
 def channel(event: str, chan: str, uid: str, **extra: str) -> AmiMessage:
-    fields = {
-        "Channel": chan,
-        "CallerIDNum": "15550001",
-        "CallerIDName": "张三",
-        "Context": "inbound",
-        "Exten": "18005550100",
-        "Uniqueid": uid,
-        "Linkedid": LID,
-    }
-    fields.update(extra)
-    return msg(event, **fields)
+    return msg(event, **channel_fields(chan, uid, **extra))
 
 
 class Feed:
@@ -69,37 +58,28 @@ def queued_call(feed: Feed) -> None:
     feed.at(1, channel("QueueCallerJoin", CALLER, LID, Queue="support", Position="1"))
 
 
+# the queue's offer to Alice Agent, ringing on her Local channel AGENT1
+ALICE_RUNG = {
+    "Queue": "support",
+    "MemberName": "Alice Agent",
+    "Interface": "Local/1001@agents",
+    "DestChannel": AGENT1,
+}
+
+
 def offer(feed: Feed, seconds: float) -> list[DomainEvent]:
     feed.at(seconds, channel("Newchannel", AGENT1, "1700000000.3", Context="agents"))
     feed.at(seconds, channel("Newchannel", AGENT2, "1700000000.4", Context="agents"))
     return feed.at(
         seconds,
-        channel(
-            "AgentCalled",
-            CALLER,
-            LID,
-            Queue="support",
-            MemberName="Alice Agent",
-            Interface="Local/1001@agents",
-            DestChannel=AGENT1,
-        ),
+        channel("AgentCalled", CALLER, LID, **ALICE_RUNG),
     )
 
 
 def connect(feed: Feed, seconds: float, ring: str) -> list[DomainEvent]:
     return feed.at(
         seconds,
-        channel(
-            "AgentConnect",
-            CALLER,
-            LID,
-            Queue="support",
-            MemberName="Alice Agent",
-            Interface="Local/1001@agents",
-            DestChannel=AGENT1,
-            HoldTime="3",
-            RingTime=ring,
-        ),
+        channel("AgentConnect", CALLER, LID, **ALICE_RUNG, HoldTime="3", RingTime=ring),
     )
 
 
@@ -281,11 +261,11 @@ def test_resync_keeps_live_call_and_it_ends_as_one_record() -> None:
 
 def test_resync_adopts_unknown_call_then_hangup_finishes_it() -> None:
     tracker = CallTracker(15.0)
+    trunk = {"Channel": "PJSIP/trunk-00000009", "Uniqueid": "1700000099.1"}
+    trunk["Linkedid"] = trunk["Uniqueid"]
     item = msg(
         "CoreShowChannel",
-        Channel="PJSIP/trunk-00000009",
-        Uniqueid="1700000099.1",
-        Linkedid="1700000099.1",
+        **trunk,
         CallerIDNum="13800000000",
         CallerIDName="李四",
         Application="Queue",
@@ -301,9 +281,7 @@ def test_resync_adopts_unknown_call_then_hangup_finishes_it() -> None:
     assert live[0]["started_at"] == (at - timedelta(seconds=65)).isoformat()
     abandon = msg(
         "QueueCallerAbandon",
-        Channel="PJSIP/trunk-00000009",
-        Uniqueid="1700000099.1",
-        Linkedid="1700000099.1",
+        **trunk,
         Queue="sales",
         HoldTime="70",
     )
@@ -311,9 +289,7 @@ def test_resync_adopts_unknown_call_then_hangup_finishes_it() -> None:
     out = tracker.handle(
         msg(
             "Hangup",
-            Channel="PJSIP/trunk-00000009",
-            Uniqueid="1700000099.1",
-            Linkedid="1700000099.1",
+            **trunk,
             Cause="16",
         ),
         at + timedelta(seconds=5),
@@ -418,15 +394,21 @@ def test_an_originate_that_timed_out_is_no_answer_before_its_response() -> None:
     assert ended.record.dialed_number == "8613900139022"
 
 
-def test_queue_resync_ends_what_left_the_pbx_during_a_gap() -> None:
-    """A member removed and a caller who left their queue while the AMI link was down:
-    the QueueStatus at the resync says so (issue 12 item 7: the board drifted)."""
+def _a_member_and_a_waiting_caller() -> CallTracker:
+    """Agent 1001 in support, and a caller waiting there since T0+1s."""
     tracker = CallTracker(15.0)
     feed = Feed(tracker)
     member = {"Queue": "support", "MemberName": "Agent 1001", "Interface": "Local/1001@agents/n"}
     feed.at(0, msg("QueueMemberAdded", Status="1", Paused="0", **member))
     feed.at(1, channel("Newchannel", CALLER2, "1700000000.2"))
     feed.at(1, msg("QueueCallerJoin", Channel=CALLER2, Queue="support", Position="1", Linkedid=LID))
+    return tracker
+
+
+def test_queue_resync_ends_what_left_the_pbx_during_a_gap() -> None:
+    """A member removed and a caller who left their queue while the AMI link was down:
+    the QueueStatus at the resync says so (issue 12 item 7: the board drifted)."""
+    tracker = _a_member_and_a_waiting_caller()
     status = [
         msg("QueueParams", Queue="support"),
         msg("QueueEntry", Queue="support", Channel="Local/9@caller-sim-00000009;2"),
@@ -442,12 +424,7 @@ def test_queue_resync_ends_what_left_the_pbx_during_a_gap() -> None:
 
 
 def test_queue_resync_keeps_members_and_callers_still_there() -> None:
-    tracker = CallTracker(15.0)
-    feed = Feed(tracker)
-    member = {"Queue": "support", "MemberName": "Agent 1001", "Interface": "Local/1001@agents/n"}
-    feed.at(0, msg("QueueMemberAdded", Status="1", Paused="0", **member))
-    feed.at(1, channel("Newchannel", CALLER2, "1700000000.2"))
-    feed.at(1, msg("QueueCallerJoin", Channel=CALLER2, Queue="support", Position="1", Linkedid=LID))
+    tracker = _a_member_and_a_waiting_caller()
     status = [
         msg("QueueMember", Queue="support", Name="Agent 1001", Location="Local/1001@agents/n"),
         msg("QueueEntry", Queue="support", Channel=CALLER2),

@@ -193,20 +193,7 @@ def test_real_abandon_in_gap_still_owes_its_callback() -> None:
 
 
 def test_adopted_bridged_call_takes_the_legs_answer_time() -> None:
-    tracker = CallTracker(15.0)
-    tracker.handle(
-        msg(
-            "QueueMember",
-            Queue="support",
-            Name="Alice Agent",
-            Location="Local/1001@agents/n",
-            StateInterface="Local/1001@agents/n",
-            InCall="1",
-            Status="2",
-            Paused="0",
-        ),
-        T0,
-    )
+    tracker = _members(StateInterface="Local/1001@agents/n", InCall="1", Status="2", Paused="0")
     answered = T0 + timedelta(seconds=3)
     tracker.resync(talking_items(), T0 + timedelta(seconds=40), {"1700000000.3": answered})  # type: ignore[arg-type]
     [live] = tracker.live_calls()
@@ -229,19 +216,12 @@ def _cdr(
     )
 
 
-def _members() -> CallTracker:
+def _members(**state: str) -> CallTracker:
+    """A tracker that knows Alice Agent, a support member (free unless `state` says)."""
     tracker = CallTracker(15.0)
-    tracker.handle(
-        msg(
-            "QueueMember",
-            Queue="support",
-            Name="Alice Agent",
-            Location="Local/1001@agents/n",
-            Status="1",
-            InCall="0",
-        ),
-        T0,
-    )
+    headers = {"Status": "1", "InCall": "0"} | state
+    where = {"Queue": "support", "Name": "Alice Agent", "Location": "Local/1001@agents/n"}
+    tracker.handle(msg("QueueMember", **where, **headers), T0)
     return tracker
 
 
