@@ -10,9 +10,92 @@ from typing import Any
 
 from aiohttp import web
 
+from agent_console.web.declared import Reply
 from crm_core.domain.models import Campaign, CampaignContact, CampaignStatus, ContactStatus
 from crm_core.services.dial_rules import attempts_left, waiting_for_hours
 from crm_core.spreadsheet import safe_cell
+
+
+class Waiting(Reply):
+    """Why a running campaign dials no one now, and until when."""
+
+    reason: str
+    until: str
+    until_local: str
+    timezone: str
+
+
+class CampaignReply(Reply):
+    id: int
+    name: str
+    kind: str
+    mode: str
+    status: str
+    queue: str | None
+    team_id: int | None
+    script: str
+    caller_id: str
+    calling_hours_start: str
+    calling_hours_end: str
+    timezone: str
+    max_attempts: int
+    retry_busy_minutes: int
+    retry_no_answer_minutes: int
+    retry_failed_minutes: int
+    dispositions: list[str]
+    amd_enabled: bool
+    created_at: str | None
+    wait: Waiting | None
+
+    @classmethod
+    def of(cls, campaign: Campaign, now: datetime | None = None) -> CampaignReply:
+        return cls.model_validate(campaign_json(campaign, now))
+
+
+class CampaignList(Reply):
+    campaigns: list[CampaignReply]
+
+
+class FollowupCampaign(CampaignReply):
+    contacts: int  # customers due a visit, loaded as contacts
+
+
+class CampaignProgress(Reply):
+    """`campaign_results`: progress figures of one campaign."""
+
+    id: int
+    name: str
+    mode: str
+    status: str
+    contacts: int
+    dialled: int
+    attempts: int
+    reached: int
+    abandoned: int
+    abandon_rate: float | None
+    results: dict[str, int]
+    statuses: dict[str, int]
+    dispositions: dict[str, int]
+    waiting: int
+    attempts_left: int
+    occupancy: float | None
+    live: dict[str, Any] | None
+    wait: Waiting | None
+
+
+class RejectedRowReply(Reply):
+    row: int
+    reason: str  # invalid-phone, duplicate, do-not-call, bad-timezone, empty-row, …
+    code: str  # import.rejected.<reason>, rendered with `params` in the user's language
+    params: dict[str, str | int]
+    detail: str  # English, technical
+
+
+class ImportReply(Reply):
+    encoding: str
+    accepted: int
+    merged: int
+    rejected: list[RejectedRowReply]
 
 
 def campaign_json(c: Campaign, now: datetime | None = None) -> dict[str, Any]:

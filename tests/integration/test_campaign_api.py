@@ -25,7 +25,15 @@ async def test_operator_loads_a_list_and_reads_results(database_url: str) -> Non
         commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
         clock=SystemClock(),
         config=replace(ConsoleConfig(), secret_key=SECRET),
-        extra_setup=[setup_campaign_routes],
+        extra_setup=[
+            setup_campaign_routes(
+                campaigns=db.campaigns,
+                customers=db.customers,
+                dnc=db.dnc,
+                surveys=db.surveys,
+                cases=db.cases,
+            )
+        ],
     )
     runner = web.AppRunner(create_app(services))
     await runner.setup()
