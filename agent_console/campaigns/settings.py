@@ -18,6 +18,15 @@ from crm_core.domain.models import CampaignKind, DialMode
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 _CODE = r"^[a-z][a-z0-9_]{0,39}$"
 _WEEK_MINUTES = 7 * 24 * 60
+# a new campaign's disposition codes (crm_core.domain.models.Campaign)
+DISPOSITIONS = (
+    "sale",
+    "interested",
+    "not_interested",
+    "call_back_later",
+    "wrong_number",
+    "do_not_call",
+)
 
 BAD = refuse_as("bad-campaign")
 
@@ -39,9 +48,9 @@ def _zone(value: str) -> str:
     return value
 
 
-CampaignName = Annotated[Text, AfterValidator(_name), BAD]
+CampaignName = Annotated[Text, Field(min_length=1, max_length=200), AfterValidator(_name), BAD]
 QueueName = Annotated[Text, Field(min_length=1, max_length=80)]
-Hhmm = Annotated[str, Field(pattern=_HHMM, examples=["09:00"]), BAD]
+Hhmm = Annotated[str, Field(pattern=_HHMM), BAD]
 RetryMinutes = Annotated[int, Field(ge=1, le=_WEEK_MINUTES), BAD]
 DispositionCode = Annotated[str, Field(pattern=_CODE)]
 
