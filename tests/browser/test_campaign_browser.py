@@ -122,6 +122,9 @@ async def test_operator_creates_loads_and_starts_a_campaign(
         "第 4 行：+8613800138001 与第 2 行重复，已合并到该行。"
     )
     await expect(row.locator("td").nth(4)).to_have_text("1")
+    shots = os.environ.get("CALLCENTER_SCREENSHOT_DIR")
+    if shots:
+        await page.screenshot(path=f"{shots}/campaigns-import-zh-CN.png", full_page=True)
 
     await row.locator("button[data-action=start]").click()
     await expect(page.locator("#cp-table tbody tr").first).to_have_attribute(
