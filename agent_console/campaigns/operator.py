@@ -29,6 +29,7 @@ from agent_console.campaigns.serializers import (
     ImportReply,
     campaign_json,
     campaign_results,
+    rejections_csv,
     results_csv,
 )
 from agent_console.campaigns.settings import CampaignChange, FollowupsBody, NewCampaign
@@ -72,6 +73,16 @@ CSV_BODY: dict[str, JsonSchema] = {
 class ResultsQuery(Query):
     format: Annotated[
         str, Field(max_length=100_000, description="`csv` for the results file, else JSON")
+    ] = "json"
+
+
+class UploadQuery(Query):
+    format: Annotated[
+        str,
+        Field(
+            max_length=100_000,
+            description="`csv`: the rejected rows as CSV, reasons in the user's language",
+        ),
     ] = "json"
 
 
@@ -149,11 +160,11 @@ def campaign_routes(
 
     @operation(
         "POST", "/api/campaigns/{id}/contacts", summary="Load a contact list (CSV, up to 32 MB)",
-        tag=TAG, roles=OPERATORS, raw_body=CSV_BODY, response=ImportReply,
+        tag=TAG, roles=OPERATORS, raw_body=CSV_BODY, query=UploadQuery, response=ImportReply,
         errors=("no-such-campaign", "too-large", "bad-contact-file"),
     )  # fmt: skip
     async def load_contact_list(
-        request: web.Request, given: Given[NoBody, NoQuery]
+        request: web.Request, given: Given[NoBody, UploadQuery]
     ) -> web.StreamResponse:
         campaign = await _campaign(request)
         data = await read_upload(request, MAX_UPLOAD_BYTES)
@@ -173,6 +184,9 @@ def campaign_routes(
         await audit_campaign(
             request, "campaign.contacts", campaign.id, f"{len(report.accepted)} rows"
         )
+        if given.query.format == "csv":
+            language = language_of(request)
+            return await asyncio.to_thread(rejections_csv, campaign.id, report, language)
         # a report of 100,000 rejected rows is megabytes of JSON: encode it off the loop
         text = await asyncio.to_thread(json.dumps, report.as_dict())
         return web.json_response(text=text)

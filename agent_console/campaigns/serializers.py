@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.web.declared import Reply
+from agent_console.web.error_catalogue import Problem, render
 from crm_core.domain.models import Campaign, CampaignContact, CampaignStatus, ContactStatus
+from crm_core.services.contact_import import ImportReport
 from crm_core.services.dial_rules import attempts_left, waiting_for_hours
 from crm_core.spreadsheet import safe_cell
 
@@ -167,6 +169,27 @@ def campaign_results(
     }
 
 
+def _csv_response(text: str, filename: str) -> web.Response:
+    return web.Response(
+        body=text.encode("utf-8-sig"),  # the BOM: Excel reads UTF-8
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def rejections_csv(campaign_id: int, report: ImportReport, language: str) -> web.Response:
+    """The rejected rows of an import, one a line: the row, the reason's id, the reason
+    in `language` (the requesting user's) and the English detail."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "reason", "message", "detail"])
+    for r in report.rejected:
+        text = render(Problem(r.code, r.message_params()), language)
+        writer.writerow([r.row, r.reason, safe_cell(text), safe_cell(r.detail)])
+    return _csv_response(out.getvalue(), f"campaign-{campaign_id}-rejected.csv")
+
+
 def results_csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -199,10 +222,4 @@ def results_csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Resp
                 safe_cell(c.disposition_reason or ""),
             ]
         )
-    filename = f"campaign-{campaign.id}-results.csv"
-    return web.Response(
-        body=out.getvalue().encode("utf-8-sig"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _csv_response(out.getvalue(), f"campaign-{campaign.id}-results.csv")

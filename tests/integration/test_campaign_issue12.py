@@ -196,3 +196,34 @@ async def test_a_file_without_a_phone_column_is_refused_in_the_users_language(
     )
     assert problem["message"] == message
     assert "no phone column" in problem["detail"]  # the technical English text
+
+
+async def test_the_rejected_rows_as_csv_say_why_in_the_users_language(api: Api) -> None:
+    cid = await _campaign(api)
+    data = "姓名,电话\n甲,13800138000\n乙,7654321\n丙,13800138000\n".encode()
+    texts = {}
+    for language in ("zh-CN", "en"):
+        async with api.s.post(
+            f"{api.url}/api/campaigns/{cid}/contacts?format=csv",
+            data=data,
+            headers={**api.headers, "Accept-Language": language},
+        ) as r:
+            assert r.status == 200, await r.text()
+            assert r.headers["Content-Type"].startswith("text/csv")
+            texts[language] = list(csv.DictReader(io.StringIO((await r.text()).lstrip("\ufeff"))))
+    zh, en = texts["zh-CN"], texts["en"]
+    # the first upload stored row 2; the second finds it in the campaign already
+    assert [(r["row"], r["reason"]) for r in zh] == [("3", "invalid-phone"), ("4", "duplicate")]
+    assert zh[0]["message"] == "第 3 行：电话号码 7654321 不是 CN 地区的有效号码。"
+    assert [(r["row"], r["reason"]) for r in en] == [
+        ("2", "already-in-campaign"),
+        ("3", "invalid-phone"),
+        ("4", "duplicate"),
+    ]
+    assert (
+        en[0]["message"] == "Row 2: +8613800138000 is already in the campaign (an earlier upload)."
+    )
+    assert en[2]["message"] == (
+        "Row 4: +8613800138000 is already in the file (row 2); merged into that row."
+    )
+    assert en[1]["detail"] == zh[0]["detail"]  # the technical detail stays English
