@@ -32,7 +32,7 @@ from agent_console.campaigns.serializers import (
     rejections_csv,
     results_csv,
 )
-from agent_console.campaigns.settings import CampaignChange, FollowupsBody, NewCampaign
+from agent_console.campaigns.settings import CampaignChange, FollowupsBody, NewCampaign, moment
 from agent_console.web import error_catalogue
 from agent_console.web.auth import CLAIMS_KEY, SIGNER_KEY, require
 from agent_console.web.declared import (
@@ -246,8 +246,8 @@ def campaign_routes(
         if cases is None:
             raise ProblemError("no-cases", detail="this deployment has no case records")
         body = given.body
-        start = body.start or request_now(request)
-        end = body.end or start + timedelta(days=30)
+        start = moment(body.start) or request_now(request)
+        end = moment(body.end) or start + timedelta(days=30)
         if end <= start or end - start > timedelta(days=366):
             raise ProblemError("bad-window", detail="end: expected after start, within a year")
         campaign, added = await create_followup_campaign(

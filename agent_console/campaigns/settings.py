@@ -6,12 +6,14 @@ in the message's parameters."""
 from __future__ import annotations
 
 import zoneinfo
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from agent_console.web.declared import Body, Id, Moment, Text, refuse_as
+from agent_console.web.declared import Body, Id, Text, refuse_as
+from agent_console.web.edge import MAX_YEAR, MIN_YEAR
 from agent_console.web.error_catalogue import Problem, ProblemError
 from crm_core.domain.models import CampaignKind, DialMode
 
@@ -74,7 +76,7 @@ class CampaignChange(Body):
     retry_no_answer_minutes: RetryMinutes = 60
     retry_failed_minutes: RetryMinutes = 30
     dispositions: Annotated[list[DispositionCode], Field(min_length=1, max_length=30), BAD] = Field(
-        default_factory=lambda: ["sale", "interested", "not_interested"]
+        default_factory=lambda: list(DISPOSITIONS)
     )
     amd_enabled: Annotated[bool, BAD] = False
     team_id: Annotated[Id | None, BAD] = None
@@ -102,34 +104,50 @@ class CampaignChange(Body):
 class NewCampaign(CampaignChange):
     """A new campaign (a draft): a name, and any other setting."""
 
-    name: CampaignName
+    # required; missing, it is refused as the field's (`bad-campaign`, naming it)
+    model_config = ConfigDict(json_schema_extra={"required": ["name"]})
 
-    @model_validator(mode="before")
-    @classmethod
-    def _named(cls, data: Any) -> Any:
-        # a missing name is refused as the field's (`bad-campaign`, naming it)
-        return {"name": "", **data} if isinstance(data, dict) else data
+    name: Annotated[CampaignName, Field(validate_default=True)] = ""
 
 
-def _empty_is_none(value: object) -> object:
-    return None if value == "" else value
+def moment(value: str | None) -> datetime | None:
+    """An ISO 8601 time with its UTC offset, 1970–2100; "" or None: None."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise PydanticCustomError("bad-parameter", "expected an ISO 8601 time") from exc
+    if parsed.tzinfo is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise PydanticCustomError("bad-parameter", "expected a time with its UTC offset")
+    return parsed
 
 
-When = Annotated[Moment | None, BeforeValidator(_empty_is_none), refuse_as("bad-parameter")]
+def _moment(value: str | None) -> str | None:
+    moment(value)
+    return value
+
+
+# a time with its UTC offset ("" or null: the default), refused as `bad-parameter` as
+# before the models; text in the model because `refuse_as` on a datetime would read
+# JSON text as Python input, which strict mode refuses
+When = Annotated[
+    str | None,
+    Field(max_length=64, json_schema_extra={"format": "date-time"}),
+    AfterValidator(_moment),
+    refuse_as("bad-parameter"),
+]
 
 
 class FollowupsBody(Body):
     """A follow-up (回访) campaign of the customers due a visit between `start` (default
     now) and `end` (default 30 days later)."""
 
-    queue: Annotated[QueueName, BAD]
+    # required; missing, it is refused as the field's (`bad-campaign`, naming it)
+    model_config = ConfigDict(json_schema_extra={"required": ["queue"]})
+
+    queue: Annotated[QueueName, BAD, Field(validate_default=True)] = ""
     start: When = None
     end: When = None
     name: Annotated[Text, Field(max_length=1000)] = ""
     script: Annotated[Text, Field(max_length=100_000)] = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _queue_given(cls, data: Any) -> Any:
-        # a missing queue is refused as the field's (`bad-campaign`, naming it)
-        return {"queue": "", **data} if isinstance(data, dict) else data
