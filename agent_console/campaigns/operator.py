@@ -187,8 +187,9 @@ def campaign_routes(
         if given.query.format == "csv":
             language = language_of(request)
             return await asyncio.to_thread(rejections_csv, campaign.id, report, language)
-        # a report of 100,000 rejected rows is megabytes of JSON: encode it off the loop
-        text = await asyncio.to_thread(json.dumps, report.as_dict())
+        # a report of 100,000 rejected rows is megabytes of JSON: build and encode it off
+        # the loop
+        text = await asyncio.to_thread(lambda: json.dumps(report.as_dict()))
         return web.json_response(text=text)
 
     def _set_status(status: CampaignStatus, summary: str) -> Handler:
