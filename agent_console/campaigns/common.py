@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from agent_console.web.deps import DEPS_KEY
-from agent_console.web.errors import ApiError
+from agent_console.web.error_catalogue import Problem, ProblemError
 from agent_console.web.requests import audit
 from crm_core.domain.models import Role
 
@@ -33,7 +33,7 @@ async def read_upload(request: web.Request, limit: int) -> bytes:
     `request.content.read(n)` is not this: it returns what has arrived so far, which cut
     large uploads short. The app's `client_max_size` does not apply to a streamed read.
     """
-    too_large = ApiError(413, "too-large", f"uploads are limited to {limit // 2**20} MB")
+    too_large = ProblemError("too-large", detail=f"uploads are limited to {limit // 2**20} MB")
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large
@@ -45,12 +45,15 @@ async def read_upload(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def known_team(request: web.Request, fields: dict[str, object]) -> None:
-    team = fields.get("team_id")
+async def known_team(request: web.Request, team: int | None) -> None:
     if team is not None:
         teams = await request.app[DEPS_KEY].db.users.teams()
         if team not in {t.id for t in teams}:
-            raise ApiError(400, "bad-campaign", "team_id: expected the id of a team")
+            raise ProblemError(
+                "bad-campaign",
+                Problem("validation.invalid", {"field": "team_id"}),
+                detail="team_id: expected the id of a team",
+            )
 
 
 def request_now(request: web.Request) -> datetime:

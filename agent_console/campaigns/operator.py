@@ -1,15 +1,16 @@
 """Campaign REST API for operators (lead, manager, admin): create, configure, load, run
-and watch campaigns."""
+and watch campaigns. Declared operations (agent_console.web.declared)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Annotated
 
 from aiohttp import web
+from pydantic import Field
 
 from agent_console.campaigns.common import (
     MAX_UPLOAD_BYTES,
@@ -20,19 +21,68 @@ from agent_console.campaigns.common import (
     read_upload,
     request_now,
 )
-from agent_console.campaigns.serializers import campaign_json, campaign_results, results_csv
-from agent_console.campaigns.settings import CAMPAIGN_FIELDS, FOLLOWUPS_BODY, campaign_settings
+from agent_console.campaigns.serializers import (
+    CampaignList,
+    CampaignProgress,
+    CampaignReply,
+    FollowupCampaign,
+    ImportReply,
+    campaign_json,
+    campaign_results,
+    rejections_csv,
+    results_csv,
+)
+from agent_console.campaigns.settings import CampaignChange, FollowupsBody, NewCampaign, moment
 from agent_console.web.auth import CLAIMS_KEY, SIGNER_KEY, require
+from agent_console.web.declared import (
+    Given,
+    Handler,
+    JsonSchema,
+    NoBody,
+    NoQuery,
+    Query,
+    Reply,
+    add_routes,
+    language_of,
+    operation,
+)
 from agent_console.web.deps import DEPS_KEY
-from agent_console.web.edge import path_id
-from agent_console.web.errors import ApiError
-from agent_console.web.openapi import json_object, register_operation
+from agent_console.web.edge import is_id
+from agent_console.web.error_catalogue import Problem, ProblemError
 from agent_console.web.pages import render
-from agent_console.web.requests import json_body, parse_time
 from crm_core.domain.models import Campaign, CampaignKind, CampaignStatus, DialMode
 from crm_core.ports.repositories import CampaignRepository, CaseRepository, CustomerRepository
 from crm_core.services.campaigns import DncNumbers, create_followup_campaign, load_contacts
 from crm_core.services.contact_import import ContactFileError
+
+TAG = "campaigns"
+
+_MOVES = {
+    CampaignStatus.RUNNING: (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
+    CampaignStatus.PAUSED: (CampaignStatus.RUNNING,),
+    CampaignStatus.STOPPED: (CampaignStatus.DRAFT, CampaignStatus.RUNNING, CampaignStatus.PAUSED),
+}
+
+# a contact list is read from the stream by the handler (32 MB, 413 beyond)
+CSV_BODY: dict[str, JsonSchema] = {
+    "text/csv": {"type": "string", "description": "UTF-8 or GBK, a header row"}
+}
+
+
+class ResultsQuery(Query):
+    format: Annotated[
+        str, Field(max_length=100_000, description="`csv` for the results file, else JSON")
+    ] = "json"
+
+
+class UploadQuery(Query):
+    format: Annotated[
+        str,
+        Field(
+            max_length=100_000,
+            description="`csv`: the rejected rows as CSV, reasons in the user's language",
+        ),
+    ] = "json"
 
 
 def campaign_routes(
@@ -46,10 +96,25 @@ def campaign_routes(
 ) -> Callable[[web.Application], None]:
     """`phone_region` (the setting): the region contact lists are read and checked in."""
 
-    async def create(request: web.Request) -> web.Response:
-        require(request, *OPERATORS)
-        fields = campaign_settings(await json_body(request), partial=False)
-        await known_team(request, fields)
+    async def _campaign(request: web.Request) -> Campaign:
+        raw = request.match_info["id"]
+        if not is_id(raw):
+            raise ProblemError("no-such-campaign", detail="no such id")
+        try:
+            return await campaigns.get(int(raw))
+        except LookupError as exc:
+            raise ProblemError("no-such-campaign") from exc
+
+    @operation(
+        "POST", "/api/campaigns", summary="Create a campaign (a draft)", tag=TAG,
+        roles=OPERATORS, body=NewCampaign, response=CampaignReply, status=201,
+        errors=("bad-campaign",),
+    )  # fmt: skip
+    async def create_campaign(request: web.Request, given: Given[NewCampaign, NoQuery]) -> Reply:
+        fields = given.body.fields()
+        if {"calling_hours_start", "calling_hours_end"} <= fields.keys():
+            given.body.hours_in_order(given.body.calling_hours_start, given.body.calling_hours_end)
+        await known_team(request, given.body.team_id)
         draft = Campaign(
             id=0,
             name=str(fields.pop("name")),
@@ -61,41 +126,45 @@ def campaign_routes(
         if fields:
             campaign = await campaigns.update(campaign.id, **fields)
         await audit_campaign(request, "campaign.create", campaign.id, campaign.name)
-        return web.json_response(campaign_json(campaign, request_now(request)), status=201)
+        return CampaignReply.of(campaign, request_now(request))
 
-    async def list_all(request: web.Request) -> web.Response:
-        require(request, *OPERATORS)
+    @operation("GET", "/api/campaigns", summary="Campaigns", tag=TAG, roles=OPERATORS,
+               response=CampaignList)  # fmt: skip
+    async def list_campaigns(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
         now = request_now(request)
-        return web.json_response(
-            {"campaigns": [campaign_json(c, now) for c in await campaigns.list()]}
-        )
+        return CampaignList(campaigns=[CampaignReply.of(c, now) for c in await campaigns.list()])
 
-    async def _campaign(request: web.Request) -> Campaign:
-        campaign_id = path_id(request, "id", "no-such-campaign")
-        try:
-            return await campaigns.get(campaign_id)
-        except LookupError as exc:
-            raise ApiError(404, "no-such-campaign", "no such campaign") from exc
+    @operation("GET", "/api/campaigns/{id}", summary="One campaign", tag=TAG, roles=OPERATORS,
+               response=CampaignReply, errors=("no-such-campaign",))  # fmt: skip
+    async def get_campaign(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+        return CampaignReply.of(await _campaign(request), request_now(request))
 
-    async def get_one(request: web.Request) -> web.Response:
-        require(request, *OPERATORS)
-        return web.json_response(campaign_json(await _campaign(request), request_now(request)))
-
-    async def change(request: web.Request) -> web.Response:
-        require(request, *OPERATORS)
+    @operation(
+        "PATCH", "/api/campaigns/{id}", summary="Change a campaign's settings", tag=TAG,
+        roles=OPERATORS, body=CampaignChange, response=CampaignReply,
+        errors=("no-such-campaign", "bad-campaign"),
+    )  # fmt: skip
+    async def change_campaign(request: web.Request, given: Given[CampaignChange, NoQuery]) -> Reply:
         campaign = await _campaign(request)
-        fields = campaign_settings(await json_body(request), partial=True)
-        await known_team(request, fields)
+        fields = given.body.fields()
+        await known_team(request, given.body.team_id if "team_id" in fields else None)
         merged = {**campaign_json(campaign), **fields}
-        if str(merged["calling_hours_start"]) >= str(merged["calling_hours_end"]):
-            raise ApiError(400, "bad-campaign", "calling_hours_end: expected a time after start")
+        given.body.hours_in_order(
+            str(merged["calling_hours_start"]), str(merged["calling_hours_end"])
+        )
         if fields:
             campaign = await campaigns.update(campaign.id, **fields)
             await audit_campaign(request, "campaign.update", campaign.id, ",".join(sorted(fields)))
-        return web.json_response(campaign_json(campaign, request_now(request)))
+        return CampaignReply.of(campaign, request_now(request))
 
-    async def upload(request: web.Request) -> web.Response:
-        require(request, *OPERATORS)
+    @operation(
+        "POST", "/api/campaigns/{id}/contacts", summary="Load a contact list (CSV, up to 32 MB)",
+        tag=TAG, roles=OPERATORS, raw_body=CSV_BODY, query=UploadQuery, response=ImportReply,
+        errors=("no-such-campaign", "too-large", "bad-contact-file"),
+    )  # fmt: skip
+    async def load_contact_list(
+        request: web.Request, given: Given[NoBody, UploadQuery]
+    ) -> web.StreamResponse:
         campaign = await _campaign(request)
         data = await read_upload(request, MAX_UPLOAD_BYTES)
         try:
@@ -108,83 +177,91 @@ def campaign_routes(
                 region=phone_region,
             )
         except ContactFileError as exc:
-            raise ApiError(400, exc.error_id, str(exc)) from exc
+            raise ProblemError(
+                "bad-contact-file", Problem(exc.code, exc.params), detail=str(exc)
+            ) from exc
         await audit_campaign(
             request, "campaign.contacts", campaign.id, f"{len(report.accepted)} rows"
         )
-        # a report of 100,000 rejected rows is megabytes of JSON: encode it off the loop
-        text = await asyncio.to_thread(json.dumps, report.as_dict())
+        if given.query.format == "csv":
+            language = language_of(request)
+            return await asyncio.to_thread(rejections_csv, campaign.id, report, language)
+        # a report of 100,000 rejected rows is megabytes of JSON: build and encode it off
+        # the loop
+        text = await asyncio.to_thread(lambda: json.dumps(report.as_dict()))
         return web.json_response(text=text)
 
-    _MOVES = {
-        CampaignStatus.RUNNING: (CampaignStatus.DRAFT, CampaignStatus.PAUSED),
-        CampaignStatus.PAUSED: (CampaignStatus.RUNNING,),
-        CampaignStatus.STOPPED: (
-            CampaignStatus.DRAFT,
-            CampaignStatus.RUNNING,
-            CampaignStatus.PAUSED,
-        ),
-    }
-
-    def _set_status(status: CampaignStatus) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handler(request: web.Request) -> web.Response:
-            require(request, *OPERATORS)
+    def _set_status(status: CampaignStatus, summary: str) -> Handler:
+        async def handler(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
             campaign = await _campaign(request)
             if campaign.status is not status:
                 if campaign.status not in _MOVES[status]:
-                    raise ApiError(
-                        409,
+                    raise ProblemError(
                         "bad-campaign-state",
-                        f"a {campaign.status.value} campaign cannot be set {status.value}",
+                        detail=f"a {campaign.status.value} campaign cannot be set {status.value}",
                     )
                 if status is CampaignStatus.RUNNING and not campaign.queue:
-                    raise ApiError(409, "no-queue", "give the campaign a queue of agents first")
+                    raise ProblemError("no-queue", detail="give the campaign a queue first")
                 campaign = await campaigns.update(campaign.id, status=status)
                 await audit_campaign(
                     request, f"campaign.{status.value}", campaign.id, campaign.name
                 )
-            return web.json_response(campaign_json(campaign, request_now(request)))
+            return CampaignReply.of(campaign, request_now(request))
 
-        return handler
+        verb = {"running": "start", "paused": "pause", "stopped": "stop"}[status.value]
+        handler.__name__ = handler.__qualname__ = f"{verb}_campaign"
+        return operation(
+            "POST", f"/api/campaigns/{{id}}/{verb}", summary=summary, tag=TAG, roles=OPERATORS,
+            response=CampaignReply,
+            errors=("no-such-campaign", "bad-campaign-state", "no-queue"),
+        )(handler)  # fmt: skip
 
-    async def results(request: web.Request) -> web.Response:
-        require(request, *OPERATORS)
+    @operation(
+        "GET", "/api/campaigns/{id}/results", summary="Progress (JSON) or results (CSV)",
+        tag=TAG, roles=OPERATORS, query=ResultsQuery, response=CampaignProgress,
+        errors=("no-such-campaign",),
+    )  # fmt: skip
+    async def campaign_progress(
+        request: web.Request, given: Given[NoBody, ResultsQuery]
+    ) -> Reply | web.StreamResponse:
         campaign = await _campaign(request)
         contacts = await campaigns.contacts(campaign.id, limit=1_000_000)
-        if request.query.get("format") == "csv":
+        if given.query.format == "csv":
             await audit_campaign(
                 request, "campaign.export", campaign.id, f"{len(contacts)} contacts"
             )
             return results_csv(campaign, contacts)
         live = dialer_stats(campaign.id) if dialer_stats is not None else None
-        return web.json_response(campaign_results(campaign, contacts, live, request_now(request)))
+        return CampaignProgress.model_validate(
+            campaign_results(campaign, contacts, live, request_now(request))
+        )
 
-    async def followups(request: web.Request) -> web.Response:
+    @operation(
+        "POST", "/api/campaigns/followups", summary="Generate a follow-up campaign", tag=TAG,
+        roles=OPERATORS, body=FollowupsBody, response=FollowupCampaign, status=201,
+        errors=("no-cases", "bad-campaign", "bad-parameter", "bad-window"),
+    )  # fmt: skip
+    async def followups(request: web.Request, given: Given[FollowupsBody, NoQuery]) -> Reply:
         """Generate a follow-up (回访) campaign of the customers due a visit in a window."""
-        require(request, *OPERATORS)
         if cases is None:
-            raise ApiError(501, "no-cases", "this deployment has no case records")
-        body = await json_body(request)
-        queue = body.get("queue")
-        if not isinstance(queue, str) or not 0 < len(queue) <= 80:
-            raise ApiError(400, "bad-campaign", "queue: expected the queue of the visiting agents")
-        now = request.app[DEPS_KEY].clock.now()
-        start = parse_time(body.get("start"), "start") or now
-        end = parse_time(body.get("end"), "end") or start + timedelta(days=30)
+            raise ProblemError("no-cases", detail="this deployment has no case records")
+        body = given.body
+        start = moment(body.start) or request_now(request)
+        end = moment(body.end) or start + timedelta(days=30)
         if end <= start or end - start > timedelta(days=366):
-            raise ApiError(400, "bad-window", "end: expected after start, within a year")
+            raise ProblemError("bad-window", detail="end: expected after start, within a year")
         campaign, added = await create_followup_campaign(
-            name=str(body.get("name") or f"回访 {start.date().isoformat()}")[:200],
-            queue=queue,
+            name=(body.name or f"回访 {start.date().isoformat()}")[:200],
+            queue=body.queue,
             start=start,
             end=end,
             campaigns=campaigns,
             cases=cases,
             customers=customers,
-            script=str(body.get("script") or "")[:10_000],
+            script=body.script[:10_000],
         )
         await audit_campaign(request, "campaign.followups", campaign.id, f"{added} customers due")
-        return web.json_response({**campaign_json(campaign), "contacts": added}, status=201)
+        return FollowupCampaign.model_validate({**campaign_json(campaign), "contacts": added})
 
     async def page(request: web.Request) -> web.Response:
         """The operator's campaign page (its data comes from the API above)."""
@@ -204,38 +281,18 @@ def campaign_routes(
 
     def setup(app: web.Application) -> None:
         app.router.add_get("/lead/campaigns", page)
-        operations: list[tuple[str, str, Callable[..., Any], str, dict[str, Any] | None]] = [
-            ("POST", "/api/campaigns/followups", followups, "Generate a follow-up campaign",
-             FOLLOWUPS_BODY),
-            ("GET", "/api/campaigns", list_all, "Campaigns", None),
-            ("POST", "/api/campaigns", create, "Create a campaign (a draft)",
-             json_object("name", **CAMPAIGN_FIELDS)),
-            ("GET", "/api/campaigns/{id}", get_one, "One campaign", None),
-            ("PATCH", "/api/campaigns/{id}", change, "Change a campaign's settings",
-             json_object(**CAMPAIGN_FIELDS)),
-            ("POST", "/api/campaigns/{id}/contacts", upload, "Load a contact list (CSV)",
-             {"type": "string"}),
-            ("POST", "/api/campaigns/{id}/start", _set_status(CampaignStatus.RUNNING),
-             "Start or resume dialling", None),
-            ("POST", "/api/campaigns/{id}/pause", _set_status(CampaignStatus.PAUSED),
-             "Pause dialling", None),
-            ("POST", "/api/campaigns/{id}/stop", _set_status(CampaignStatus.STOPPED),
-             "Stop for good", None),
-            ("GET", "/api/campaigns/{id}/results", results, "Progress (JSON) or results (CSV)",
-             None),
-        ]  # fmt: skip
-        for method, path, handler, summary, body in operations:
-            app.router.add_route(method, path, handler)
-            register_operation(
-                app,
-                method,
-                path,
-                summary,
-                roles=tuple(r.value for r in OPERATORS),
-                request_body=body,
-                parameters=("format",) if path.endswith("/results") else (),
-                tag="campaigns",
-                body_type="text/csv" if path.endswith("/contacts") else "application/json",
-            )
+        add_routes(
+            app,
+            followups,  # before /api/campaigns/{id}… (a literal segment, not an id)
+            list_campaigns,
+            create_campaign,
+            get_campaign,
+            change_campaign,
+            load_contact_list,
+            _set_status(CampaignStatus.RUNNING, "Start or resume dialling"),
+            _set_status(CampaignStatus.PAUSED, "Pause dialling"),
+            _set_status(CampaignStatus.STOPPED, "Stop for good"),
+            campaign_progress,
+        )
 
     return setup

@@ -4,19 +4,28 @@ dials it or skips it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from agent_console.campaigns.common import OPERATORS, audit_campaign
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.auth import require
+from agent_console.web.declared import (
+    Body,
+    Given,
+    NoBody,
+    NoQuery,
+    Reply,
+    Text,
+    add_routes,
+    operation,
+    refuse_as,
+)
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.dialing import agent_first_call
 from agent_console.web.edge import is_id
-from agent_console.web.errors import ApiError
-from agent_console.web.openapi import TEXT, json_object, one_of, register_operation
-from agent_console.web.requests import json_body
+from agent_console.web.error_catalogue import ProblemError
 from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import (
     CallOutcome,
@@ -40,6 +49,33 @@ from crm_core.services.campaigns import (
 from crm_core.services.dial_rules import AttemptResult, attempts_left
 
 SKIP_REASONS = ("wrong_number", "do_not_call", "later", "other")
+SkipReason = Literal["wrong_number", "do_not_call", "later", "other"]
+ROLES = (Role.AGENT, *OPERATORS)
+TAG = "campaigns"
+
+
+class SkipBody(Body):
+    reason: Annotated[SkipReason | None, refuse_as("bad-reason")] = None  # None: refused
+    note: Annotated[Text, Field(max_length=100_000)] = ""
+
+
+class Offer(Reply):
+    """The contact taken (`contact` null: none due; `campaigns`: the running preview
+    campaigns looked at)."""
+
+    contact: dict[str, Any] | None
+    campaign: dict[str, Any] | None = None
+    card: dict[str, Any] | None = None
+    campaigns: int | None = None
+
+
+class DialPlaced(Reply):
+    request_id: str  # the `dial_result` WebSocket frame carries it
+
+
+class Skipped(Reply):
+    id: int
+    status: str
 
 
 _OUTCOME_RESULT = {
@@ -66,31 +102,30 @@ def preview_routes(
     def claimer(user: User) -> str:
         return f"agent:{user.username}"
 
-    async def _mine(request: web.Request) -> tuple[User, Campaign, CampaignContact]:
-        user = require(request, Role.AGENT, *OPERATORS)
+    async def _mine(request: web.Request, user: User) -> tuple[Campaign, CampaignContact]:
         ids = (request.match_info["id"], request.match_info["contact_id"])
         if not all(is_id(x) for x in ids):
-            raise ApiError(404, "no-such-contact", "no such contact")
+            raise ProblemError("no-such-contact")
         try:
             campaign = await campaigns.get(int(ids[0]))
             contact = await campaigns.contact(int(ids[1]))
         except LookupError as exc:
-            raise ApiError(404, "no-such-contact", "no such contact") from exc
+            raise ProblemError("no-such-contact") from exc
         if (
             contact.campaign_id != campaign.id
             or contact.status is not ContactStatus.DIALING
             or contact.extra.get("claimed_by") != claimer(user)
         ):
-            raise ApiError(409, "not-your-contact", "take this contact with 'next' first")
-        return user, campaign, contact
+            raise ProblemError("not-your-contact", detail="take this contact with 'next' first")
+        return campaign, contact
 
-    async def _offer(user: User, campaign: Campaign, contact: CampaignContact) -> dict[str, Any]:
+    async def _offer(user: User, campaign: Campaign, contact: CampaignContact) -> Offer:
         payload = await seats.cards.customer_card(
             user, phone=contact.phone_e164, customer_id=contact.customer_id
         )
-        return {
-            "campaign": await contact_card(campaign.id, contact.phone_e164),
-            "contact": {
+        return Offer(
+            campaign=await contact_card(campaign.id, contact.phone_e164),
+            contact={
                 "id": contact.id,
                 "name": contact.name,
                 "phone": contact.phone_e164,
@@ -99,11 +134,13 @@ def preview_routes(
                 "last_result": contact.last_result,
                 "extra": contact.extra,
             },
-            "card": payload,
-        }
+            card=payload,
+        )
 
-    async def next_contact(request: web.Request) -> web.Response:
-        user = require(request, Role.AGENT, *OPERATORS)
+    @operation("POST", "/api/campaigns/preview/next", summary="Take the next preview contact",
+               tag=TAG, roles=ROLES, response=Offer)  # fmt: skip
+    async def next_contact(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+        user = given.user
         mine = [
             c
             for c in await campaigns.list()
@@ -114,7 +151,7 @@ def preview_routes(
         for campaign in mine:  # a contact already taken (page reloaded) comes back first
             for held in await campaigns.contacts(campaign.id, status=ContactStatus.DIALING.value):
                 if held.extra.get("claimed_by") == claimer(user):
-                    return web.json_response(await _offer(user, campaign, held))
+                    return await _offer(user, campaign, held)
         for campaign in mine:
             got = await pick_contacts(
                 campaign,
@@ -125,16 +162,22 @@ def preview_routes(
                 dnc=dnc,
             )
             if got:
-                return web.json_response(await _offer(user, campaign, got[0]))
-        return web.json_response({"contact": None, "campaigns": len(mine)})
+                return await _offer(user, campaign, got[0])
+        return Offer(contact=None, campaigns=len(mine))
 
-    async def dial(request: web.Request) -> web.Response:
-        user, campaign, contact = await _mine(request)
+    @operation(
+        "POST", "/api/campaigns/{id}/contacts/{contact_id}/dial", summary="Dial the contact taken",
+        tag=TAG, roles=ROLES, response=DialPlaced, status=202,
+        errors=("no-such-contact", "not-your-contact", "no-phone", "do-not-call"),
+    )  # fmt: skip
+    async def dial(request: web.Request, given: Given[NoBody, NoQuery]) -> Reply:
+        user = given.user
+        campaign, contact = await _mine(request, user)
         if not user.interface:
-            raise ApiError(409, "no-phone", "this login has no phone to dial from")
+            raise ProblemError("no-phone", detail="this login has no phone to dial from")
         if await dnc.contains(contact.phone_e164):  # re-read right before the dial
             await campaigns.update_contact(contact.id, status=ContactStatus.DNC)
-            raise ApiError(409, "do-not-call", "this number is on the do-not-call list")
+            raise ProblemError("do-not-call")
         request_id = f"cmp{campaign.id}-c{contact.id}-a{contact.attempts + 1}"
         variables = {
             "CC_AGENT": user.username,
@@ -191,15 +234,19 @@ def preview_routes(
 
         seats.tasks.spawn(place(), f"preview:{request_id}")
         await audit_campaign(request, "campaign.preview_dial", campaign.id, f"contact:{contact.id}")
-        return web.json_response({"request_id": request_id}, status=202)
+        return DialPlaced(request_id=request_id)
 
-    async def skip(request: web.Request) -> web.Response:
-        _, campaign, contact = await _mine(request)
-        body = await json_body(request)
-        reason = body.get("reason")
-        if reason not in SKIP_REASONS:
-            raise ApiError(400, "bad-reason", f"reason: expected one of {list(SKIP_REASONS)}")
-        note = str(body.get("note") or "")[:500]
+    @operation(
+        "POST", "/api/campaigns/{id}/contacts/{contact_id}/skip",
+        summary="Skip the contact taken, with a reason", tag=TAG, roles=ROLES,
+        body=SkipBody, response=Skipped,
+        errors=("bad-reason", "no-such-contact", "not-your-contact"),
+    )  # fmt: skip
+    async def skip(request: web.Request, given: Given[SkipBody, NoQuery]) -> Reply:
+        campaign, contact = await _mine(request, given.user)
+        reason, note = given.body.reason, given.body.note[:500]
+        if reason is None:
+            raise ProblemError("bad-reason", detail=f"reason: expected one of {SKIP_REASONS}")
         if reason == "later":
             updated = await release_contact(contact, reason=note or "later", campaigns=campaigns)
         elif reason == "do_not_call":
@@ -222,7 +269,7 @@ def preview_routes(
         await audit_campaign(
             request, "campaign.preview_skip", campaign.id, f"contact:{contact.id} {reason}"
         )
-        return web.json_response({"id": updated.id, "status": updated.status.value})
+        return Skipped(id=updated.id, status=updated.status.value)
 
     def on_event(event: DomainEvent) -> None:
         if isinstance(event, CallEnded) and event.record.call_id in placed:
@@ -246,23 +293,4 @@ def preview_routes(
         subscription.close()
 
     app.on_cleanup.append(unsubscribe)
-    for path, handler, summary, body in (
-        ("/api/campaigns/preview/next", next_contact, "Take the next preview contact", None),
-        ("/api/campaigns/{id}/contacts/{contact_id}/dial", dial, "Dial the contact taken", None),
-        (
-            "/api/campaigns/{id}/contacts/{contact_id}/skip",
-            skip,
-            "Skip the contact taken, with a reason",
-            json_object("reason", reason=one_of(*SKIP_REASONS), note=TEXT),
-        ),
-    ):
-        app.router.add_post(path, handler)
-        register_operation(
-            app,
-            "POST",
-            path,
-            summary,
-            roles=("agent", *(r.value for r in OPERATORS)),
-            request_body=body,
-            tag="campaigns",
-        )
+    add_routes(app, next_contact, dial, skip)

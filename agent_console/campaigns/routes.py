@@ -1,38 +1,53 @@
-"""The campaign routes, an `extra_setup` hook of the console:
+"""The campaign routes as one `extra_setup` hook of the console, from typed repositories:
 
-    deps.extra_setup.append(functools.partial(setup_campaign_routes, dialer_stats=...))
+    deps.extra_setup.append(
+        setup_campaign_routes(campaigns=db.campaigns, customers=db.customers, dnc=db.dnc,
+                              surveys=db.surveys, cases=db.cases, dialer_stats=...)
+    )
 
 Operators' routes (`operator.py`), the campaign call's card and wrap-up (`seat_hooks.py`)
 and preview dialing (`preview.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from agent_console.campaigns.common import DialerStats
 from agent_console.campaigns.operator import campaign_routes
 from agent_console.campaigns.seat_hooks import campaign_seat_hooks
-from agent_console.web.deps import DEPS_KEY
+from crm_core.ports.repositories import (
+    CampaignRepository,
+    CaseRepository,
+    CustomerRepository,
+    SurveyRepository,
+)
+from crm_core.services.campaigns import DncNumbers
 
 
 def setup_campaign_routes(
-    app: web.Application,
     *,
+    campaigns: CampaignRepository,
+    customers: CustomerRepository,
+    dnc: DncNumbers,
+    surveys: SurveyRepository,
+    cases: CaseRepository | None = None,
     dialer_stats: DialerStats | None = None,
     phone_region: str = "CN",
-) -> None:
-    """`extra_setup` hook when the console's database is the full CRM `Database`."""
-    db = app[DEPS_KEY].db
-    try:
-        repos = (db.campaigns, db.customers, db.dnc, db.surveys, db.cases)  # type: ignore[attr-defined]
-    except AttributeError as exc:
-        raise RuntimeError("campaign routes need a database with campaigns and dnc") from exc
-    campaign_routes(
-        campaigns=repos[0],
-        customers=repos[1],
-        dnc=repos[2],
-        cases=repos[4],
+) -> Callable[[web.Application], None]:
+    """The `extra_setup` hook that mounts every campaign route and seat hook."""
+    operator_routes = campaign_routes(
+        campaigns=campaigns,
+        customers=customers,
+        dnc=dnc,
+        cases=cases,
         dialer_stats=dialer_stats,
         phone_region=phone_region,
-    )(app)
-    campaign_seat_hooks(app, campaigns=repos[0], dnc=repos[2], surveys=repos[3])
+    )
+
+    def setup(app: web.Application) -> None:
+        operator_routes(app)
+        campaign_seat_hooks(app, campaigns=campaigns, dnc=dnc, surveys=surveys)
+
+    return setup

@@ -10,9 +10,94 @@ from typing import Any
 
 from aiohttp import web
 
+from agent_console.web.declared import Reply
+from agent_console.web.error_catalogue import Problem, render
 from crm_core.domain.models import Campaign, CampaignContact, CampaignStatus, ContactStatus
+from crm_core.services.contact_import import ImportReport
 from crm_core.services.dial_rules import attempts_left, waiting_for_hours
 from crm_core.spreadsheet import safe_cell
+
+
+class Waiting(Reply):
+    """Why a running campaign dials no one now, and until when."""
+
+    reason: str
+    until: str
+    until_local: str
+    timezone: str
+
+
+class CampaignReply(Reply):
+    id: int
+    name: str
+    kind: str
+    mode: str
+    status: str
+    queue: str | None
+    team_id: int | None
+    script: str
+    caller_id: str
+    calling_hours_start: str
+    calling_hours_end: str
+    timezone: str
+    max_attempts: int
+    retry_busy_minutes: int
+    retry_no_answer_minutes: int
+    retry_failed_minutes: int
+    dispositions: list[str]
+    amd_enabled: bool
+    created_at: str | None
+    wait: Waiting | None
+
+    @classmethod
+    def of(cls, campaign: Campaign, now: datetime | None = None) -> CampaignReply:
+        return cls.model_validate(campaign_json(campaign, now))
+
+
+class CampaignList(Reply):
+    campaigns: list[CampaignReply]
+
+
+class FollowupCampaign(CampaignReply):
+    contacts: int  # customers due a visit, loaded as contacts
+
+
+class CampaignProgress(Reply):
+    """`campaign_results`: progress figures of one campaign."""
+
+    id: int
+    name: str
+    mode: str
+    status: str
+    contacts: int
+    dialled: int
+    attempts: int
+    reached: int
+    abandoned: int
+    abandon_rate: float | None
+    results: dict[str, int]
+    statuses: dict[str, int]
+    dispositions: dict[str, int]
+    waiting: int
+    attempts_left: int
+    occupancy: float | None
+    live: dict[str, Any] | None
+    wait: Waiting | None
+
+
+class RejectedRowReply(Reply):
+    row: int
+    reason: str  # invalid-phone, duplicate, do-not-call, bad-timezone, empty-row, …
+    code: str  # import.rejected.<reason>, rendered with `params` in the user's language
+    params: dict[str, str | int]
+    detail: str  # English, technical
+
+
+class ImportReply(Reply):
+    encoding: str
+    accepted: int
+    merged: int
+    rejected: list[RejectedRowReply]
 
 
 def campaign_json(c: Campaign, now: datetime | None = None) -> dict[str, Any]:
@@ -84,6 +169,27 @@ def campaign_results(
     }
 
 
+def _csv_response(text: str, filename: str) -> web.Response:
+    return web.Response(
+        body=text.encode("utf-8-sig"),  # the BOM: Excel reads UTF-8
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def rejections_csv(campaign_id: int, report: ImportReport, language: str) -> web.Response:
+    """The rejected rows of an import, one a line: the row, the reason's id, the reason
+    in `language` (the requesting user's) and the English detail."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "reason", "message", "detail"])
+    for r in report.rejected:
+        text = render(Problem(r.code, r.message_params()), language)
+        writer.writerow([r.row, r.reason, safe_cell(text), safe_cell(r.detail)])
+    return _csv_response(out.getvalue(), f"campaign-{campaign_id}-rejected.csv")
+
+
 def results_csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -116,10 +222,4 @@ def results_csv(campaign: Campaign, contacts: list[CampaignContact]) -> web.Resp
                 safe_cell(c.disposition_reason or ""),
             ]
         )
-    filename = f"campaign-{campaign.id}-results.csv"
-    return web.Response(
-        body=out.getvalue().encode("utf-8-sig"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _csv_response(out.getvalue(), f"campaign-{campaign.id}-results.csv")

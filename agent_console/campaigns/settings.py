@@ -1,124 +1,153 @@
-"""A campaign's settings: the request fields, their schema and their checks."""
+"""A campaign's settings as request models: the fields, their limits and their checks.
+
+Every refusal of a setting answers `bad-campaign` (as before the models), the field named
+in the message's parameters."""
 
 from __future__ import annotations
 
-import re
 import zoneinfo
-from typing import Any
+from datetime import datetime
+from typing import Annotated
 
-from agent_console.web.errors import ApiError
-from agent_console.web.openapi import BOOL, ID, TEXT, TIME, json_object, one_of, text, whole
+from pydantic import AfterValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from agent_console.web.declared import Body, Id, Text, refuse_as
+from agent_console.web.edge import MAX_YEAR, MIN_YEAR
+from agent_console.web.error_catalogue import Problem, ProblemError
 from crm_core.domain.models import CampaignKind, DialMode
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-
-_INTS = {
-    "max_attempts": (1, 20),
-    "retry_busy_minutes": (1, 7 * 24 * 60),
-    "retry_no_answer_minutes": (1, 7 * 24 * 60),
-    "retry_failed_minutes": (1, 7 * 24 * 60),
-}
-
-
-CAMPAIGN_FIELDS: dict[str, dict[str, Any]] = {
-    "name": text(200, 1),
-    "script": text(10_000),
-    "caller_id": text(60),
-    "queue": {**text(80, 1), "nullable": True},
-    "mode": one_of(*(m.value for m in DialMode)),
-    "kind": one_of(*(k.value for k in CampaignKind)),
-    "calling_hours_start": {**TEXT, "pattern": _HHMM.pattern},
-    "calling_hours_end": {**TEXT, "pattern": _HHMM.pattern},
-    "timezone": text(60),
-    **{name: whole(low, high) for name, (low, high) in _INTS.items()},
-    "dispositions": {
-        "type": "array",
-        "items": {**TEXT, "pattern": _CODE.pattern},
-        "minItems": 1,
-        "maxItems": 30,
-    },
-    "amd_enabled": BOOL,
-    "team_id": {**ID, "nullable": True},
-}
-
-
-FOLLOWUPS_BODY = json_object(
-    "queue", queue=text(80, 1), start=TIME, end=TIME, name=TEXT, script=TEXT
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+_CODE = r"^[a-z][a-z0-9_]{0,39}$"
+_WEEK_MINUTES = 7 * 24 * 60
+# a new campaign's disposition codes (crm_core.domain.models.Campaign)
+DISPOSITIONS = (
+    "sale",
+    "interested",
+    "not_interested",
+    "call_back_later",
+    "wrong_number",
+    "do_not_call",
 )
 
+BAD = refuse_as("bad-campaign")
 
-def campaign_settings(body: dict[str, Any], *, partial: bool) -> dict[str, object]:
-    """Validated campaign fields from a request body; the error names the field."""
-    out: dict[str, object] = {}
 
-    def bad(field: str, expected: str) -> ApiError:
-        return ApiError(400, "bad-campaign", f"{field}: expected {expected}")
+def _name(value: str) -> str:
+    name = value.strip()
+    if not 1 <= len(name) <= 200:
+        raise PydanticCustomError("bad-campaign", "expected a name of 1–200 characters")
+    return name
 
-    if "name" in body or not partial:
-        name = str(body.get("name") or "").strip()
-        if not 1 <= len(name) <= 200:
-            raise bad("name", "a name of 1–200 characters")
-        out["name"] = name
-    for field, limit in (("script", 10_000), ("caller_id", 60)):
-        if field in body:
-            value = body[field]
-            if not isinstance(value, str) or len(value) > limit:
-                raise bad(field, f"text of at most {limit} characters")
-            out[field] = value
-    if "queue" in body:
-        queue = body["queue"]
-        if queue is not None and (not isinstance(queue, str) or not 0 < len(queue) <= 80):
-            raise bad("queue", "a queue name")
-        out["queue"] = queue or None
-    for field, enum_type in (("mode", DialMode), ("kind", CampaignKind)):
-        if field in body:
-            try:
-                out[field] = enum_type(body[field])
-            except ValueError as exc:
-                raise bad(field, " or ".join(m.value for m in enum_type)) from exc
-    for field in ("calling_hours_start", "calling_hours_end"):
-        if field in body:
-            if not isinstance(body[field], str) or not _HHMM.match(body[field]):
-                raise bad(field, "a time HH:MM")
-            out[field] = body[field]
-    start = out.get("calling_hours_start")
-    end = out.get("calling_hours_end")
-    if isinstance(start, str) and isinstance(end, str) and start >= end:
-        raise bad("calling_hours_end", "a time after calling_hours_start")
-    if "timezone" in body:
-        try:
-            if not isinstance(body["timezone"], str) or len(body["timezone"]) > 60:
-                raise ValueError(body["timezone"])
-            zoneinfo.ZoneInfo(body["timezone"])
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise bad("timezone", "an IANA time zone such as Asia/Shanghai") from exc
-        out["timezone"] = str(body["timezone"])
-    for field, (low, high) in _INTS.items():
-        if field in body:
-            value = body[field]
-            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise bad(field, f"a whole number from {low} to {high}")
-            out[field] = value
-    if "dispositions" in body:
-        codes = body["dispositions"]
-        if (
-            not isinstance(codes, list)
-            or not 1 <= len(codes) <= 30
-            or not all(isinstance(c, str) and _CODE.match(c) for c in codes)
-        ):
-            raise bad("dispositions", "1–30 codes of lower-case letters, digits and _")
-        out["dispositions"] = tuple(dict.fromkeys(codes))
-    if "amd_enabled" in body:
-        if not isinstance(body["amd_enabled"], bool):
-            raise bad("amd_enabled", "true or false")
-        out["amd_enabled"] = body["amd_enabled"]
-    if "team_id" in body:
-        team = body["team_id"]
-        if team is not None and (not isinstance(team, int) or isinstance(team, bool)):
-            raise bad("team_id", "a team id")
-        out["team_id"] = team
-    return out
+
+def _zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise PydanticCustomError(
+            "bad-campaign", "expected an IANA time zone such as Asia/Shanghai"
+        ) from exc
+    return value
+
+
+CampaignName = Annotated[Text, Field(min_length=1, max_length=200), AfterValidator(_name), BAD]
+QueueName = Annotated[Text, Field(min_length=1, max_length=80)]
+Hhmm = Annotated[str, Field(pattern=_HHMM), BAD]
+RetryMinutes = Annotated[int, Field(ge=1, le=_WEEK_MINUTES), BAD]
+DispositionCode = Annotated[str, Field(pattern=_CODE)]
+
+
+class CampaignChange(Body):
+    """The settings a PATCH may change; a field left out keeps its value (the defaults
+    are a new campaign's). Calling hours in order: `hours_in_order`, once the stored
+    settings are known."""
+
+    name: CampaignName = "campaign"
+    script: Annotated[Text, Field(max_length=10_000), BAD] = ""
+    caller_id: Annotated[Text, Field(max_length=60), BAD] = ""
+    queue: Annotated[QueueName | None, BAD] = None
+    mode: Annotated[DialMode, BAD] = DialMode.PROGRESSIVE
+    kind: Annotated[CampaignKind, BAD] = CampaignKind.SALES
+    calling_hours_start: Hhmm = "09:00"
+    calling_hours_end: Hhmm = "21:00"
+    timezone: Annotated[str, Field(max_length=60), AfterValidator(_zone), BAD] = "Asia/Shanghai"
+    max_attempts: Annotated[int, Field(ge=1, le=20), BAD] = 3
+    retry_busy_minutes: RetryMinutes = 10
+    retry_no_answer_minutes: RetryMinutes = 60
+    retry_failed_minutes: RetryMinutes = 30
+    dispositions: Annotated[list[DispositionCode], Field(min_length=1, max_length=30), BAD] = Field(
+        default_factory=lambda: list(DISPOSITIONS)
+    )
+    amd_enabled: Annotated[bool, BAD] = False
+    team_id: Annotated[Id | None, BAD] = None
+
+    def hours_in_order(self, start: str, end: str) -> None:
+        """Refuse calling hours that end before they start (`bad-campaign`)."""
+        if start >= end:
+            raise ProblemError(
+                "bad-campaign",
+                Problem("validation.invalid", {"field": "calling_hours_end"}),
+                detail="calling_hours_end: expected a time after calling_hours_start",
+            )
+
+    def fields(self) -> dict[str, object]:
+        """The settings given, as `CampaignRepository.update` takes them."""
+        out: dict[str, object] = {}
+        for name in self.model_fields_set:
+            value: object = getattr(self, name)
+            if name == "dispositions":
+                value = tuple(dict.fromkeys(self.dispositions))
+            out[name] = value
+        return out
+
+
+class NewCampaign(CampaignChange):
+    """A new campaign (a draft): a name, and any other setting."""
+
+    # required; missing, it is refused as the field's (`bad-campaign`, naming it)
+    model_config = ConfigDict(json_schema_extra={"required": ["name"]})
+
+    name: Annotated[CampaignName, Field(validate_default=True)] = ""
+
+
+def moment(value: str | None) -> datetime | None:
+    """An ISO 8601 time with its UTC offset, 1970–2100; "" or None: None."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise PydanticCustomError("bad-parameter", "expected an ISO 8601 time") from exc
+    if parsed.tzinfo is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise PydanticCustomError("bad-parameter", "expected a time with its UTC offset")
+    return parsed
+
+
+def _moment(value: str | None) -> str | None:
+    moment(value)
+    return value
+
+
+# a time with its UTC offset ("" or null: the default), refused as `bad-parameter` as
+# before the models; text in the model because `refuse_as` on a datetime would read
+# JSON text as Python input, which strict mode refuses
+When = Annotated[
+    str | None,
+    Field(max_length=64, json_schema_extra={"format": "date-time"}),
+    AfterValidator(_moment),
+    refuse_as("bad-parameter"),
+]
+
+
+class FollowupsBody(Body):
+    """A follow-up (回访) campaign of the customers due a visit between `start` (default
+    now) and `end` (default 30 days later)."""
+
+    # required; missing, it is refused as the field's (`bad-campaign`, naming it)
+    model_config = ConfigDict(json_schema_extra={"required": ["queue"]})
+
+    queue: Annotated[QueueName, BAD, Field(validate_default=True)] = ""
+    start: When = None
+    end: When = None
+    name: Annotated[Text, Field(max_length=1000)] = ""
+    script: Annotated[Text, Field(max_length=100_000)] = ""

@@ -8,6 +8,8 @@
     if (values) for (const k of Object.keys(values)) text = text.split("{" + k + "}").join(values[k]);
     return text;
   };
+  // the API's rejections are code + params, rendered in the page's language (problems.js)
+  const problem = (code, params, fallback) => window.problemText({ code, params }, "") || fallback;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (sel, root) => (root || document).querySelector(sel);
   function el(tag, attrs, text) {
@@ -115,7 +117,9 @@
     const body = $(".cp-rejected tbody", box);
     body.replaceChildren(...report.rejected.map((r) => {
       const tr = el("tr");
-      tr.append(el("td", {}, r.row), el("td", {}, t("camp.reject." + r.reason, r.params || {})), el("td", {}, r.detail));
+      const reason = problem(r.code, r.params, t("camp.reject." + r.reason, r.params || {}));
+      // the English technical detail stays out of the text, as the cell's tooltip
+      tr.append(el("td", {}, r.row), el("td", { title: r.detail || "", "data-code": r.code || "" }, reason));
       return tr;
     }));
   }

@@ -201,6 +201,8 @@ class Declaration:
     status: int
     tag: str
     name: str
+    # the media types of a body the handler reads itself (an upload), for the document
+    raw_body: Mapping[str, JsonSchema] | None = None
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -222,6 +224,7 @@ def operation(
     errors: tuple[str, ...] = (),
     status: int = 200,
     tag: str = "console",
+    raw_body: Mapping[str, JsonSchema] | None = None,
 ) -> Callable[[DeclaredFn[B, Q]], Handler]: ...
 
 
@@ -238,6 +241,7 @@ def operation(
     errors: tuple[str, ...] = (),
     status: int = 200,
     tag: str = "console",
+    raw_body: Mapping[str, JsonSchema] | None = None,
 ) -> Callable[[DeclaredFn[B, NoQuery]], Handler]: ...
 
 
@@ -254,6 +258,7 @@ def operation(
     errors: tuple[str, ...] = (),
     status: int = 200,
     tag: str = "console",
+    raw_body: Mapping[str, JsonSchema] | None = None,
 ) -> Callable[[DeclaredFn[NoBody, Q]], Handler]: ...
 
 
@@ -270,6 +275,7 @@ def operation(
     errors: tuple[str, ...] = (),
     status: int = 200,
     tag: str = "console",
+    raw_body: Mapping[str, JsonSchema] | None = None,
 ) -> Callable[[DeclaredFn[NoBody, NoQuery]], Handler]: ...
 
 
@@ -285,10 +291,13 @@ def operation(
     errors: tuple[str, ...] = (),
     status: int = 200,
     tag: str = "console",
+    raw_body: Mapping[str, JsonSchema] | None = None,
 ) -> Callable[[Callable[[web.Request, Any], Awaitable[Result]]], Handler]:
     """Declare an operation over a handler `(request, given) -> Reply | StreamResponse`;
     the result is a plain aiohttp handler that carries its declaration (the overloads
-    above are the typed face; this body sees every model as Body/Query)."""
+    above are the typed face; this body sees every model as Body/Query). `raw_body`
+    documents a body the handler streams itself (`{"text/csv": {"type": "string"}}`):
+    it is not read or validated here."""
     for error_id in errors:
         error_catalogue.entry(error_id)  # only catalogued ids may be declared
 
@@ -305,6 +314,7 @@ def operation(
             status,
             tag,
             fn.__name__,
+            raw_body,
         )
 
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -648,6 +658,11 @@ def openapi_document(
             entry["requestBody"] = {
                 "required": _body_required(decl.body),
                 "content": {"application/json": {"schema": schemas.ref(decl.body, "validation")}},
+            }
+        elif decl.raw_body is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {kind: {"schema": schema} for kind, schema in decl.raw_body.items()},
             }
         paths.setdefault(decl.path, {})[decl.method.lower()] = entry
     return {

@@ -163,6 +163,8 @@ TEXTS: Final = (
     "callback.campaign_no_agent",
     "import.no_phone_column",
     "import.not_utf8_or_gbk",
+    "import.empty_file",
+    "import.bad_line",
     "import.rejected.empty_row",
     "import.rejected.invalid_phone",
     "import.rejected.bad_timezone",

@@ -46,9 +46,16 @@ HEADER_ALIASES: dict[str, str] = {
 
 
 class ContactFileError(ValueError):
-    """The whole file is unusable (no phone column, undecodable)."""
+    """The whole file is unusable (no phone column, undecodable): the English text, and
+    the message code and parameters the console renders in the user's language
+    (`import.*` in agent_console/i18n/problems.*.json)."""
 
     error_id = "bad-contact-file"
+
+    def __init__(self, text: str, code: str, params: dict[str, str | int] | None = None) -> None:
+        super().__init__(text)
+        self.code = code
+        self.params = dict(params or {})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +80,18 @@ class RejectedRow:
     # duplicate {first_row}, do-not-call {number}, bad-timezone {timezone}
     params: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def code(self) -> str:
+        """The message code of the reason: `import.rejected.<reason with _>`."""
+        return "import.rejected." + self.reason.replace("-", "_")
+
+    def message_params(self) -> dict[str, str | int]:
+        """The code's parameters: `params`, the row, and the number as `phone`."""
+        out: dict[str, str | int] = {**self.params, "row": self.row}
+        if "number" in self.params:
+            out["phone"] = self.params["number"]
+        return out
+
 
 @dataclass(slots=True)
 class ImportReport:
@@ -92,7 +111,13 @@ class ImportReport:
             "accepted": len(self.accepted),
             "merged": self.merged,
             "rejected": [
-                {"row": r.row, "reason": r.reason, "params": r.params, "detail": r.detail}
+                {
+                    "row": r.row,
+                    "reason": r.reason,
+                    "code": r.code,
+                    "params": r.message_params(),
+                    "detail": r.detail,
+                }
                 for r in self.rejected
             ],
         }
@@ -109,7 +134,9 @@ def decode_contact_file(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("gb18030"), "gbk"
     except UnicodeDecodeError as exc:
-        raise ContactFileError(f"file is neither UTF-8 nor GBK: {exc}") from exc
+        raise ContactFileError(
+            f"file is neither UTF-8 nor GBK: {exc}", "import.not_utf8_or_gbk"
+        ) from exc
 
 
 def _map_headers(headers: list[str]) -> list[str]:
@@ -118,7 +145,11 @@ def _map_headers(headers: list[str]) -> list[str]:
         key = h.strip().lstrip("\ufeff")
         mapped.append(HEADER_ALIASES.get(key.lower(), HEADER_ALIASES.get(key, key)))
     if "phone" not in mapped:
-        raise ContactFileError(f"no phone column among headers {headers!r} (电话/手机/phone)")
+        raise ContactFileError(
+            f"no phone column among headers {headers!r} (电话/手机/phone)",
+            "import.no_phone_column",
+            {"headers": ", ".join(h.strip() for h in headers)[:500]},
+        )
     return mapped
 
 
@@ -175,10 +206,12 @@ def parse_contacts(
     try:
         headers = next(reader, None)
         if headers is None:
-            raise ContactFileError("empty file")
+            raise ContactFileError("empty file", "import.empty_file")
         _read_rows(reader, _map_headers(headers), region, on_dnc, report)
     except csv.Error as exc:  # a field beyond the csv module's 128 KB, say
-        raise ContactFileError(f"line {reader.line_num}: {exc}") from exc
+        raise ContactFileError(
+            f"line {reader.line_num}: {exc}", "import.bad_line", {"line": reader.line_num}
+        ) from exc
     return report
 
 

@@ -116,10 +116,15 @@ async def test_operator_creates_loads_and_starts_a_campaign(
     rejected = report.locator(".cp-rejected tbody tr")
     await expect(rejected).to_have_count(2)
     await expect(rejected.nth(0).locator("td").nth(1)).to_have_text(
-        "号码无效：12345（不是 CN 地区的有效号码）"
+        "第 3 行：电话号码 12345 不是 CN 地区的有效号码。"
     )
-    await expect(rejected.nth(1).locator("td").nth(1)).to_have_text("与第 2 行号码重复，已合并")
+    await expect(rejected.nth(1).locator("td").nth(1)).to_have_text(
+        "第 4 行：+8613800138001 与第 2 行重复，已合并到该行。"
+    )
     await expect(row.locator("td").nth(4)).to_have_text("1")
+    shots = os.environ.get("CALLCENTER_SCREENSHOT_DIR")
+    if shots:
+        await page.screenshot(path=f"{shots}/campaigns-import-zh-CN.png", full_page=True)
 
     await row.locator("button[data-action=start]").click()
     await expect(page.locator("#cp-table tbody tr").first).to_have_attribute(
@@ -147,13 +152,13 @@ def _zone_before_opening() -> str:
             "zh-CN",
             "进行中",
             "等待中：不在拨打时段，{time}（{zone}）开始拨打",
-            "号码无效：7654321（不是 CN 地区的有效号码）",
+            "第 3 行：电话号码 7654321 不是 CN 地区的有效号码。",
         ),
         (
             "en-US",
             "running",
             "waiting: outside calling hours, starts {time} ({zone})",
-            "invalid phone number 7654321 (not a valid number in region CN)",
+            "Row 3: the phone number 7654321 is not a valid number in region CN.",
         ),
     ],
 )

@@ -28,7 +28,15 @@ async def test_operator_loads_a_list_and_reads_results(database_url: str) -> Non
         clock=SystemClock(),
         callbacks=rules_promiser(db, InProcessBus(), SystemClock()),
         config=replace(ConsoleConfig(), secret_key=SECRET),
-        extra_setup=[setup_campaign_routes],
+        extra_setup=[
+            setup_campaign_routes(
+                campaigns=db.campaigns,
+                customers=db.customers,
+                dnc=db.dnc,
+                surveys=db.surveys,
+                cases=db.cases,
+            )
+        ],
     )
     runner = web.AppRunner(create_app(services))
     await runner.setup()

@@ -10,7 +10,6 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import aiohttp
@@ -59,7 +58,16 @@ async def api(database_url: str) -> AsyncIterator[Api]:
         clock=FakeClock(LATE),
         callbacks=rules_promiser(db, InProcessBus(), FakeClock(LATE)),
         config=replace(ConsoleConfig(), secret_key=SECRET),
-        extra_setup=[partial(setup_campaign_routes, phone_region="CN")],
+        extra_setup=[
+            setup_campaign_routes(
+                campaigns=db.campaigns,
+                customers=db.customers,
+                dnc=db.dnc,
+                surveys=db.surveys,
+                cases=db.cases,
+                phone_region="CN",
+            )
+        ],
     )
     runner = web.AppRunner(create_app(services))
     await runner.setup()
@@ -97,7 +105,9 @@ async def test_a_seven_digit_number_is_refused_at_import_with_its_reason(api: Ap
         {
             "row": 3,
             "reason": "invalid-phone",
-            "params": {"number": "7654321", "region": "CN"},
+            # the message code and its parameters (the old params kept, row and phone added)
+            "code": "import.rejected.invalid_phone",
+            "params": {"number": "7654321", "region": "CN", "row": 3, "phone": "7654321"},
             "detail": "not a phone number: '7654321' (not a valid number in region CN)",
         }
     ]
@@ -162,3 +172,61 @@ async def test_a_running_campaign_outside_its_hours_says_it_waits_and_until_when
     )
     assert status == 200
     assert moved["wait"] is None  # 09:30 in New York
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("zh-CN", "表头 姓名, 公司 中没有电话列（电话/手机/phone）。"),
+        ("en", "No phone column among the headers 姓名, 公司 (电话/手机/phone)."),
+    ],
+)
+async def test_a_file_without_a_phone_column_is_refused_in_the_users_language(
+    api: Api, language: str, message: str
+) -> None:
+    cid = await _campaign(api)
+    async with api.s.post(
+        f"{api.url}/api/campaigns/{cid}/contacts",
+        data="姓名,公司\n甲,某公司\n".encode(),
+        headers={**api.headers, "Accept-Language": language},
+    ) as r:
+        status, problem = r.status, await r.json()
+    assert status == 400, problem
+    assert problem["error_id"] == "bad-contact-file"
+    assert (problem["code"], problem["params"]) == (
+        "import.no_phone_column",
+        {"headers": "姓名, 公司"},
+    )
+    assert problem["message"] == message
+    assert "no phone column" in problem["detail"]  # the technical English text
+
+
+async def test_the_rejected_rows_as_csv_say_why_in_the_users_language(api: Api) -> None:
+    cid = await _campaign(api)
+    data = "姓名,电话\n甲,13800138000\n乙,7654321\n丙,13800138000\n".encode()
+    texts = {}
+    for language in ("zh-CN", "en"):
+        async with api.s.post(
+            f"{api.url}/api/campaigns/{cid}/contacts?format=csv",
+            data=data,
+            headers={**api.headers, "Accept-Language": language},
+        ) as r:
+            assert r.status == 200, await r.text()
+            assert r.headers["Content-Type"].startswith("text/csv")
+            texts[language] = list(csv.DictReader(io.StringIO((await r.text()).lstrip("\ufeff"))))
+    zh, en = texts["zh-CN"], texts["en"]
+    # the first upload stored row 2; the second finds it in the campaign already
+    assert [(r["row"], r["reason"]) for r in zh] == [("3", "invalid-phone"), ("4", "duplicate")]
+    assert zh[0]["message"] == "第 3 行：电话号码 7654321 不是 CN 地区的有效号码。"
+    assert [(r["row"], r["reason"]) for r in en] == [
+        ("2", "already-in-campaign"),
+        ("3", "invalid-phone"),
+        ("4", "duplicate"),
+    ]
+    assert (
+        en[0]["message"] == "Row 2: +8613800138000 is already in the campaign (an earlier upload)."
+    )
+    assert en[2]["message"] == (
+        "Row 4: +8613800138000 is already in the file (row 2); merged into that row."
+    )
+    assert en[1]["detail"] == zh[0]["detail"]  # the technical detail stays English

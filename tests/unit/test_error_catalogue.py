@@ -130,8 +130,8 @@ def test_problems_render_with_their_parameters_in_both_languages() -> None:
     assert render(problem, "zh-CN") == "在队列 support 中等待 8 秒后放弃"
     assert render(problem, "fr") == "Abandoned after 8 s in support"  # English otherwise
     # a missing parameter stays visible instead of failing the response
-    assert render(Problem("import.rejected.duplicate", {"row": 3}), "en") == (
-        "Row 3: {phone} is already in the file."
+    assert render(Problem("import.rejected.do_not_call", {"row": 3}), "en") == (
+        "Row 3: {phone} is on the do-not-call list."
     )
     assert render(Problem("no.such.code"), "en") == "no.such.code"
 
