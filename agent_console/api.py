@@ -18,8 +18,9 @@ from agent_console.customers import routes as customer_routes
 from agent_console.live.ws import websocket
 from agent_console.reports import routes as report_routes
 from agent_console.wallboard import routes as wallboard_routes
+from agent_console.web.declared import add_routes
 from agent_console.web.deps import DEPS_KEY
-from agent_console.web.openapi import openapi_doc, register_operation
+from agent_console.web.openapi import openapi_doc
 from crm_core.services.live import LiveBoardConfig
 from crm_core.services.reports import ReportConfig
 
@@ -37,10 +38,7 @@ def setup_routes(app: web.Application) -> None:
     customer_routes.setup_routes(app)
     callback_routes.setup_routes(app)
     wallboard_routes.setup_routes(app)
-    app.router.add_get("/api/openapi.json", openapi_doc)
-    register_operation(app, "GET", "/api/openapi.json", "This document")
-    app.router.add_get("/ws", websocket)
-    register_operation(app, "GET", "/ws", "WebSocket: screen pops, call and agent updates")
+    add_routes(app, openapi_doc, websocket)
 
 
 def setup_lead_routes(app: web.Application, config: LeadConfig | None = None) -> None:

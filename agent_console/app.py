@@ -33,7 +33,6 @@ from agent_console.web.edge import edge_checks
 from agent_console.web.errors import json_errors
 from agent_console.web.forwarded import forwarded_middleware
 from agent_console.web.idempotency import IDEMPOTENCY_KEY, idempotent_writes
-from agent_console.web.openapi import OPENAPI_KEY, OpenApiRegistry
 from agent_console.web.pages import JINJA_KEY, make_environment
 from agent_console.web.problem_pages import problems_as_pages
 from agent_console.web.throttle import LoginThrottle
@@ -72,7 +71,6 @@ def create_app(deps: ConsoleDeps, *, hub: Hub | None = None) -> web.Application:
         max_failures_per_address=config.login_max_failures_per_address,
         window_seconds=config.login_window_seconds,
     )
-    app[OPENAPI_KEY] = OpenApiRegistry()
     app[JINJA_KEY] = make_environment()
     if deps.engine is not None:  # the CRM database: keys shared by every instance
         app[IDEMPOTENCY_KEY] = IdempotencyRepo(deps.engine)

@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 from agent_console.live.hub import CLOSE_AUTH, Connection, Hub
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
 from agent_console.web.auth import CLAIMS_KEY, SIGNER_KEY, USERS_KEY, current_user
+from agent_console.web.declared import Given, NoBody, Query, ShortText, operation
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.edge import parse_json_object
 from agent_console.web.errors import ApiError
@@ -54,7 +55,23 @@ def origin_allowed(request: web.Request) -> bool:
     return origin.strip().lower().rstrip("/") in allowed
 
 
-async def websocket(request: web.Request) -> web.StreamResponse:
+class SocketQuery(Query):
+    """`after`: the last seq the console saw (a resume; anything else: a snapshot);
+    `batch=1`: several queued messages in one frame as a JSON array (CHANGELOG, issue 13)."""
+
+    after: ShortText = ""
+    batch: ShortText = ""
+
+
+@operation(
+    "GET",
+    "/ws",
+    summary="WebSocket: screen pops, call and agent updates (JSON messages {type, seq, …})",
+    query=SocketQuery,
+    errors=("bad-origin",),
+    tag="live",
+)
+async def websocket(request: web.Request, given: Given[NoBody, SocketQuery]) -> web.StreamResponse:
     user = current_user(request)
     claims = request[CLAIMS_KEY]
     hub: Hub = request.app[HUB_KEY]
@@ -63,10 +80,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "bad-origin", "this page may not open the console's socket")
     ws = web.WebSocketResponse(heartbeat=30.0, compress=False, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    batch = request.query.get("batch", "") in ("1", "true")
+    batch = given.query.batch in ("1", "true")
     conn = hub.connect(user, ws, request.transport, batch=batch)
     conn.session_id = claims.session_id
-    after_raw = request.query.get("after", "")
+    after_raw = given.query.after
     if after_raw.lstrip("-").isascii() and after_raw.lstrip("-").isdigit():
         if not hub.resume(conn, int(after_raw)):
             hub.snapshot(conn, _base_snapshot(request, user))

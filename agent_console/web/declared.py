@@ -20,16 +20,15 @@ the edge and generate the OpenAPI document (ADR 0076).
     add_routes(app, transfer)             # the route table is the only registry
     openapi_document(app)                 # every declared route of the app
 
-Converting a hand-written handler: (1) write a `Body`/`Query` model of what it reads
-with the types below (a field whose refusal has its own id: `refuse_as("bad-kind")`);
-(2) a `Reply` model of what it answers (a list: a `Reply` with one list field, or
-return `web.json_response`); (3) decorate it, keeping its method, path, roles and the
-`error_id`s it raises (`errors=`); (4) replace `json_body`/`request.query`/`current_user`
-with `given.body`/`given.query`/`given.user`, `ApiError(status, id, text)` with
-`ProblemError(id)` (status from the catalogue); (5) register it with `add_routes` and
-drop its `register_operation` entry. Keep its tests: their error ids must not change.
+Every route of the API is declared (the web pages are not: they are HTML). A new one:
+(1) a `Body`/`Query` model of what it reads with the types below (a field whose refusal
+has its own id: `refuse_as("bad-kind")`); (2) a `Reply` model of what it answers;
+(3) `@operation(...)` with its method, path, roles and the `error_id`s it raises
+(`errors=`, each in the catalogue); (4) the handler reads `given.body`/`given.query`/
+`given.user` and raises `ProblemError(id)` (status from the catalogue); (5) the
+feature's routes.py adds it with `add_routes`.
 
-The body goes through `agent_console.edge` first (UTF-8, depth, NaN, NUL and control
+The body goes through `agent_console.web.edge` first (UTF-8, depth, NaN, NUL and control
 characters, 64-bit whole numbers), then the model in pydantic's strict JSON mode (no "5"
 for 5, no true for 1). The query goes through the model in lax mode (its values are text);
 an empty query value counts as absent. A refusal is the project's JSON error with an
@@ -58,7 +57,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from agent_console.web import error_catalogue
-from agent_console.web.auth import USER_KEY, require
+from agent_console.web.auth import PUBLIC_PATHS, USER_KEY, require
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.edge import (
     INT64_MAX,
@@ -615,20 +614,11 @@ def openapi_document(
     *,
     title: str = "callcenter API",
     version: str = "0.1.0",
-    legacy: Mapping[str, object] | None = None,
 ) -> JsonSchema:
-    """The OpenAPI 3.1 document of every declared operation of `app`.
-
-    While routes move over, `legacy` (the hand-kept registry's document,
-    `app[OPENAPI_KEY].document()`) contributes the operations not declared yet; a
-    declared operation replaces the legacy one of the same method and path."""
+    """The OpenAPI 3.1 document of every declared operation of `app`: the document is
+    the declarations, so an operation cannot be served and missing from it."""
     schemas = _Schemas()
     paths: dict[str, dict[str, JsonSchema]] = {}
-    legacy_paths = legacy.get("paths") if legacy is not None else None
-    if isinstance(legacy_paths, Mapping):
-        for path, methods in legacy_paths.items():
-            if isinstance(path, str) and isinstance(methods, Mapping):
-                paths[path] = {str(m): dict(op) for m, op in methods.items()}
     used_ids: set[str] = set()
     for decl in declared_routes(app):
         parameters = _path_parameters(decl.path)
@@ -652,7 +642,7 @@ def openapi_document(
         }
         if decl.roles:
             entry["x-roles"] = [role.value for role in decl.roles]
-        else:
+        if decl.path in PUBLIC_PATHS:  # the rest needs a session, whatever the role
             entry["security"] = []
         if decl.body is not None:
             entry["requestBody"] = {
@@ -675,14 +665,6 @@ def openapi_document(
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "cc_session"},
             },
             "schemas": {"Error": ERROR_SCHEMA, **schemas.components},
-            "responses": {  # what the legacy operations refer to
-                "Error": {
-                    "description": "error",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-                    },
-                }
-            },
         },
         "security": [{"bearer": []}, {"cookie": []}],
     }
