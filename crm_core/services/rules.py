@@ -26,7 +26,7 @@ from crm_core.domain.rules import offer_violation, ring_violation
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
 from crm_core.ports.stores import RingRuleDb
-from crm_core.ports.telephony import TelephonyCommands, TelephonyError
+from crm_core.ports.telephony import QueuePauser, TelephonyError
 from crm_core.services.callbacks import RuleSettings
 from crm_core.services.worker import EventWorker
 
@@ -91,7 +91,7 @@ class RingRuleService(EventWorker):
         bus: EventBus,
         clock: Clock,
         settings: RuleSettings,
-        commands: TelephonyCommands | None,
+        commands: QueuePauser | None,
     ) -> None:
         self.db = db
         self.bus = bus
