@@ -128,7 +128,7 @@ async def _measure(scratch: Scratch, count: int, seconds: int) -> dict[str, obje
         bus, clock = InProcessBus(), FakeClock(now)
         settings = Settings()
         callbacks = CallbackService(db=db, bus=bus, clock=clock, settings=settings)
-        rules = RingRuleService(db=db, bus=bus, clock=clock, settings=settings, commands=_NoPbx())  # type: ignore[arg-type]
+        rules = RingRuleService(db=db, bus=bus, clock=clock, settings=settings, commands=_NoPbx())
         scheduler = DeadlineScheduler(db=db, bus=bus, clock=clock, callbacks=callbacks)
         t0 = time.perf_counter()
         await scheduler.start()

@@ -125,3 +125,16 @@ class TelephonyCommands(Protocol):
         """Ring `spyer_interface` and, when answered, listen to / whisper to / barge into
         the call on the side of the agent who answered it."""
         ...
+
+
+class QueuePauser(Protocol):
+    """The one command the ring rule gives: pause an agent in the queues
+    (`TelephonyCommands` satisfies it; docs/adr/0090)."""
+
+    async def queue_pause(
+        self,
+        interface: str,
+        paused: bool,
+        reason: str = "",
+        queue: str | None = None,
+    ) -> None: ...

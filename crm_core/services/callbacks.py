@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 from crm_core.domain.events import (
     CallbackClosed,
@@ -36,6 +36,8 @@ from crm_core.domain.rules import callback_due, callback_in_time, callback_owed
 from crm_core.phones import InvalidPhoneNumber, normalize, try_normalize
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
+from crm_core.ports.effects import UnitOfWork
+from crm_core.ports.stores import CallbackDb, RetryDb
 from crm_core.ports.telephony import OriginateRequest, TelephonyCommands
 from crm_core.services.worker import EventWorker
 
@@ -72,11 +74,11 @@ def question_problem(question: str) -> tuple[str, dict[str, str | int]] | None:
     return None
 
 
-async def schedule_retry(db: Any, bus: EventBus, cb: Callback, now: datetime) -> Callback:
+async def schedule_retry(db: RetryDb, bus: EventBus, cb: Callback, now: datetime) -> Callback:
     """After a failed attempt: try again in RETRY_AFTER, inside the window (at once when it
     is already overdue); the deadline scheduler reminds the owner then."""
     retry = min(now + RETRY_AFTER, max(cb.due_at, now))
-    updated: Callback = await db.callbacks.update(cb.id, next_attempt_at=retry)
+    updated = await db.callbacks.update(cb.id, next_attempt_at=retry)
     owner = None
     if cb.owner_user_id is not None:
         owner = (await db.users.get(cb.owner_user_id)).username
@@ -91,6 +93,14 @@ async def schedule_retry(db: Any, bus: EventBus, cb: Callback, now: datetime) ->
         )
     )
     return updated
+
+
+class _Owed(TypedDict):
+    """What a finished call owes: the callback's reason, owner and question."""
+
+    reason: CallbackReason
+    owner_user_id: int | None
+    question: str
 
 
 class RuleSettings(Protocol):
@@ -121,7 +131,7 @@ class CallbackService(EventWorker):
     def __init__(
         self,
         *,
-        db: Any,
+        db: CallbackDb,
         bus: EventBus,
         clock: Clock,
         settings: RuleSettings,
@@ -166,7 +176,7 @@ class CallbackService(EventWorker):
         )
         phone = try_normalize(number, self.settings.phone_region)
         at = record.ended_at or at or self.clock.now()
-        owed: dict[str, Any] | None = None
+        owed: _Owed | None = None
         answered = record.outcome == CallOutcome.ANSWERED
         if phone is None:
             answered = False
@@ -229,13 +239,15 @@ class CallbackService(EventWorker):
         cases = await self.db.cases.list(customer_id=customer_id, open_only=True, limit=1)
         return cases[0].owner_user_id if cases else None
 
-    async def _satisfy_in(self, tx: Any, phone: str, at: datetime, call_id: str) -> Callback | None:
+    async def _satisfy_in(
+        self, tx: UnitOfWork, phone: str, at: datetime, call_id: str
+    ) -> Callback | None:
         await tx.lock(f"callback:{phone}")
-        open_cb: Callback | None = await tx.callbacks.open_for_phone(phone)
+        open_cb = await tx.callbacks.open_for_phone(phone)
         if open_cb is None or at < open_cb.created_at:
             return None
         in_time = callback_in_time(at, open_cb.due_at)
-        closed: Callback = await tx.callbacks.update(
+        closed = await tx.callbacks.update(
             open_cb.id,
             status=CallbackStatus.SATISFIED if in_time else CallbackStatus.DONE,
             outcome=f"customer reached on call {call_id}",
@@ -288,7 +300,7 @@ class CallbackService(EventWorker):
 
     async def _request_in(
         self,
-        tx: Any,
+        tx: UnitOfWork,
         *,
         phone: str,
         reason: CallbackReason,
@@ -304,9 +316,9 @@ class CallbackService(EventWorker):
         number is locked first, so two calls of one number handled at once by two
         instances cannot both open one."""
         await tx.lock(f"callback:{phone}")
-        existing: Callback | None = await tx.callbacks.open_for_phone(phone)
+        existing = await tx.callbacks.open_for_phone(phone)
         if existing is not None:
-            merged: Callback = await tx.callbacks.update(
+            merged = await tx.callbacks.update(
                 existing.id,
                 merged_count=existing.merged_count + 1,
                 due_at=min(existing.due_at, due),
@@ -314,7 +326,7 @@ class CallbackService(EventWorker):
                 customer_id=existing.customer_id or customer_id,
             )
             return merged, True
-        created: Callback = await tx.callbacks.create(
+        created = await tx.callbacks.create(
             phone_e164=phone,
             reason=reason,
             due_at=due,
@@ -354,7 +366,7 @@ class CallbackService(EventWorker):
         call_id: str | None = None,
         note: str = "",
     ) -> Callback:
-        cb: Callback = await self.db.callbacks.get(callback_id)
+        cb = await self.db.callbacks.get(callback_id)
         if cb.status not in _OPEN:
             raise CallbackError("callback-closed", f"callback {callback_id} is already closed")
         now = self.clock.now()
@@ -368,11 +380,11 @@ class CallbackService(EventWorker):
     async def complete(self, callback_id: int, outcome: str, *, by_user_id: int | None) -> Callback:
         if not outcome.strip():
             raise CallbackError("outcome-required", "say what came of the callback")
-        cb: Callback = await self.db.callbacks.get(callback_id)
+        cb = await self.db.callbacks.get(callback_id)
         if cb.status not in _OPEN:
             raise CallbackError("callback-closed", f"callback {callback_id} is already closed")
         now = self.clock.now()
-        done: Callback = await self.db.callbacks.update(
+        done = await self.db.callbacks.update(
             callback_id, status=CallbackStatus.DONE, outcome=outcome.strip(), closed_at=now
         )
         await self.bus.publish(
@@ -397,7 +409,7 @@ class CallbackService(EventWorker):
         """One click: ring the agent's phone first, then dial the customer."""
         if self.commands is None:
             raise CallbackError("ami-unavailable", "no PBX connection")
-        cb: Callback = await self.db.callbacks.get(callback_id)
+        cb = await self.db.callbacks.get(callback_id)
         result = await self.commands.originate(
             OriginateRequest(
                 channel=agent_interface,

@@ -14,7 +14,6 @@ import contextlib
 import heapq
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from crm_core.domain.events import (
     AlertRaised,
@@ -26,8 +25,9 @@ from crm_core.domain.events import (
     RuleViolated,
 )
 from crm_core.domain.models import Callback, CallbackStatus, Violation, ViolationKind
-from crm_core.ports.bus import EventBus
+from crm_core.ports.bus import EventBus, Subscription
 from crm_core.ports.clock import Clock
+from crm_core.ports.stores import DeadlineDb
 from crm_core.services.callbacks import CallbackService
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class DeadlineScheduler:
     def __init__(
         self,
         *,
-        db: Any,
+        db: DeadlineDb,
         bus: EventBus,
         clock: Clock,
         callbacks: CallbackService,
@@ -52,7 +52,7 @@ class DeadlineScheduler:
         self.tick = tick_seconds
         self._heap: list[tuple[datetime, str, int]] = []
         self._task: asyncio.Task[None] | None = None
-        self._sub: Any = None
+        self._sub: Subscription | None = None
         self.fired = 0
         self.loaded = 0
 
@@ -128,7 +128,7 @@ class DeadlineScheduler:
         # else: closed, rescheduled, or another instance reminded already
 
     async def _remind(self, callback_id: int, now: datetime, *, retry: bool) -> None:
-        cb: Callback = await self.db.callbacks.get(callback_id)
+        cb = await self.db.callbacks.get(callback_id)
         self.fired += 1
         await self.bus.publish(
             CallbackReminderDue(
@@ -196,4 +196,4 @@ class DeadlineScheduler:
         if cb.owner_user_id is None:
             return None
         user = await self.db.users.get(cb.owner_user_id)
-        return user.username  # type: ignore[no-any-return]
+        return user.username

@@ -18,13 +18,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from crm_core.domain.models import CallRecord
 from crm_core.ports.clock import Clock
 from crm_core.ports.repositories import NotFound
-from crm_core.services.callbacks import CALLBACK_EFFECT
-from crm_core.services.rules import RING_RULE_EFFECT
+from crm_core.ports.stores import SweepDb
+from crm_core.services.callbacks import CALLBACK_EFFECT, CallbackService
+from crm_core.services.rules import RING_RULE_EFFECT, RingRuleService
 from crm_core.services.worker import database_unreachable
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class EffectSweeper:
     def __init__(
         self,
         *,
-        db: Any,
+        db: SweepDb,
         clock: Clock,
         effects: dict[str, Apply],
         interval: float = 30.0,
@@ -67,12 +67,28 @@ class EffectSweeper:
         self._pruned_at: datetime | None = None
 
     @classmethod
-    def for_services(cls, *, callbacks: Any, rules: Any, **kwargs: Any) -> EffectSweeper:
+    def for_services(
+        cls,
+        *,
+        callbacks: CallbackService,
+        rules: RingRuleService,
+        db: SweepDb,
+        clock: Clock,
+        interval: float = 30.0,
+        lookback: timedelta = timedelta(hours=2),
+        grace: float | None = None,
+        batch: int = 500,
+    ) -> EffectSweeper:
         """The effects of a call: its callback (CallbackService) and its ring-rule
         violations (RingRuleService)."""
         return cls(
+            db=db,
+            clock=clock,
             effects={CALLBACK_EFFECT: callbacks.claim_call, RING_RULE_EFFECT: rules.claim_call},
-            **kwargs,
+            interval=interval,
+            lookback=lookback,
+            grace=grace,
+            batch=batch,
         )
 
     async def sweep(self) -> SweepResult:

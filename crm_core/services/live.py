@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
@@ -151,7 +152,11 @@ class CallsSource(Protocol):
 
 class CallbacksSource(Protocol):
     async def list(
-        self, *, status: Any = None, owner_user_id: int | None = None, limit: int = 500
+        self,
+        *,
+        status: Sequence[CallbackStatus] | None = None,
+        owner_user_id: int | None = None,
+        limit: int = 500,
     ) -> builtins.list[Callback]: ...
 
 

@@ -13,9 +13,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import RowMapping, or_, select
 
 from crm_core.db import Database
 from crm_core.db.cdr_tables import cdr
@@ -34,6 +33,54 @@ _OUTCOME = {
 }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CdrLeg:
+    """One row of Asterisk's CDR table, as far as reconciliation reads it."""
+
+    calldate: datetime
+    clid: str
+    src: str
+    dst: str
+    dcontext: str
+    channel: str
+    dstchannel: str
+    lastapp: str
+    lastdata: str
+    duration: int
+    billsec: int
+    disposition: str
+    uniqueid: str
+    linkedid: str
+    # exact epoch times where the table has them (0004)
+    start: float | None = None
+    answer: float | None = None
+    end: float | None = None
+    cc_queued: float | None = None
+
+    @classmethod
+    def of(cls, m: RowMapping) -> CdrLeg:
+        return cls(
+            calldate=m["calldate"],
+            clid=m["clid"] or "",
+            src=m["src"] or "",
+            dst=m["dst"] or "",
+            dcontext=m["dcontext"] or "",
+            channel=m["channel"] or "",
+            dstchannel=m["dstchannel"] or "",
+            lastapp=m["lastapp"] or "",
+            lastdata=m["lastdata"] or "",
+            duration=m["duration"] or 0,
+            billsec=m["billsec"] or 0,
+            disposition=m["disposition"] or "",
+            uniqueid=m["uniqueid"] or "",
+            linkedid=m["linkedid"] or "",
+            start=m.get("start"),
+            answer=m.get("answer"),
+            end=m.get("end"),
+            cc_queued=m.get("cc_queued"),
+        )
+
+
 @dataclass
 class ReconcileReport:
     since: datetime
@@ -48,13 +95,14 @@ async def reconcile(
 ) -> ReconcileReport:
     report = ReconcileReport(since, until)
     async with db.engine.connect() as conn:
-        rows = (
-            await conn.execute(
+        rows = [
+            CdrLeg.of(r._mapping)
+            for r in await conn.execute(
                 select(cdr)
                 .where(cdr.c.calldate >= since, cdr.c.calldate < until)
                 .order_by(cdr.c.calldate)
             )
-        ).all()
+        ]
         ids = {r.linkedid or r.uniqueid for r in rows}
         report.pbx_calls = len(ids)
         known: set[str] = set()
@@ -66,7 +114,7 @@ async def reconcile(
                     await conn.execute(select(calls.c.call_id).where(calls.c.call_id.in_(chunk)))
                 ).scalars()
             )
-    by_call: dict[str, list[object]] = {}
+    by_call: dict[str, list[CdrLeg]] = {}
     for r in rows:
         call_id = r.linkedid or r.uniqueid
         if call_id not in known:
@@ -86,23 +134,23 @@ async def reconcile(
     return report
 
 
-def _record(call_id: str, legs: list[object]) -> CallRecord:
+def _record(call_id: str, legs: list[CdrLeg]) -> CallRecord:
     first = legs[0]
-    start: datetime = first.calldate  # type: ignore[attr-defined]
-    end = max(leg.calldate + timedelta(seconds=leg.duration) for leg in legs)  # type: ignore[attr-defined]
-    answered = [leg for leg in legs if leg.disposition == "ANSWERED"]  # type: ignore[attr-defined]
-    billsec = max((leg.billsec for leg in answered), default=0)  # type: ignore[attr-defined]
-    match = _CLID.match(first.clid or "")  # type: ignore[attr-defined]
+    start = first.calldate
+    end = max(leg.calldate + timedelta(seconds=leg.duration) for leg in legs)
+    answered = [leg for leg in legs if leg.disposition == "ANSWERED"]
+    billsec = max((leg.billsec for leg in answered), default=0)
+    match = _CLID.match(first.clid)
     name = match.group(1).strip() if match else ""
-    number = first.src or (match.group(2) if match else "")  # type: ignore[attr-defined]
-    disposition = (answered[0] if answered else first).disposition  # type: ignore[attr-defined]
-    inbound = first.dcontext not in ("campaign-dial", "callback")  # type: ignore[attr-defined]
+    number = first.src or (match.group(2) if match else "")
+    disposition = (answered[0] if answered else first).disposition
+    inbound = first.dcontext not in ("campaign-dial", "callback")
     return CallRecord(
         call_id=call_id,
         direction=Direction.INBOUND if inbound else Direction.OUTBOUND,
         caller_number=number,
         caller_name=name,
-        dialed_number=first.dst or None,  # type: ignore[attr-defined]
+        dialed_number=first.dst or None,
         started_at=start,
         answered_at=end - timedelta(seconds=billsec) if answered else None,
         ended_at=end,
@@ -116,13 +164,13 @@ def _epoch(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value and value > 0 else None
 
 
-def pbx_leg(r: Any) -> PbxLeg:
+def pbx_leg(r: CdrLeg) -> PbxLeg:
     """One CDR row as a leg, with the exact times where the table has them (0004)."""
-    begun: datetime = _epoch(getattr(r, "start", None)) or r.calldate
-    ended = _epoch(getattr(r, "end", None)) or r.calldate + timedelta(seconds=r.duration)
+    begun = _epoch(r.start) or r.calldate
+    ended = _epoch(r.end) or r.calldate + timedelta(seconds=r.duration)
     answered = None
     if r.disposition == "ANSWERED":
-        answered = _epoch(getattr(r, "answer", None)) or ended - timedelta(seconds=r.billsec)
+        answered = _epoch(r.answer) or ended - timedelta(seconds=r.billsec)
     return PbxLeg(
         linkedid=r.linkedid,
         channel=r.channel,
@@ -138,7 +186,7 @@ def pbx_leg(r: Any) -> PbxLeg:
         dst=r.dst,
         dcontext=r.dcontext,
         lastdata=r.lastdata,
-        queued_at=_epoch(getattr(r, "cc_queued", None)),
+        queued_at=_epoch(r.cc_queued),
     )
 
 
@@ -150,9 +198,10 @@ async def pbx_legs(db: Database, linkedids: list[str]) -> dict[str, list[PbxLeg]
     async with db.engine.connect() as conn:
         for start in range(0, len(linkedids), 1000):
             chunk = linkedids[start : start + 1000]
-            rows = (await conn.execute(select(cdr).where(cdr.c.linkedid.in_(chunk)))).all()
+            rows = await conn.execute(select(cdr).where(cdr.c.linkedid.in_(chunk)))
             for r in rows:
-                found.setdefault(r.linkedid, []).append(pbx_leg(r))
+                leg = CdrLeg.of(r._mapping)
+                found.setdefault(leg.linkedid, []).append(pbx_leg(leg))
     return found
 
 

@@ -18,10 +18,10 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -80,6 +80,21 @@ COLUMNS = (
     "complaints_opened",
     "complaints_closed",
 )
+
+
+class _DayCounts(TypedDict):
+    """One row of `report_daily` (a day, queue, agent and direction) as counted."""
+
+    calls: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    answered_within_sl: int
+    answered_within_rings: int
+    wait_answered_sum: float
+    talk_sum: float
+    hold_sum: float
+    missed_rings: int
 
 
 @dataclass(slots=True)
@@ -259,7 +274,7 @@ class ReportService:
                 await self._count_days(conn, stale[0], stale[-1])
         return len(stale)
 
-    def _as_day(self, value: Any) -> date:
+    def _as_day(self, value: object) -> date:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
@@ -283,7 +298,7 @@ class ReportService:
                 await self._count_span(conn, day, day, None)
 
     async def _count_span(
-        self, conn: AsyncConnection, first: date, last: date, day_expr: Any
+        self, conn: AsyncConnection, first: date, last: date, day_expr: ColumnElement[date] | None
     ) -> None:
         cfg = self.config
         c = t.calls.c
@@ -331,10 +346,10 @@ class ReportService:
             .group_by(day_key, queue_key, agent_key, c.direction)
         )
 
-        def as_day(value: Any) -> date:
+        def as_day(value: object) -> date:
             return first if day_expr is None else _to_date(value)
 
-        rows: dict[tuple[date, str, str, str], dict[str, Any]] = {}
+        rows: dict[tuple[date, str, str, str], _DayCounts] = {}
         for r in await conn.execute(stmt):
             rows[(as_day(r.d), r.q, r.a, r.direction)] = {
                 "calls": int(r.calls),
@@ -540,7 +555,7 @@ class ReportService:
                 s.complaints_closed += int(closed or 0)
 
 
-def _empty_row() -> dict[str, Any]:
+def _empty_row() -> _DayCounts:
     return {
         "calls": 0,
         "answered": 0,
@@ -559,7 +574,7 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _to_date(value: Any) -> date:
+def _to_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -567,7 +582,7 @@ def _to_date(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
-def _day_text(value: Any) -> str:
+def _day_text(value: object) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 

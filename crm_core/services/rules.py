@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from crm_core.domain.events import (
     AgentMissedCall,
@@ -26,7 +25,8 @@ from crm_core.domain.models import CallRecord, Offer, OfferResult, Violation, Vi
 from crm_core.domain.rules import offer_violation, ring_violation
 from crm_core.ports.bus import EventBus
 from crm_core.ports.clock import Clock
-from crm_core.ports.telephony import TelephonyCommands, TelephonyError
+from crm_core.ports.stores import RingRuleDb
+from crm_core.ports.telephony import QueuePauser, TelephonyError
 from crm_core.services.callbacks import RuleSettings
 from crm_core.services.worker import EventWorker
 
@@ -87,11 +87,11 @@ class RingRuleService(EventWorker):
     def __init__(
         self,
         *,
-        db: Any,
+        db: RingRuleDb,
         bus: EventBus,
         clock: Clock,
         settings: RuleSettings,
-        commands: TelephonyCommands | None,
+        commands: QueuePauser | None,
     ) -> None:
         self.db = db
         self.bus = bus

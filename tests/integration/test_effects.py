@@ -89,7 +89,7 @@ async def instances(database_url: str) -> AsyncIterator[list[Instance]]:
                     bus=bus,
                     clock=clock,
                     settings=SETTINGS,
-                    commands=commands,  # type: ignore[arg-type]
+                    commands=commands,
                 ),
                 commands=commands,
                 seen=seen,

@@ -9,7 +9,7 @@ from sqlalchemy import insert
 from crm_core.db import open_database
 from crm_core.db.cdr_tables import cdr
 from crm_core.domain.models import CallOutcome, CallRecord, Direction
-from crm_core.services.reconcile import reconcile
+from crm_core.services.reconcile import pbx_calls_ended_since, pbx_legs, reconcile
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
@@ -81,5 +81,57 @@ async def test_missing_call_is_found_and_repaired_once(database_url: str) -> Non
         again = await reconcile(db, *window, repair=True)
         assert again.missing == []
         assert await db.calls.count() == 3
+    finally:
+        await db.close()
+
+
+async def test_cdr_legs_with_and_without_exact_times(database_url: str) -> None:
+    """The CDRs the AMI client reads at a reconnect (pbx_legs) and the calls only the
+    PBX saw (pbx_calls_ended_since), exact epoch times used where the table has them."""
+    db = await open_database(database_url)
+    exact = T0 + timedelta(seconds=0.25)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(cdr),
+                {
+                    **_cdr("4.1", "4.1", T0, "ANSWERED", 40),
+                    "start": exact.timestamp(),
+                    "answer": exact.timestamp() + 5.5,
+                    "end": exact.timestamp() + 45.5,
+                    "cc_queued": exact.timestamp() + 1.0,
+                },
+            )
+            await conn.execute(insert(cdr), _cdr("5.1", "5.1", T0, "NO ANSWER", 0))
+        legs = await pbx_legs(db, ["4.1", "5.1", "6.1"])
+        assert sorted(legs) == ["4.1", "5.1"]
+        (leg,) = legs["4.1"]
+        assert leg.started_at == exact
+        assert leg.answered_at == exact + timedelta(seconds=5.5)
+        assert leg.ended_at == exact + timedelta(seconds=45.5)
+        assert leg.queued_at == exact + timedelta(seconds=1)
+        assert (leg.src, leg.clid, leg.lastapp) == ("13800138000", '"张三" <13800138000>', "Queue")
+        (plain,) = legs["5.1"]
+        assert plain.started_at == T0
+        assert plain.answered_at is None
+        assert plain.ended_at == T0 + timedelta(seconds=5)  # calldate + duration
+        assert plain.queued_at is None
+
+        await db.calls.save_many(
+            [
+                CallRecord(
+                    call_id="5.1",
+                    direction=Direction.INBOUND,
+                    caller_number="13800138000",
+                    caller_name="张三",
+                    started_at=T0,
+                    ended_at=T0,
+                    outcome=CallOutcome.NO_ANSWER,
+                )
+            ]
+        )
+        unknown = await pbx_calls_ended_since(db, T0)
+        assert sorted(unknown) == ["4.1"]  # 5.1 is known to the CRM
+        assert await pbx_calls_ended_since(db, T0 + timedelta(minutes=5)) == {}
     finally:
         await db.close()

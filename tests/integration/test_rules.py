@@ -110,7 +110,7 @@ async def test_missed_call_pauses_agent_and_alerts_the_lead(db: Database) -> Non
     bus, clock = InProcessBus(), FakeClock(T0)
     seen = _collect(bus)
     commands = PauseRecorder()
-    rule = RingRuleService(db=db, bus=bus, clock=clock, settings=SETTINGS, commands=commands)  # type: ignore[arg-type]
+    rule = RingRuleService(db=db, bus=bus, clock=clock, settings=SETTINGS, commands=commands)
     rule.handle(
         AgentMissedCall(
             at=T0,
