@@ -14,20 +14,11 @@ from aiohttp import web
 from agent_console.agents.serializers import AgentStateReply, UserReply
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
 from agent_console.web.auth import ANY_ROLE, CLAIMS_KEY, SESSION_COOKIE, SIGNER_KEY, USERS_KEY
-from agent_console.web.declared import (
-    Body,
-    Given,
-    LongText,
-    NoBody,
-    NoQuery,
-    Reply,
-    ShortText,
-    operation,
-    refuse_as,
-)
+from agent_console.web.declared import Given, operation
 from agent_console.web.edge import check_text
 from agent_console.web.error_catalogue import ProblemError
 from agent_console.web.forwarded import client_ip
+from agent_console.web.models import Body, LongText, NoBody, NoQuery, Reply, ShortText, refuse_as
 from agent_console.web.requests import deps
 from agent_console.web.throttle import LoginLimiter
 from crm_core.domain.models import User

@@ -7,7 +7,8 @@ from aiohttp import web
 from agent_console.agents.serializers import user_json
 from agent_console.live.keys import LIVE_KEY, SEATS_KEY
 from agent_console.web.auth import SUPERVISORS
-from agent_console.web.declared import Given, NoBody, NoQuery, Reply, operation
+from agent_console.web.declared import Given, operation
+from agent_console.web.models import NoBody, NoQuery, Reply
 from crm_core.domain.models import Role
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_console.web.declared import Reply
+from agent_console.web.models import Reply
 from crm_core.domain.models import User
 
 

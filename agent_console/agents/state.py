@@ -11,7 +11,8 @@ from agent_console.agents.serializers import AgentStateReply
 from agent_console.live.keys import SEATS_KEY
 from agent_console.live.sessions import SESSION_ERRORS, actor, agent_sessions, problem
 from agent_console.web.auth import ANY_ROLE
-from agent_console.web.declared import Body, Given, NoQuery, Reply, ShortText, operation, refuse_as
+from agent_console.web.declared import Given, operation
+from agent_console.web.models import Body, NoQuery, Reply, ShortText, refuse_as
 from crm_core.services.agent_sessions import AgentSessionError, SessionAction
 
 

@@ -6,20 +6,10 @@ from typing import Annotated, Literal
 
 from aiohttp import web
 
-from agent_console.web.declared import (
-    Body,
-    Given,
-    NoBody,
-    NoQuery,
-    Query,
-    Reply,
-    ShortText,
-    Text,
-    operation,
-    refuse_as,
-)
+from agent_console.web.declared import Given, operation
 from agent_console.web.edge import path_id
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.models import Body, NoBody, NoQuery, Query, Reply, ShortText, Text, refuse_as
 from agent_console.web.replies import CallbackReply
 from agent_console.web.requests import audit, deps
 from agent_console.web.serializers import callback_json

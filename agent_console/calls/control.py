@@ -13,20 +13,10 @@ from pydantic import Field
 
 from agent_console.calls.common import known_customer
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.declared import (
-    Body,
-    Given,
-    Int64,
-    NoBody,
-    NoQuery,
-    Reply,
-    ShortText,
-    Text,
-    operation,
-    refuse_as,
-)
+from agent_console.web.declared import Given, operation
 from agent_console.web.dialing import agent_first_call
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.models import Body, Int64, NoBody, NoQuery, Reply, ShortText, Text, refuse_as
 from agent_console.web.requests import audit, deps
 from crm_core.ports.telephony import TelephonyError
 

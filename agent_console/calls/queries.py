@@ -9,19 +9,10 @@ from pydantic import ConfigDict, Field
 
 from agent_console.calls.common import may_see_call
 from agent_console.calls.serializers import call_json
-from agent_console.web.declared import (
-    Given,
-    Moment,
-    NoBody,
-    NoQuery,
-    Query,
-    Reply,
-    ShortText,
-    operation,
-    refuse_as,
-)
+from agent_console.web.declared import Given, operation
 from agent_console.web.edge import is_id
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.models import Moment, NoBody, NoQuery, Query, Reply, ShortText, refuse_as
 from agent_console.web.requests import audit, deps, team_member_names
 from crm_core.domain.models import Role
 from crm_core.ports.repositories import CallFilter

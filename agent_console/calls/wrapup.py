@@ -9,19 +9,9 @@ from pydantic import Field
 
 from agent_console.calls.common import WRAPUP_KEY, known_customer, may_see_call
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.declared import (
-    Body,
-    Given,
-    Int64,
-    Moment,
-    NoQuery,
-    Reply,
-    ShortText,
-    Text,
-    operation,
-    refuse_as,
-)
+from agent_console.web.declared import Given, operation
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.models import Body, Int64, Moment, NoQuery, Reply, ShortText, Text, refuse_as
 from agent_console.web.requests import audit, deps
 from agent_console.web.serializers import callback_json, case_json
 from crm_core.ports.repositories import NotFound

@@ -34,21 +34,11 @@ from agent_console.campaigns.serializers import (
 )
 from agent_console.campaigns.settings import CampaignChange, FollowupsBody, NewCampaign, moment
 from agent_console.web.auth import CLAIMS_KEY, SIGNER_KEY, require
-from agent_console.web.declared import (
-    Given,
-    Handler,
-    JsonSchema,
-    NoBody,
-    NoQuery,
-    Query,
-    Reply,
-    add_routes,
-    language_of,
-    operation,
-)
+from agent_console.web.declared import Given, Handler, add_routes, language_of, operation
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.edge import is_id
 from agent_console.web.error_catalogue import Problem, ProblemError
+from agent_console.web.models import JsonSchema, NoBody, NoQuery, Query, Reply
 from agent_console.web.pages import render
 from crm_core.domain.models import Campaign, CampaignKind, CampaignStatus, DialMode
 from crm_core.ports.repositories import CampaignRepository, CaseRepository, CustomerRepository

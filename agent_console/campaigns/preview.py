@@ -11,21 +11,12 @@ from pydantic import Field
 
 from agent_console.campaigns.common import OPERATORS, audit_campaign
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
-from agent_console.web.declared import (
-    Body,
-    Given,
-    NoBody,
-    NoQuery,
-    Reply,
-    Text,
-    add_routes,
-    operation,
-    refuse_as,
-)
+from agent_console.web.declared import Given, add_routes, operation
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.dialing import agent_first_call
 from agent_console.web.edge import is_id
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.models import Body, NoBody, NoQuery, Reply, Text, refuse_as
 from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import (
     CallOutcome,

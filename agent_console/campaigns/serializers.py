@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from agent_console.web.declared import Reply
 from agent_console.web.error_catalogue import Problem, render
+from agent_console.web.models import Reply
 from crm_core.domain.models import Campaign, CampaignContact, CampaignStatus, ContactStatus
 from crm_core.services.contact_import import ImportReport
 from crm_core.services.dial_rules import attempts_left, waiting_for_hours

@@ -12,9 +12,9 @@ from typing import Annotated
 from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from agent_console.web.declared import Body, Id, Text, refuse_as
 from agent_console.web.edge import MAX_YEAR, MIN_YEAR
 from agent_console.web.error_catalogue import Problem, ProblemError
+from agent_console.web.models import Body, Id, Text, refuse_as
 from crm_core.domain.models import CampaignKind, DialMode
 
 _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"

@@ -16,9 +16,10 @@ from agent_console.customers.models import (
 )
 from agent_console.live.keys import SEATS_KEY
 from agent_console.web.auth import ANY_ROLE
-from agent_console.web.declared import Given, NoBody, NoQuery, Reply, operation
+from agent_console.web.declared import Given, operation
 from agent_console.web.edge import path_id
 from agent_console.web.error_catalogue import Problem, ProblemError
+from agent_console.web.models import NoBody, NoQuery, Reply
 from agent_console.web.requests import audit, deps
 from agent_console.web.serializers import customer_json
 from crm_core.domain.models import Customer

@@ -6,7 +6,7 @@ from typing import Annotated, Final
 
 from pydantic import Field
 
-from agent_console.web.declared import Body, Int64, Query, Reply, ShortText, Text
+from agent_console.web.models import Body, Int64, Query, Reply, ShortText, Text
 from agent_console.web.replies import CallbackReply
 
 VIP_LEVELS: Final = 9

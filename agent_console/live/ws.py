@@ -17,10 +17,11 @@ from aiohttp import WSMsgType, web
 from agent_console.live.hub import CLOSE_AUTH, Connection, Hub
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
 from agent_console.web.auth import CLAIMS_KEY, SIGNER_KEY, USERS_KEY, current_user
-from agent_console.web.declared import Given, NoBody, Query, ShortText, operation
+from agent_console.web.declared import Given, operation
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.edge import parse_json_object
 from agent_console.web.errors import ApiError
+from agent_console.web.models import NoBody, Query, ShortText
 from crm_core.domain.models import User
 
 log = logging.getLogger(__name__)

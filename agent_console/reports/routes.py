@@ -15,19 +15,10 @@ from aiohttp import web
 from pydantic import Field
 
 from agent_console.web.auth import SUPERVISORS, require
-from agent_console.web.declared import (
-    Day,
-    Given,
-    NoBody,
-    Query,
-    Reply,
-    Text,
-    add_routes,
-    operation,
-    read_query,
-)
+from agent_console.web.declared import Given, add_routes, operation, read_query
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.error_catalogue import Problem, ProblemError
+from agent_console.web.models import Day, NoBody, Query, Reply, Text
 from agent_console.web.pages import render
 from agent_console.web.requests import audit, deps
 from crm_core.domain.models import Role, User

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from agent_console.live.sessions import FORCED_ERRORS, actor, agent_sessions, problem
 from agent_console.web.auth import SUPERVISORS
-from agent_console.web.declared import Body, Given, NoBody, NoQuery, Reply, ShortText, operation
+from agent_console.web.declared import Given, operation
+from agent_console.web.models import Body, NoBody, NoQuery, Reply, ShortText
 from crm_core.domain.models import User
 from crm_core.services.agent_sessions import AgentSessionError, SessionAction, SessionOutcome
 

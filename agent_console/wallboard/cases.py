@@ -6,9 +6,10 @@ from aiohttp import web
 
 from agent_console.live.keys import HUB_KEY
 from agent_console.web.auth import SUPERVISORS
-from agent_console.web.declared import Body, Given, NoQuery, Reply, ShortText, operation
+from agent_console.web.declared import Given, operation
 from agent_console.web.edge import path_id
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.models import Body, NoQuery, Reply, ShortText
 from agent_console.web.requests import audit, deps
 from agent_console.web.scope import owner_in_scope, owner_named
 from crm_core.domain.models import CaseStatus

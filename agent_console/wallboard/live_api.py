@@ -7,16 +7,8 @@ from aiohttp import web
 from agent_console.live.keys import LIVE_KEY, SEATS_KEY
 from agent_console.wallboard.serializers import violation_json
 from agent_console.web.auth import ANY_ROLE, SUPERVISORS
-from agent_console.web.declared import (
-    Given,
-    Moment,
-    NoBody,
-    NoQuery,
-    Query,
-    Reply,
-    ShortText,
-    operation,
-)
+from agent_console.web.declared import Given, operation
+from agent_console.web.models import Moment, NoBody, NoQuery, Query, Reply, ShortText
 from agent_console.web.requests import deps, team_member_names
 from crm_core.domain.models import AgentStatus, Role
 

@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 from aiohttp import web
 
 from agent_console.web.auth import SUPERVISORS
-from agent_console.web.declared import Body, Given, NoQuery, Reply, operation, refuse_as
+from agent_console.web.declared import Given, operation
 from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.models import Body, NoQuery, Reply, refuse_as
 from agent_console.web.requests import audit, deps
 from agent_console.web.scope import check_team
 from crm_core.domain.models import User

@@ -18,7 +18,7 @@ the edge and generate the OpenAPI document (ADR 0076).
         return Transferred(call_id=...)
 
     add_routes(app, transfer)             # the route table is the only registry
-    openapi_document(app)                 # every declared route of the app
+    openapi_document(app)                 # every declared route (web/openapi.py)
 
 Every route of the API is declared (the web pages are not: they are HTML). A new one:
 (1) a `Body`/`Query` model of what it reads with the types below (a field whose refusal
@@ -40,131 +40,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Annotated, Any, Final, Generic, TypeVar, get_origin, overload
+from typing import Any, Final, Generic, TypeVar, get_origin, overload
 
 from aiohttp import web
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
     ValidationError,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
 
 from agent_console.web import error_catalogue
-from agent_console.web.auth import PUBLIC_PATHS, USER_KEY, require
+from agent_console.web.auth import USER_KEY, require
 from agent_console.web.deps import DEPS_KEY
 from agent_console.web.edge import (
-    INT64_MAX,
-    INT64_MIN,
-    MAX_REPORT_DAY,
-    MAX_YEAR,
-    MIN_REPORT_DAY,
-    MIN_YEAR,
-    check_text,
     parse_json_object,
 )
 from agent_console.web.error_catalogue import Param, Problem, ProblemError
 from agent_console.web.errors import ApiError
 from agent_console.web.i18n import pick_language
+from agent_console.web.models import (
+    Body,
+    JsonSchema,
+    NoBody,
+    NoQuery,
+    Query,
+    Reply,
+)
 from crm_core.domain.models import Role, User
 from crm_core.ports.repositories import Conflict, NotFound
 from crm_core.ports.telephony import TelephonyError
 
 log = logging.getLogger(__name__)
-
-JsonSchema = dict[str, object]
-
-# ---------------------------------------------------------------- models and types
-
-
-class Body(BaseModel):
-    """A request body. Unknown keys are ignored (clients send more than a route reads)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-
-
-class Query(BaseModel):
-    """A query string. Unknown parameters are ignored; a list field takes repeats."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-
-
-class Reply(BaseModel):
-    """A JSON response."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-
-class NoBody(Body):
-    """The operation reads no body."""
-
-
-class NoQuery(Query):
-    """The operation reads no query parameter."""
-
-
-def refuse_as(error_id: str) -> WrapValidator:
-    """Field metadata: any refusal of this field answers `error_id` (e.g. `bad-mode`
-    for a mode outside its enum). `Annotated[SpyMode, refuse_as("bad-mode")]`"""
-    error_catalogue.entry(error_id)  # a typo fails at import, not at the first request
-
-    def relabel(value: object, handler: ValidatorFunctionWrapHandler) -> object:
-        try:
-            return handler(value)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise PydanticCustomError(error_id, "{detail}", {"detail": first["msg"]}) from exc
-
-    return WrapValidator(relabel)
-
-
-def _no_control(value: str) -> str:
-    try:
-        return check_text(value, "text")
-    except ApiError as exc:
-        raise PydanticCustomError("bad-text", "text with a control character or NUL") from exc
-
-
-def _sane_day(value: date) -> date:
-    if not MIN_REPORT_DAY <= value <= MAX_REPORT_DAY:
-        raise PydanticCustomError("bad-date", f"a day from {MIN_REPORT_DAY} to {MAX_REPORT_DAY}")
-    return value
-
-
-def _sane_moment(value: datetime) -> datetime:
-    if not MIN_YEAR <= value.year <= MAX_YEAR:
-        raise PydanticCustomError("bad-date", f"a time from {MIN_YEAR} to {MAX_YEAR}")
-    return value
-
-
-_INT64: Final = {"format": "int64"}
-
-# a database id: a positive signed 64-bit integer
-Id = Annotated[int, Field(ge=1, le=INT64_MAX, json_schema_extra=_INT64)]
-# any whole number a 64-bit column holds
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX, json_schema_extra=_INT64)]
-# text a database stores: no NUL, no control character but tab/newline/CR; bound its length
-# where it is used: `Annotated[Text, Field(max_length=80)]`, or one of the sizes below
-Text = Annotated[str, AfterValidator(_no_control), Field(max_length=100_000)]
-ShortText = Annotated[Text, Field(max_length=200)]
-LongText = Annotated[Text, Field(max_length=2000)]
-# a phone number as a person types it; `crm_core.phones.normalize` decides if it is one
-Phone = Annotated[
-    str,
-    Field(min_length=3, max_length=32, pattern=r"^\+?[0-9()\- .]+$"),
-    refuse_as("invalid-phone"),
-]
-# a day of the reports' range (2000–2100), as YYYY-MM-DD
-Day = Annotated[date, AfterValidator(_sane_day)]
-# a point in time with its UTC offset, 1970–2100 (ADR 0062)
-Moment = Annotated[AwareDatetime, AfterValidator(_sane_moment)]
-
 
 # ---------------------------------------------------------------- declarations
 
@@ -377,7 +282,7 @@ async def _read_body(request: web.Request, model: type[B] | None) -> B | NoBody:
     if model is None:
         return NoBody()
     raw = await request.read()  # the app's client_max_size answers 413 first
-    if not raw.strip() and not _body_required(model):
+    if not raw.strip() and not body_required(model):
         raw = b"{}"  # a body of optional fields only may be left out
     parse_json_object(raw)  # the edge checks of ADR 0062, before any model sees it
     try:
@@ -386,7 +291,8 @@ async def _read_body(request: web.Request, model: type[B] | None) -> B | NoBody:
         raise refusal(exc, "bad-field") from exc
 
 
-def _body_required(model: type[Body]) -> bool:
+def body_required(model: type[Body]) -> bool:
+    """A body whose fields are all optional may be left out."""
     return any(info.is_required() for info in model.model_fields.values())
 
 
@@ -479,192 +385,3 @@ def language_of(request: web.Request) -> str:
 def problem_response(request: web.Request, exc: ApiError) -> web.Response:
     """The JSON error: `error_id`, `message` in the user's language, `code` + `params`."""
     return web.json_response(error_catalogue.payload(exc, language_of(request)), status=exc.status)
-
-
-# ---------------------------------------------------------------- the OpenAPI document
-
-
-def _path_parameters(path: str) -> list[JsonSchema]:
-    params: list[JsonSchema] = []
-    for segment in path.split("/"):
-        if segment.startswith("{") and segment.endswith("}"):
-            name = segment[1:-1].partition(":")[0]
-            is_id = name == "id" or (name.endswith("_id") and name != "call_id")
-            schema: JsonSchema = (
-                {"type": "integer", "format": "int64", "minimum": 1, "maximum": INT64_MAX}
-                if is_id
-                else {"type": "string"}
-            )
-            param: JsonSchema = {"name": name, "in": "path", "required": True, "schema": schema}
-            if is_id:
-                param["example"] = 1  # the first row of a table: fuzzers reach past the 404
-            params.append(param)
-    return params
-
-
-class _Schemas:
-    def __init__(self) -> None:
-        self.components: dict[str, JsonSchema] = {}
-        self._named: dict[tuple[type[BaseModel], str], str] = {}
-
-    def ref(self, model: type[BaseModel], mode: str) -> JsonSchema:
-        return {"$ref": f"#/components/schemas/{self.name(model, mode)}"}
-
-    def schema(self, model: type[BaseModel], mode: str) -> JsonSchema:
-        return self.components[self.name(model, mode)]
-
-    def name(self, model: type[BaseModel], mode: str) -> str:
-        known = self._named.get((model, mode))
-        if known is not None:
-            return known
-        generated = model.model_json_schema(
-            ref_template="#/components/schemas/{model}",
-            mode="serialization" if mode == "serialization" else "validation",
-        )
-        defs = generated.pop("$defs", {})
-        for key, value in defs.items():
-            self._add(key, value)
-        name = model.__name__
-        if name in self.components and self.components[name] != generated:
-            name = f"{model.__name__}{mode.capitalize()}"
-        self._add(name, generated)
-        self._named[(model, mode)] = name
-        return name
-
-    def _add(self, name: str, schema: JsonSchema) -> None:
-        if name in self.components and self.components[name] != schema:
-            raise ValueError(f"two different models are both called {name}")
-        self.components[name] = schema
-
-
-def _query_parameters(model: type[Query], schemas: _Schemas) -> list[JsonSchema]:
-    whole = schemas.schema(model, "validation")
-    properties = whole.get("properties", {})
-    required = whole.get("required", [])
-    params: list[JsonSchema] = []
-    if isinstance(properties, dict):
-        for name, schema in properties.items():
-            params.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": isinstance(required, list) and name in required,
-                    "schema": schema,
-                }
-            )
-    return params
-
-
-def _error_responses(decl: Declaration) -> dict[str, JsonSchema]:
-    ids: dict[int, list[str]] = {}
-    implied: list[str] = []
-    if decl.body is not None:
-        implied += ["bad-json", "bad-text", "bad-field", "out-of-range", "bad-date", "too-large"]
-    if decl.query is not None:
-        implied += ["bad-text", "bad-parameter", "out-of-range", "bad-date"]
-    if decl.roles:
-        implied += ["unauthenticated", "forbidden"]
-    for error_id in (*implied, *decl.errors):
-        status = error_catalogue.status_of(error_id)
-        if error_id not in ids.setdefault(status, []):
-            ids[status].append(error_id)
-    return {
-        str(status): {
-            "description": ", ".join(found),
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "allOf": [
-                            {"$ref": "#/components/schemas/Error"},
-                            {"properties": {"error_id": {"enum": found}}},
-                        ]
-                    }
-                }
-            },
-        }
-        for status, found in sorted(ids.items())
-    }
-
-
-ERROR_SCHEMA: Final[JsonSchema] = {
-    "type": "object",
-    "required": ["error_id", "message"],
-    "properties": {
-        "error_id": {"type": "string", "enum": sorted(error_catalogue.ERRORS)},
-        "message": {"type": "string", "description": "in the user's language"},
-        "code": {"type": "string", "description": "message code (error_catalogue)"},
-        "params": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
-        "detail": {"type": "string", "description": "technical detail, English"},
-    },
-}
-
-
-def declared_routes(app: web.Application) -> list[Declaration]:
-    """Every declared operation of the app's router, in route order."""
-    found: list[Declaration] = []
-    for route in app.router.routes():
-        decl = declaration_of(route.handler)
-        if decl is not None and route.method == decl.method:
-            found.append(decl)
-    return found
-
-
-def openapi_document(
-    app: web.Application,
-    *,
-    title: str = "callcenter API",
-    version: str = "0.1.0",
-) -> JsonSchema:
-    """The OpenAPI 3.1 document of every declared operation of `app`: the document is
-    the declarations, so an operation cannot be served and missing from it."""
-    schemas = _Schemas()
-    paths: dict[str, dict[str, JsonSchema]] = {}
-    used_ids: set[str] = set()
-    for decl in declared_routes(app):
-        parameters = _path_parameters(decl.path)
-        if decl.query is not None:
-            parameters += _query_parameters(decl.query, schemas)
-        success: JsonSchema = {"description": "OK"}
-        if decl.response is not None:
-            success["content"] = {
-                "application/json": {"schema": schemas.ref(decl.response, "serialization")}
-            }
-        operation_id = decl.name
-        while operation_id in used_ids:
-            operation_id += "_"
-        used_ids.add(operation_id)
-        entry: JsonSchema = {
-            "operationId": operation_id,
-            "summary": decl.summary,
-            "tags": [decl.tag],
-            "parameters": parameters,
-            "responses": {str(decl.status): success, **_error_responses(decl)},
-        }
-        if decl.roles:
-            entry["x-roles"] = [role.value for role in decl.roles]
-        if decl.path in PUBLIC_PATHS:  # the rest needs a session, whatever the role
-            entry["security"] = []
-        if decl.body is not None:
-            entry["requestBody"] = {
-                "required": _body_required(decl.body),
-                "content": {"application/json": {"schema": schemas.ref(decl.body, "validation")}},
-            }
-        elif decl.raw_body is not None:
-            entry["requestBody"] = {
-                "required": True,
-                "content": {kind: {"schema": schema} for kind, schema in decl.raw_body.items()},
-            }
-        paths.setdefault(decl.path, {})[decl.method.lower()] = entry
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": title, "version": version},
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": "cc_session"},
-            },
-            "schemas": {"Error": ERROR_SCHEMA, **schemas.components},
-        },
-        "security": [{"bearer": []}, {"cookie": []}],
-    }

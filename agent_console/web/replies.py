@@ -4,7 +4,7 @@ declared once here."""
 
 from __future__ import annotations
 
-from agent_console.web.declared import Reply
+from agent_console.web.models import Reply
 
 
 class CallbackAttemptReply(Reply):

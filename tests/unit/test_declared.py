@@ -16,11 +16,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import Field
 
 from agent_console.web.auth import USER_KEY
-from agent_console.web.declared import (
+from agent_console.web.declared import Given, Handler, add_routes, declaration_of, operation
+from agent_console.web.edge import MAX_JSON_DEPTH, edge_checks
+from agent_console.web.error_catalogue import ProblemError
+from agent_console.web.errors import json_errors
+from agent_console.web.models import (
     Body,
     Day,
-    Given,
-    Handler,
     Id,
     Int64,
     LongText,
@@ -31,16 +33,9 @@ from agent_console.web.declared import (
     Query,
     Reply,
     ShortText,
-    add_routes,
-    declaration_of,
-    declared_routes,
-    openapi_document,
-    operation,
     refuse_as,
 )
-from agent_console.web.edge import MAX_JSON_DEPTH, edge_checks
-from agent_console.web.error_catalogue import ProblemError
-from agent_console.web.errors import json_errors
+from agent_console.web.openapi import declared_routes, openapi_document
 from crm_core.domain.models import Role, User
 from crm_core.ports.repositories import NotFound
 from crm_core.ports.telephony import TelephonyError

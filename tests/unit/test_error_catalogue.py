@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from agent_console.web import error_catalogue
-from agent_console.web.declared import Given, NoBody, NoQuery, Reply, add_routes, operation
+from agent_console.web.declared import Given, add_routes, operation
 from agent_console.web.deps import DEPS_KEY, ConsoleConfig, ConsoleDeps
 from agent_console.web.edge import edge_checks
 from agent_console.web.error_catalogue import (
@@ -30,6 +30,7 @@ from agent_console.web.error_catalogue import (
     status_of,
 )
 from agent_console.web.errors import ApiError, json_errors
+from agent_console.web.models import NoBody, NoQuery, Reply
 from agent_console.web.pages import JINJA_KEY, make_environment
 from agent_console.web.problem_pages import problems_as_pages, wants_html
 
