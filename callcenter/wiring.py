@@ -523,8 +523,7 @@ class Runtime:
     ) -> Console:
         from agent_console.api import setup_lead_routes
         from agent_console.app import create_app
-        from agent_console.campaigns.operator import campaign_routes
-        from agent_console.campaigns.seat_hooks import campaign_seat_hooks
+        from agent_console.campaigns.routes import setup_campaign_routes
         from agent_console.web.deps import ConsoleConfig, ConsoleDeps
         from callcenter.ops import setup_ops_routes
         from crm_core.phones import normalize
@@ -537,18 +536,16 @@ class Runtime:
         def mount_lead(app: web.Application) -> None:
             setup_lead_routes(app, config=lead_config)
 
-        def mount_campaigns(app: web.Application) -> None:
-            campaign_routes(
-                campaigns=db.campaigns,
-                customers=db.customers,
-                dnc=db.dnc,
-                cases=db.cases,
-                dialer_stats=telephony.dialer.stats,
-                phone_region=s.phone_region,
-            )(app)
-            campaign_seat_hooks(
-                app, campaigns=db.campaigns, dnc=db.dnc, surveys=db.surveys, effects=db.effects
-            )
+        mount_campaigns = setup_campaign_routes(
+            campaigns=db.campaigns,
+            customers=db.customers,
+            dnc=db.dnc,
+            surveys=db.surveys,
+            cases=db.cases,
+            effects=db.effects,
+            dialer_stats=telephony.dialer.stats,
+            phone_region=s.phone_region,
+        )
 
         def mount_ops(app: web.Application) -> None:
             setup_ops_routes(app, health, db_ping=db.ping, metrics_token=s.metrics_token)

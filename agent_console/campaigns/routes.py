@@ -17,6 +17,7 @@ from aiohttp import web
 from agent_console.campaigns.common import DialerStats
 from agent_console.campaigns.operator import campaign_routes
 from agent_console.campaigns.seat_hooks import campaign_seat_hooks
+from crm_core.ports.effects import EffectClaims
 from crm_core.ports.repositories import (
     CampaignRepository,
     CaseRepository,
@@ -33,6 +34,7 @@ def setup_campaign_routes(
     dnc: DncNumbers,
     surveys: SurveyRepository,
     cases: CaseRepository | None = None,
+    effects: EffectClaims | None = None,
     dialer_stats: DialerStats | None = None,
     phone_region: str = "CN",
 ) -> Callable[[web.Application], None]:
@@ -48,6 +50,6 @@ def setup_campaign_routes(
 
     def setup(app: web.Application) -> None:
         operator_routes(app)
-        campaign_seat_hooks(app, campaigns=campaigns, dnc=dnc, surveys=surveys)
+        campaign_seat_hooks(app, campaigns=campaigns, dnc=dnc, surveys=surveys, effects=effects)
 
     return setup
