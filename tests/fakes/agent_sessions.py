@@ -1,15 +1,14 @@
 """In-memory fakes of the ports the agent-sessions use case depends on: the PBX's queue
-commands, the console's agent-state projection, the audit log and the user directory."""
+commands and the console's agent-state projection (the audit log and the user directory
+are `FakeAudit` and `FakeUsers` of `tests.fakes.repos`)."""
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from crm_core.domain.models import AgentStatus, AuditEntry, User
+from crm_core.domain.models import AgentStatus
 from crm_core.ports.telephony import (
     OriginateRequest,
     OriginateResult,
@@ -194,29 +193,3 @@ class FakeSeats:
 
 def _copy(state: SeatState) -> SeatState:
     return SeatState(state.status, state.paused, state.reason, set(state.queues))
-
-
-@dataclass(slots=True)
-class FakeAudit:
-    entries: list[AuditEntry] = field(default_factory=list)
-
-    async def record(self, entry: AuditEntry) -> None:
-        self.entries.append(entry)
-
-    async def list(
-        self, *, since: datetime | None = None, actor: str | None = None, limit: int = 500
-    ) -> builtins.list[AuditEntry]:
-        found = [
-            e
-            for e in self.entries
-            if (since is None or e.at >= since) and (actor is None or e.actor == actor)
-        ]
-        return found[-limit:]
-
-
-@dataclass(slots=True)
-class FakeDirectory:
-    users: list[User] = field(default_factory=list)
-
-    async def get_by_member_name(self, member_name: str) -> User | None:
-        return next((u for u in self.users if u.member_name == member_name), None)

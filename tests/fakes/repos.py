@@ -1,191 +1,256 @@
-"""In-memory fakes of the repository ports the services use (docs/adr/0090).
+"""In-memory fakes of the CRM repository ports, one fake per port (docs/adr/0090).
 
-They keep the rules of the real repositories that the services rely on: one open
-callback per number is the service's job, but `open_for_phone` answers the earliest
-due open one; deadline claims succeed once; an effect key is claimed once; a unit of
-work that raises is rolled back, claims and writes together. Units are serialised (one
-writer at a time, as on SQLite), so a unit's rollback cannot undo another's writes.
-Writes inside a unit are visible to readers outside it before it ends (the fakes have
-no isolation); the services never read outside a unit what they write inside one.
-
-`FakeDb` has every repository the service Protocols in `crm_core.ports.stores` name.
+Each fake implements the widest Protocol its users need (`crm_core.ports.repositories`,
+the narrow readers of `crm_core.ports.stores` and of the services), and keeps the rules
+of the SQL repository the services rely on: lists come in the SQL order, a missing row
+raises `NotFound`, a case's history grows as the SQL one does. `rows` is what a test
+reads; `add` seeds rows as they are. The callbacks' fake is `tests.fakes.callbacks`; the
+unit of work and the effect ledger over the fakes are `tests.fakes.db`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import copy
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from crm_core.domain.models import (
-    AttemptResult,
-    Callback,
-    CallbackAttempt,
-    CallbackReason,
-    CallbackStatus,
+    AuditEntry,
     CallRecord,
     Case,
+    CaseEvent,
+    CaseKind,
     CaseStatus,
+    Customer,
     User,
     Violation,
 )
-from crm_core.ports.repositories import NotFound
-from crm_core.ports.stores import CallbackDb, CallbackStore, DeadlineDb, RingRuleDb, SweepDb
+from crm_core.ports.repositories import CallFilter, NotFound
 
-_OPEN = (CallbackStatus.OPEN, CallbackStatus.OVERDUE)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
 _DONE = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
-_CALLBACK_FIELDS = frozenset(
-    {
-        "status",
-        "due_at",
-        "owner_user_id",
-        "queue",
-        "customer_id",
-        "question",
-        "outcome",
-        "closed_at",
-        "reminded_at",
-        "escalated_at",
-        "next_attempt_at",
-        "merged_count",
-    }
-)
 
 
-class FakeCallbacks:
-    """`CallbackStore` (CallbackRepository with the deadline claims) in a dict."""
+class DatabaseDown(OSError):
+    """What a fake repository raises while the test says the database is out."""
+
+
+def row_or_not_found(rows: Mapping[_K, _V], key: _K, what: str) -> _V:
+    try:
+        return rows[key]
+    except KeyError:
+        raise NotFound(f"no {what} {key}") from None
+
+
+class FakeCalls:
+    """`CallRepository` in a dict by call id. `down = True`: every method raises
+    `DatabaseDown`; `filters` keeps the filters `list` was asked with."""
 
     def __init__(self) -> None:
-        self.rows: dict[int, Callback] = {}
-        self._next_id = 1
+        self.rows: dict[str, CallRecord] = {}
+        self.filters: builtins.list[CallFilter] = []
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise DatabaseDown("database unreachable")
+
+    def add(self, *records: CallRecord) -> None:
+        self.rows.update((r.call_id, r) for r in records)
+
+    async def save_many(self, records: Iterable[CallRecord]) -> int:
+        self._check()
+        batch = builtins.list(records)
+        self.add(*batch)
+        return len(batch)
+
+    async def get(self, call_id: str) -> CallRecord:
+        self._check()
+        return row_or_not_found(self.rows, call_id, "call")
+
+    async def list(self, flt: CallFilter) -> builtins.list[CallRecord]:
+        """As the SQL repository: the filter's conditions, latest started first."""
+        self._check()
+        self.filters.append(flt)
+        found = [
+            (n, r)
+            for n, r in enumerate(self.rows.values())
+            if (flt.since is None or (r.started_at is not None and r.started_at >= flt.since))
+            and (flt.until is None or (r.started_at is not None and r.started_at < flt.until))
+            and (flt.agent is None or r.agent == flt.agent)
+            and (flt.agents is None or r.agent in flt.agents)
+            and (flt.queue is None or r.queue == flt.queue)
+            and (flt.outcome is None or r.outcome == flt.outcome)
+            and (flt.customer_id is None or r.customer_id == flt.customer_id)
+        ]
+        found.sort(key=lambda nr: (nr[1].started_at is not None, nr[1].started_at, nr[0]))
+        return [r for _, r in reversed(found)][flt.offset : flt.offset + flt.limit]
+
+    async def save_wrapup(
+        self,
+        call_id: str,
+        *,
+        disposition: str | None,
+        notes: str | None,
+        customer_id: int | None = None,
+    ) -> CallRecord:
+        record = await self.get(call_id)
+        updated = dataclasses.replace(
+            record,
+            disposition=disposition,
+            wrapup_notes=notes,
+            customer_id=customer_id if customer_id is not None else record.customer_id,
+        )
+        self.rows[call_id] = updated
+        return updated
+
+    async def count(self) -> int:
+        self._check()
+        return len(self.rows)
+
+    async def check_reachable(self) -> None:
+        self._check()
+
+
+class FakeCases:
+    """`CaseRepository` in a dict; a case's history grows as the SQL one does."""
+
+    def __init__(self, *cases: Case) -> None:
+        self.rows: dict[int, Case] = {}
+        self.add(*cases)
+
+    def add(self, *cases: Case) -> None:
+        """Store cases as they are (ids included)."""
+        self.rows.update((c.id, c) for c in cases)
+
+    async def closed_matters(
+        self, *, until: datetime, limit: int = 100_000
+    ) -> builtins.list[tuple[int, int, datetime]]:
+        closed = [
+            (c.customer_id, c.id, c.closed_at)
+            for c in self.rows.values()
+            if c.customer_id is not None and c.closed_at is not None and c.closed_at < until
+        ]
+        return sorted(closed, key=lambda m: m[2])[:limit]
 
     async def create(
         self,
         *,
-        phone_e164: str,
-        reason: CallbackReason,
-        due_at: datetime,
+        kind: CaseKind,
+        subject: str,
         created_at: datetime,
-        customer_id: int | None = None,
-        owner_user_id: int | None = None,
-        queue: str | None = None,
+        customer_id: int | None,
+        owner_user_id: int | None,
+        department: str | None = None,
         call_id: str | None = None,
-        question: str = "",
-    ) -> Callback:
-        cb = Callback(
-            id=self._next_id,
-            phone_e164=phone_e164,
-            reason=reason,
-            status=CallbackStatus.OPEN,
+        description: str = "",
+        promised_reply_at: datetime | None = None,
+    ) -> Case:
+        status = CaseStatus.ESCALATED if kind == CaseKind.ESCALATION else CaseStatus.OPEN
+        opened = CaseEvent(at=created_at, status=status, by_user_id=owner_user_id, note="opened")
+        case = Case(
+            id=max(self.rows, default=0) + 1,
+            kind=kind,
+            status=status,
+            subject=subject,
             created_at=created_at,
-            due_at=due_at,
             customer_id=customer_id,
             owner_user_id=owner_user_id,
-            queue=queue,
+            department=department,
             call_id=call_id,
-            question=question,
+            description=description,
+            promised_reply_at=promised_reply_at,
+            history=(opened,),
         )
-        self._next_id += 1
-        self.rows[cb.id] = cb
-        return cb
+        self.rows[case.id] = case
+        return case
 
-    async def get(self, callback_id: int) -> Callback:
-        try:
-            return self.rows[callback_id]
-        except KeyError:
-            raise NotFound(f"no callback {callback_id}") from None
-
-    async def open_for_phone(self, phone_e164: str) -> Callback | None:
-        found = [c for c in self.rows.values() if c.phone_e164 == phone_e164 and c.status in _OPEN]
-        return min(found, key=lambda c: c.due_at) if found else None
+    async def get(self, case_id: int) -> Case:
+        return row_or_not_found(self.rows, case_id, "case")
 
     async def list(
         self,
         *,
-        status: Sequence[CallbackStatus] | None = None,
-        owner_user_id: int | None = None,
-        limit: int = 500,
         customer_id: int | None = None,
-        call_id: str | None = None,
-    ) -> builtins.list[Callback]:
+        owner_user_id: int | None = None,
+        open_only: bool = False,
+        limit: int = 200,
+    ) -> builtins.list[Case]:
         found = [
             c
             for c in self.rows.values()
-            if (status is None or c.status in status)
+            if (customer_id is None or c.customer_id == customer_id)
             and (owner_user_id is None or c.owner_user_id == owner_user_id)
-            and (customer_id is None or c.customer_id == customer_id)
-            and (call_id is None or c.call_id == call_id)
+            and (not open_only or c.status not in _DONE)
         ]
-        return sorted(found, key=lambda c: c.due_at)[:limit]
+        return sorted(found, key=lambda c: c.created_at, reverse=True)[:limit]
 
-    async def update(self, callback_id: int, **fields: object) -> Callback:
-        unknown = set(fields) - _CALLBACK_FIELDS
-        if unknown:
-            raise ValueError(f"unknown callback fields: {sorted(unknown)}")
-        cb = dataclasses.replace(await self.get(callback_id), **fields)  # type: ignore[arg-type]
-        self.rows[callback_id] = cb
-        return cb
+    async def _event(self, case_id: int, event: CaseEvent, **fields: object) -> Case:
+        case = await self.get(case_id)
+        case = dataclasses.replace(case, history=(*case.history, event), **fields)  # type: ignore[arg-type]
+        self.rows[case_id] = case
+        return case
 
-    async def add_attempt(
+    async def set_status(
         self,
-        callback_id: int,
+        case_id: int,
+        status: CaseStatus,
         *,
         at: datetime,
-        result: AttemptResult,
-        by_user_id: int | None = None,
-        call_id: str | None = None,
+        by_user_id: int | None,
         note: str = "",
-    ) -> Callback:
-        cb = await self.get(callback_id)
-        attempt = CallbackAttempt(
-            at=at, result=result, by_user_id=by_user_id, call_id=call_id, note=note
-        )
-        self.rows[callback_id] = cb = dataclasses.replace(cb, attempts=(*cb.attempts, attempt))
-        return cb
+    ) -> Case:
+        event = CaseEvent(at=at, status=status, by_user_id=by_user_id, note=note)
+        closed_at = at if status in _DONE else None
+        return await self._event(case_id, event, status=status, closed_at=closed_at)
 
-    async def pending_deadlines(self) -> builtins.list[Callback]:
-        found = [
-            c
-            for c in self.rows.values()
-            if c.status in _OPEN and (c.escalated_at is None or c.reminded_at is None)
-        ]
-        return sorted(found, key=lambda c: c.due_at)
+    async def reassign(
+        self, case_id: int, owner_user_id: int, *, at: datetime, by_user_id: int | None
+    ) -> Case:
+        status = (await self.get(case_id)).status
+        note = f"handed over to user {owner_user_id}"
+        event = CaseEvent(at=at, status=status, by_user_id=by_user_id, note=note)
+        return await self._event(case_id, event, owner_user_id=owner_user_id)
 
-    async def claim(self, callback_id: int, marker: str, at: datetime, **extra: object) -> bool:
-        if marker not in ("reminded_at", "escalated_at"):
-            raise ValueError(marker)
-        cb = self.rows.get(callback_id)
-        if cb is None or cb.status not in _OPEN or getattr(cb, marker) is not None:
-            return False
-        await self.update(callback_id, **{marker: at, **extra})
-        return True
 
-    async def claim_retry(self, callback_id: int, retry_at: datetime) -> bool:
-        cb = self.rows.get(callback_id)
-        if cb is None or cb.status not in _OPEN or cb.next_attempt_at != retry_at:
-            return False
-        await self.update(callback_id, next_attempt_at=None)
-        return True
+class FakeUsers:
+    """`UserLookup` and `AgentDirectory`: the users a test adds."""
 
-    async def retry_rows(self) -> builtins.list[tuple[int, datetime]]:
-        return [
-            (c.id, c.next_attempt_at)
-            for c in self.rows.values()
-            if c.status in _OPEN and c.next_attempt_at is not None
-        ]
+    def __init__(self, *users: User) -> None:
+        self.rows: dict[int, User] = {}
+        self.add(*users)
 
-    async def deadline_rows(self) -> builtins.list[tuple[int, datetime, bool, bool]]:
-        return [
-            (c.id, c.due_at, c.reminded_at is None, c.escalated_at is None)
-            for c in self.rows.values()
-            if c.status in _OPEN and (c.escalated_at is None or c.reminded_at is None)
-        ]
+    def add(self, *users: User) -> None:
+        self.rows.update((u.id, u) for u in users)
+
+    async def get(self, user_id: int) -> User:
+        return row_or_not_found(self.rows, user_id, "user")
+
+    async def get_by_member_name(self, member_name: str) -> User | None:
+        return next((u for u in self.rows.values() if u.member_name == member_name), None)
+
+
+class FakeCustomers:
+    """`CustomerReader`: the customers a test adds; `normalize` turns a number as dialled
+    into the E.164 form the phones are stored in."""
+
+    def __init__(self, normalize: Callable[[str], str] = lambda raw: raw) -> None:
+        self.rows: dict[int, Customer] = {}
+        self._normalize = normalize
+
+    def add(self, *customers: Customer) -> None:
+        self.rows.update((c.id, c) for c in customers)
+
+    async def get(self, customer_id: int) -> Customer:
+        return row_or_not_found(self.rows, customer_id, "customer")
+
+    async def find_by_phone(self, phone: str) -> Customer | None:
+        e164 = self._normalize(phone)
+        return next((c for c in self.rows.values() if any(p.e164 == e164 for p in c.phones)), None)
 
 
 class FakeViolations:
@@ -213,158 +278,51 @@ class FakeViolations:
         return found[:limit]
 
 
-class FakeUsers:
-    """`UserLookup`: the users a test adds."""
-
-    def __init__(self, *users: User) -> None:
-        self.rows = {u.id: u for u in users}
-
-    def add(self, user: User) -> User:
-        self.rows[user.id] = user
-        return user
-
-    async def get(self, user_id: int) -> User:
-        try:
-            return self.rows[user_id]
-        except KeyError:
-            raise NotFound(f"no user {user_id}") from None
-
-    async def get_by_member_name(self, member_name: str) -> User | None:
-        return next((u for u in self.rows.values() if u.member_name == member_name), None)
-
-
-class FakeCases:
-    """`OpenCases`: the cases a test adds."""
-
-    def __init__(self, *cases: Case) -> None:
-        self.rows = builtins.list(cases)
-
-    async def list(
-        self,
-        *,
-        customer_id: int | None = None,
-        owner_user_id: int | None = None,
-        open_only: bool = False,
-        limit: int = 200,
-    ) -> builtins.list[Case]:
-        found = [
-            c
-            for c in self.rows
-            if (customer_id is None or c.customer_id == customer_id)
-            and (owner_user_id is None or c.owner_user_id == owner_user_id)
-            and (not open_only or c.status not in _DONE)
-        ]
-        return sorted(found, key=lambda c: c.created_at, reverse=True)[:limit]
-
-
-class FakeCalls:
-    """`CallReader`: the call records a test stores."""
+class FakeAudit:
+    """`AuditLog`: the entries recorded, oldest first."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, CallRecord] = {}
+        self.entries: builtins.list[AuditEntry] = []
 
-    def add(self, record: CallRecord) -> CallRecord:
-        self.rows[record.call_id] = record
-        return record
+    async def record(self, entry: AuditEntry) -> None:
+        self.entries.append(entry)
 
-    async def get(self, call_id: str) -> CallRecord:
-        try:
-            return self.rows[call_id]
-        except KeyError:
-            raise NotFound(f"no call {call_id}") from None
-
-
-@dataclass
-class FakeUnit:
-    """`UnitOfWork` over the fake repositories; `locked` lists the names it locked."""
-
-    callbacks: FakeCallbacks
-    violations: FakeViolations
-    claims: set[tuple[str, str]]
-    now: datetime
-    locked: builtins.list[str] = field(default_factory=builtins.list)
-
-    async def claim(self, call_id: str, effect: str) -> bool:
-        key = (call_id, effect[:300])
-        if key in self.claims:
-            return False
-        self.claims.add(key)
-        return True
-
-    async def lock(self, name: str) -> None:
-        self.locked.append(name)  # units are serialised already
-
-
-class FakeEffects:
-    """`EffectLedger`: effect keys in a set, units of work that roll back on error."""
-
-    def __init__(self, callbacks: FakeCallbacks, violations: FakeViolations, calls: FakeCalls):
-        self._callbacks = callbacks
-        self._violations = violations
-        self._calls = calls
-        self.claimed: dict[tuple[str, str], datetime] = {}
-        self._writer = asyncio.Lock()
-        self.units: builtins.list[FakeUnit] = []  # committed, in order
-        self.rolled_back = 0
-
-    @asynccontextmanager
-    async def transaction(self, now: datetime) -> AsyncIterator[FakeUnit]:
-        async with self._writer:
-            callbacks = copy.copy(self._callbacks.rows)
-            violations = builtins.list(self._violations.rows)
-            claims = set(self.claimed)
-            unit = FakeUnit(self._callbacks, self._violations, claims, now)
-            try:
-                yield unit
-            except BaseException:
-                self._callbacks.rows = callbacks
-                self._violations.rows = violations
-                self.rolled_back += 1
-                raise
-            for key in claims - set(self.claimed):
-                self.claimed[key] = now
-            self.units.append(unit)
-
-    def applied(self, call_id: str) -> builtins.list[str]:
-        return sorted(effect for cid, effect in self.claimed if cid == call_id)
-
-    async def calls_without(
-        self, effect: str, *, since: datetime, until: datetime, limit: int = 500
-    ) -> builtins.list[str]:
+    async def list(
+        self, *, since: datetime | None = None, actor: str | None = None, limit: int = 500
+    ) -> builtins.list[AuditEntry]:
         found = [
-            r
-            for r in self._calls.rows.values()
-            if r.started_at is not None
-            and r.started_at >= since
-            and r.ended_at is not None
-            and r.ended_at < until
-            and (r.call_id, effect) not in self.claimed
+            e
+            for e in self.entries
+            if (since is None or e.at >= since) and (actor is None or e.actor == actor)
         ]
-        return [r.call_id for r in sorted(found, key=lambda r: r.started_at or since)][:limit]
-
-    async def forget_older_than(self, moment: datetime) -> int:
-        old = [key for key, at in self.claimed.items() if at < moment]
-        for key in old:
-            del self.claimed[key]
-        return len(old)
+        return found[-limit:]
 
 
-class FakeDb:
-    """Every repository the service Protocols of `crm_core.ports.stores` name."""
+if TYPE_CHECKING:  # mypy checks that each fake satisfies its ports (tests.fakes is in packages)
+    from crm_core.ports.agent_state import AgentDirectory
+    from crm_core.ports.repositories import (
+        AuditLog,
+        CallRepository,
+        CaseRepository,
+        ViolationRepository,
+    )
+    from crm_core.ports.stores import CallReader, OpenCases, UserLookup
+    from crm_core.services.customer_cards import (
+        AuditRecorder,
+        CallHistory,
+        CaseReader,
+        CustomerReader,
+    )
 
-    def __init__(self, *users: User, cases: Sequence[Case] = ()) -> None:
-        self.callbacks = FakeCallbacks()
-        self.violations = FakeViolations()
-        self.users = FakeUsers(*users)
-        self.cases = FakeCases(*cases)
-        self.calls = FakeCalls()
-        self.effects = FakeEffects(self.callbacks, self.violations, self.calls)
-
-
-if TYPE_CHECKING:  # mypy checks that the fakes satisfy the ports (tests.fakes is in its packages)
-    _db = FakeDb()
-    _callback_db: CallbackDb = _db
-    _ring_rule_db: RingRuleDb = _db
-    _deadline_db: DeadlineDb = _db
-    _sweep_db: SweepDb = _db
-    _store: CallbackStore = _db.callbacks
+    _calls: CallRepository = FakeCalls()
+    _call_reader: CallReader = FakeCalls()
+    _call_history: CallHistory = FakeCalls()
+    _cases: CaseRepository = FakeCases()
+    _open_cases: OpenCases = FakeCases()
+    _case_reader: CaseReader = FakeCases()
+    _users: UserLookup = FakeUsers()
+    _directory: AgentDirectory = FakeUsers()
+    _customers: CustomerReader = FakeCustomers()
+    _violations: ViolationRepository = FakeViolations()
+    _audit: AuditLog = FakeAudit()
+    _recorder: AuditRecorder = FakeAudit()

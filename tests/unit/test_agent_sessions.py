@@ -21,7 +21,8 @@ from crm_core.services.agent_sessions import (
     SessionAction,
     SignOutFailed,
 )
-from tests.fakes.agent_sessions import FakeAudit, FakeDirectory, FakeQueues, FakeSeats
+from tests.fakes.agent_sessions import FakeQueues, FakeSeats
+from tests.fakes.repos import FakeAudit, FakeUsers
 
 IFACE = "Local/1001@agents/n"
 AGENT = User(
@@ -53,7 +54,7 @@ class World:
     pbx: FakeQueues = field(default_factory=FakeQueues)
     seats: FakeSeats = field(default_factory=FakeSeats)
     audit: FakeAudit = field(default_factory=FakeAudit)
-    directory: FakeDirectory = field(default_factory=lambda: FakeDirectory([AGENT, OTHER]))
+    directory: FakeUsers = field(default_factory=lambda: FakeUsers(AGENT, OTHER))
 
     @property
     def sessions(self) -> AgentSessions:

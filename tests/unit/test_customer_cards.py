@@ -25,7 +25,8 @@ from crm_core.domain.models import (
 )
 from crm_core.ports.repositories import NotFound
 from crm_core.services.customer_cards import CustomerCardService, notes_visible_to
-from tests.fakes.customers import FakeAudit, FakeCallbacks, FakeCalls, FakeCases, FakeCustomers
+from tests.fakes.callbacks import FakeCallbacks
+from tests.fakes.repos import FakeAudit, FakeCalls, FakeCases, FakeCustomers
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 AGENT1 = User(id=1, username="agent1", display_name="A1", role=Role.AGENT, member_name="Agent 1001")
@@ -98,23 +99,23 @@ def callback(n: int, phone: str, status: CallbackStatus) -> Callback:
 def world() -> World:
     w = World()
     w.customers.add(ZHANG)
-    w.calls.rows += [
+    w.calls.add(
         call(1, "Agent 1001", "wants the red one"),
         call(2, "Agent 1002", "angry about the bill"),
         call(3, None),
-    ]
-    w.cases.rows += [
+    )
+    w.cases.add(
         Case(id=1, kind=CaseKind.COMPLAINT, status=CaseStatus.OPEN, subject="bill",
              created_at=T0, customer_id=ZHANG.id),
         Case(id=2, kind=CaseKind.INQUIRY, status=CaseStatus.CLOSED, subject="old",
              created_at=T0, customer_id=ZHANG.id),
         Case(id=3, kind=CaseKind.INQUIRY, status=CaseStatus.OPEN, subject="other customer",
              created_at=T0, customer_id=99),
-    ]  # fmt: skip
-    w.callbacks.rows += [
+    )  # fmt: skip
+    w.callbacks.add(
         callback(1, "+8613800138000", CallbackStatus.OVERDUE),
         callback(2, "+8613900139000", CallbackStatus.DONE),
-    ]
+    )
     return w
 
 
@@ -154,7 +155,7 @@ def test_an_agent_without_a_member_name_reads_no_notes_of_calls_without_an_agent
 
 
 async def test_the_popping_call_is_left_out_and_five_calls_are_shown(world: World) -> None:
-    world.calls.rows += [call(n, "Agent 1001") for n in range(4, 10)]
+    world.calls.add(*(call(n, "Agent 1001") for n in range(4, 10)))
     card = await world.service.card(AGENT1, phone="138 0013 8000", call_id="c1")
     assert [c.call_id for c in card.recent_calls] == ["c2", "c3", "c4", "c5", "c6"]
     assert world.calls.filters[-1].limit == 6
@@ -173,7 +174,7 @@ async def test_reading_a_card_is_audited_with_the_call_it_popped_for(world: Worl
 async def test_an_unknown_number_shows_its_open_callback_and_is_not_audited(
     world: World,
 ) -> None:
-    world.callbacks.rows.append(callback(3, "+8613700137000", CallbackStatus.OPEN))
+    world.callbacks.add(callback(3, "+8613700137000", CallbackStatus.OPEN))
     card = await world.service.card(AGENT1, phone="13700137000", call_id="c9")
     assert not card.known
     assert card.recent_calls == ()

@@ -44,7 +44,7 @@ from crm_core.services.callbacks import CALLBACK_EFFECT, CallbackError, Callback
 from crm_core.services.deadlines import DeadlineScheduler
 from crm_core.services.effects import EffectSweeper
 from crm_core.services.rules import RING_RULE_EFFECT, RingRuleService
-from tests.fakes.repos import FakeDb
+from tests.fakes.db import FakeDb
 from tests.polling import eventually
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

@@ -31,13 +31,8 @@ from crm_core.services.wrapup import (
     WrapUpResult,
     WrapUpService,
 )
-from tests.fakes.wrapup import (
-    DatabaseDown,
-    FakePromiser,
-    FakeWrapUpRepos,
-    RecordingBus,
-    Tasks,
-)
+from tests.fakes.repos import DatabaseDown
+from tests.fakes.wrapup import FakePromiser, FakeWrapUpRepos, RecordingBus, Tasks
 
 AGENT = User(id=7, username="agent1", display_name="A1", role=Role.AGENT, member_name="Agent 1001")
 CARD = CallContext(phone="13800138000", queue="support", customer_id=3)
@@ -95,7 +90,7 @@ async def test_a_resolved_wrap_up_is_written_and_announced(world: World) -> None
         WrapUp(call_id="c-1", agent=AGENT, disposition="order", notes="发货查询"), CARD
     )
     assert (done.saved, done.callback, done.case) == (True, None, None)
-    stored = world.repos.calls.records["c-1"]
+    stored = world.repos.calls.rows["c-1"]
     assert (stored.disposition, stored.wrapup_notes, stored.customer_id) == ("order", "发货查询", 3)
     (event,) = world.saved_events()
     assert (event.call_id, event.agent_user_id, event.agent, event.result) == (
@@ -235,11 +230,11 @@ async def test_a_record_that_lands_late_is_written_by_the_retry(world: World) ->
     assert world.saved_events()[0].call_id == "c-1"  # announced at once all the same
     await world.clock.advance(0)  # the retry task starts and sleeps
     await world.clock.advance(RETRY_INTERVAL * 3)
-    assert "c-1" not in world.repos.calls.records
+    assert "c-1" not in world.repos.calls.rows
     await world.repos.calls.save_many([record()])  # the hang-up's record lands
     await world.clock.advance(RETRY_INTERVAL)
     await asyncio.wait_for(world.tasks.tasks["wrapup:c-1"], 1)
-    stored = world.repos.calls.records["c-1"]
+    stored = world.repos.calls.rows["c-1"]
     assert (stored.disposition, stored.wrapup_notes) == ("order", "late")
 
 
