@@ -4,7 +4,7 @@ dials it or skips it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import Field
@@ -16,7 +16,7 @@ from agent_console.web.deps import DEPS_KEY
 from agent_console.web.dialing import agent_first_call
 from agent_console.web.edge import is_id
 from agent_console.web.error_catalogue import ProblemError
-from agent_console.web.models import Body, NoBody, NoQuery, Reply, Text, refuse_as
+from agent_console.web.models import Body, NoBody, NoQuery, Reply, ShortText, Text
 from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import (
     CallOutcome,
@@ -40,13 +40,16 @@ from crm_core.services.campaigns import (
 from crm_core.services.dial_rules import AttemptResult, attempts_left
 
 SKIP_REASONS = ("wrong_number", "do_not_call", "later", "other")
-SkipReason = Literal["wrong_number", "do_not_call", "later", "other"]
 ROLES = (Role.AGENT, *OPERATORS)
 TAG = "campaigns"
 
 
 class SkipBody(Body):
-    reason: Annotated[SkipReason | None, refuse_as("bad-reason")] = None  # None: refused
+    # checked in the handler, after the contact: a contact that is not the agent's is
+    # answered as such whatever the reason says (as before the models)
+    reason: Annotated[ShortText | None, Field(json_schema_extra={"enum": list(SKIP_REASONS)})] = (
+        None
+    )
     note: Annotated[Text, Field(max_length=100_000)] = ""
 
 
@@ -236,7 +239,7 @@ def preview_routes(
     async def skip(request: web.Request, given: Given[SkipBody, NoQuery]) -> Reply:
         campaign, contact = await _mine(request, given.user)
         reason, note = given.body.reason, given.body.note[:500]
-        if reason is None:
+        if reason not in SKIP_REASONS:
             raise ProblemError("bad-reason", detail=f"reason: expected one of {SKIP_REASONS}")
         if reason == "later":
             updated = await release_contact(contact, reason=note or "later", campaigns=campaigns)

@@ -9,7 +9,14 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic_core import PydanticCustomError
 
 from agent_console.web.edge import MAX_YEAR, MIN_YEAR
@@ -118,7 +125,9 @@ def moment(value: str | None) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise PydanticCustomError("bad-parameter", "expected an ISO 8601 time") from exc
-    if parsed.tzinfo is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:  # year 1 at +14:00 overflows on conversion
+        raise PydanticCustomError("bad-date", f"a time from {MIN_YEAR} to {MAX_YEAR}")
+    if parsed.tzinfo is None:
         raise PydanticCustomError("bad-parameter", "expected a time with its UTC offset")
     return parsed
 
@@ -131,11 +140,22 @@ def _moment(value: str | None) -> str | None:
 # a time with its UTC offset ("" or null: the default), refused as `bad-parameter` as
 # before the models; text in the model because `refuse_as` on a datetime would read
 # JSON text as Python input, which strict mode refuses
+def _as_time_refusal(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """Any refusal of a time is `bad-parameter`, but a year out of range stays `bad-date`
+    (as the API answered before the models)."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        error_id = "bad-date" if first["type"] == "bad-date" else "bad-parameter"
+        raise PydanticCustomError(error_id, "{detail}", {"detail": first["msg"]}) from exc
+
+
 When = Annotated[
     str | None,
     Field(max_length=64, json_schema_extra={"format": "date-time"}),
     AfterValidator(_moment),
-    refuse_as("bad-parameter"),
+    WrapValidator(_as_time_refusal),
 ]
 
 
