@@ -263,8 +263,9 @@ class Runtime:
     ) -> Telephony:
         """One AMI client and tracker per PBX; commands routed by PBX (ADR 0038)."""
         from crm_core.services.reconcile import pbx_calls_ended_since, pbx_legs
-        from telephony.ami.client import AmiClient, Endpoint
+        from telephony.ami.client import Endpoint
         from telephony.commands import AmiCommands
+        from telephony.pbx_reader import pbx_reader
         from telephony.pbx_router import Pbx, PbxRouter
         from telephony.tracker import CallTracker
 
@@ -291,7 +292,7 @@ class Runtime:
                 pbx=ep.name,
             )
             tracker.know_agents(roster)
-            client = AmiClient(
+            client = pbx_reader(
                 Endpoint(ep.host, ep.port, ep.username, ep.secret, name=ep.name),
                 tracker=tracker,
                 on_events=publish,
@@ -308,7 +309,7 @@ class Runtime:
                 recover_since=functools.partial(pbx_calls_ended_since, db, pbx=ep.name),
             )
             clients.append(client)
-            pbxs.append(Pbx(ep.name, AmiCommands(client), tracker, ep.agents))
+            pbxs.append(Pbx(ep.name, AmiCommands(client, tracker), tracker, ep.agents))
         commands: TelephonyCommands = pbxs[0].commands if len(pbxs) == 1 else PbxRouter(pbxs)
         # the dialer hears the resync after the connect: it learns who is logged in
         dialer, dialer_loop = self._dialer(bus, db, clock, commands)

@@ -20,7 +20,7 @@ from crm_core.ports.telephony import (
 )
 from telephony.ami.client import AmiClient
 from telephony.ami.framing import AmiMessage
-from telephony.tracker import AnsweredLegs
+from telephony.tracker import AnsweredLegs, CallTracker
 
 SPY_OPTIONS = {SpyMode.LISTEN: "qE", SpyMode.WHISPER: "qwE", SpyMode.BARGE: "qBE"}
 REASONS = {0: "failed", 1: "hung up", 3: "no answer", 4: "answered", 5: "busy", 8: "congestion"}
@@ -40,12 +40,15 @@ class AmiCommands:
     def __init__(
         self,
         client: AmiClient,
+        tracker: CallTracker,
         *,
         outbound_context: str = "campaign-dial",
         hold_context: str = "hold",
         transfer_context: str = "transfer",
     ) -> None:
         self.client = client
+        # the live calls' channels: callers name calls by id (ADR 0072)
+        self.tracker = tracker
         self.outbound_context = outbound_context
         self.hold_context = hold_context
         self.transfer_context = transfer_context
@@ -271,7 +274,7 @@ class AmiCommands:
 
     # --- by call id: the tracker's live state names the channels (ADR 0072) -----------------
     def _answered(self, call_id: str, what: str) -> AnsweredLegs:
-        legs = self.client.tracker.answered_legs(call_id)
+        legs = self.tracker.answered_legs(call_id)
         if legs is None:
             raise TelephonyError("no-such-channel", f"{what}: call {call_id} is not up")
         return legs
@@ -292,7 +295,7 @@ class AmiCommands:
         await self.blind_transfer(legs.agent_leg, self.transfer_context, exten)
 
     async def hangup_call(self, call_id: str) -> None:
-        channel = self.client.tracker.customer_channel(call_id)
+        channel = self.tracker.customer_channel(call_id)
         if channel is None:
             raise TelephonyError("no-such-channel", f"hang up: no live call {call_id}")
         await self.hangup(channel)

@@ -14,7 +14,8 @@ from callcenter.settings import Settings
 from crm_core.clock import SystemClock
 from crm_core.domain.events import AmiDisconnected, CallEnded, DomainEvent
 from crm_core.services.rules import QueueTimeoutCheck
-from telephony.ami.client import AmiClient, Endpoint
+from telephony.ami.client import Endpoint
+from telephony.pbx_reader import pbx_reader
 from telephony.tracker import CallTracker
 
 
@@ -43,7 +44,7 @@ async def _watch(args: argparse.Namespace, settings: Settings) -> int:
                     file=sys.stderr,
                 )
 
-    client = AmiClient(
+    client = pbx_reader(
         endpoint,
         tracker=CallTracker(
             ring_limit, abandon_threshold_seconds=settings.abandon_threshold_seconds

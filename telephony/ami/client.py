@@ -13,10 +13,10 @@ Manager (docs/adr/0008-own-ami-client.md), and neutralise each of its known haza
   pre-filter, translation, tracker — the path replay and `bench ami` run too); the
   domain events it returns go to an ordered queue consumed by their own task, so a
   slow or failing sink never stalls reading (Asterisk drops clients that do not read).
-After every (re)connect the client asks the PBX (`CoreShowChannels`, `QueueStatus`,
-the legs' CDR times, the CDRs of calls that ended meanwhile) and hands the answers to
-the ingest, so a call in progress across a gap still ends as one record
-(docs/adr/0043, 0058, 0066).
+The client knows no calls: each time it starts reading events it calls `catch_up`
+(`telephony.catch_up.CatchUp`: the questions to the PBX after a gap) with itself as
+the link and the time it last read (docs/adr/0095). `telephony.pbx_reader` composes
+the three.
 """
 
 from __future__ import annotations
@@ -25,28 +25,42 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Protocol
 
 from crm_core import metrics
-from crm_core.domain.events import AmiConnected, AmiDisconnected, CallEnded, DomainEvent
-from crm_core.domain.models import PbxLeg
+from crm_core.domain.events import AmiConnected, AmiDisconnected, DomainEvent
 from crm_core.ports.clock import Clock
 from crm_core.ports.telephony import TelephonyError
 from telephony.ami.framing import AmiMessage, serialize_action
-from telephony.ingest import ChannelTimes, Ingest
-from telephony.tracker import CallTracker
 
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[list[DomainEvent]], Awaitable[None]]
-# the PBX's own records (CDRs by Linkedid) of calls that ended while we were away
-GapRecovery = Callable[[list[str]], Awaitable[Mapping[str, list[PbxLeg]]]]
-# the PBX's records of calls that ended since a time and that the CRM lacks (calls that
-# began and ended while nobody read the events: docs/adr/0058)
-GapSweep = Callable[[datetime], Awaitable[Mapping[str, list[PbxLeg]]]]
+# work for the ordered event queue (a catch-up's reads): the events it returns leave
+# in turn with those read from the socket
+Job = Callable[[], Awaitable[list[DomainEvent]]]
+
+
+class FrameSink(Protocol):
+    """The ingest path the client feeds (`telephony.ingest.Ingest`)."""
+
+    # frames answering an action go here first (True: the transport's alone)
+    answers: Callable[[AmiMessage], bool]
+    events: int  # events read (dialplan noise included)
+    bad_frames: int
+
+    def new_connection(self) -> None: ...
+
+    def feed_bytes(self, data: bytes, at: datetime) -> list[DomainEvent]: ...
+
+
+class CatchUpHook(Protocol):
+    """Called each time the client starts reading events (`telephony.catch_up.CatchUp`)."""
+
+    async def __call__(self, link: AmiClient, lost_at: datetime | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +94,7 @@ class AmiClient:
         self,
         endpoint: Endpoint,
         *,
-        tracker: CallTracker,
+        ingest: FrameSink,
         on_events: EventSink,
         clock: Clock,
         action_timeout: float = 10.0,
@@ -91,14 +105,13 @@ class AmiClient:
         fast_retry_max: float = 1.0,
         fast_retry_window: float = 60.0,
         events: bool = True,
-        recover: GapRecovery | None = None,
-        recover_since: GapSweep | None = None,
-        recover_lookback: float = 120.0,
-        gap_retries: tuple[float, ...] = (1.0, 3.0),
+        catch_up: CatchUpHook | None = None,
     ) -> None:
         self.endpoint = endpoint
         # the one ingest path; frames answering our actions come back to `_answer`
-        self.ingest = Ingest(tracker, answers=self._answer)
+        self.ingest = ingest
+        ingest.answers = self._answer
+        self.catch_up = catch_up
         self.on_events = on_events
         self.clock = clock
         self.action_timeout = action_timeout
@@ -111,24 +124,15 @@ class AmiClient:
         # a hot standby keeps its connection for actions but reads no events (the lease
         # holder does): see set_events and docs/adr/0028-ami-reader-lease.md
         self.events_enabled = events
-        self.recover = recover
-        self.recover_since = recover_since
-        # how far back a reader that never read this PBX (start, takeover) looks for
-        # calls nobody recorded; a reconnect looks back to its last event
-        self.recover_lookback = recover_lookback
-        # the CDR of a call that ended just before the resync may be written a few ms
-        # after our read: read again after these delays (seconds after the resync)
-        self.gap_retries = gap_retries
         self._last_event_at: datetime | None = None  # last read while reading events
-        # the last event before the link went down, kept until a resync has used it
+        # the last event before the link went down, kept until a catch-up has used it
         self._events_lost_at: datetime | None = None
-        self._resyncs = 0
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[str, asyncio.Future[AmiMessage]] = {}
         self._lists: dict[str, _ListCollector] = {}
         self._originates: dict[str, asyncio.Future[AmiMessage]] = {}
         self._ids = itertools.count(1)
-        self._queue: asyncio.Queue[tuple[str, Any, datetime]] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[DomainEvent] | Job] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._ready = asyncio.Event()
         self.connected = False
@@ -161,10 +165,6 @@ class AmiClient:
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
-
-    @property
-    def tracker(self) -> CallTracker:
-        return self.ingest.tracker
 
     @property
     def events_read(self) -> int:
@@ -244,7 +244,7 @@ class AmiClient:
         try:
             await self.send_action({"Action": "Events", "EventMask": "on" if on else "off"})
             if on:
-                await self._resync()
+                await self._catch_up()
         except TelephonyError as exc:
             log.error(
                 "AMI %s: switching events %s failed: %s",
@@ -353,7 +353,7 @@ class AmiClient:
                     {"Action": "Events", "EventMask": "on" if self.events_enabled else "off"}
                 )
             if self.events_enabled:
-                await self._resync()
+                await self._catch_up()
             self._ready.set()
             pinger = asyncio.create_task(self._ping(), name=f"ami-ping-{ep.name}")
             try:
@@ -402,7 +402,7 @@ class AmiClient:
             events_before, bad_before = ingest.events, ingest.bad_frames
             events = ingest.feed_bytes(data, at)  # the one ingest path (docs/adr/0066)
             if events:
-                queue.put_nowait(("events", events, at))
+                queue.put_nowait(events)
             if ingest.events != events_before:
                 read_counter.inc(ingest.events - events_before)
             if ingest.bad_frames != bad_before:
@@ -444,57 +444,14 @@ class AmiClient:
                     self._writer.transport.abort()
                 return
 
-    async def _resync(self) -> None:
-        asked_at = self.clock.now()
-        last = self._events_lost_at
-        # calls that ended since we last read events (a few seconds of margin: a
-        # half-open link is noticed late), or, for a reader new to this PBX, lately
-        since = (
-            last - timedelta(seconds=5)
-            if last
-            else asked_at - timedelta(seconds=self.recover_lookback)
-        )
-        channels = await self.send_list_action({"Action": "CoreShowChannels"})
-        members = await self.send_list_action({"Action": "QueueStatus"})
-        times = await self._exact_times(channels)
-        self._resyncs += 1
-        at = self.clock.now()
-        # the ingest reduces the answers now, in order with the events read so far; what
-        # it says leaves in that order, after the CDRs of calls that ended meanwhile
-        events = self.ingest.resync(channels, at, members=members, times=times, asked_at=asked_at)
-        self._queue.put_nowait(("resync", (events, since, asked_at, self._resyncs), at))
-        self._events_lost_at = None
+    async def _catch_up(self) -> None:
+        if self.catch_up is not None:
+            await self.catch_up(self, self._events_lost_at)
+        self._events_lost_at = None  # used: the next gap starts from the next last event
 
-    async def _exact_times(self, channels: list[AmiMessage]) -> ChannelTimes:
-        """Read the CDR times the ingest wants of legs of calls it does not fully know."""
-        asks = self.ingest.times_wanted(channels)  # (uniqueid, channel, variable)
-        gate = asyncio.Semaphore(16)
-
-        async def one(uid: str, channel: str, variable: str) -> tuple[str, str, datetime | None]:
-            async with gate:
-                try:
-                    reply = await self.send_action(
-                        {"Action": "Getvar", "Channel": channel, "Variable": variable}
-                    )
-                except TelephonyError:
-                    return uid, variable, None  # hung up meanwhile
-            try:
-                epoch = float(reply.get("Value") or 0)
-            except ValueError:
-                epoch = 0.0
-            return uid, variable, datetime.fromtimestamp(epoch, UTC) if epoch > 0 else None
-
-        times = ChannelTimes()
-        for uid, variable, when in await asyncio.gather(*(one(*ask) for ask in asks)):
-            if when is None:
-                continue
-            if variable == "CDR(answer,u)":
-                times.answers[uid] = when
-            elif variable == "CDR(start,u)":
-                times.starts[uid] = when
-            else:
-                times.queued[uid] = when
-        return times
+    def post(self, job: Job) -> None:
+        """Queue `job` behind the events read so far; its events leave in that order."""
+        self._queue.put_nowait(job)
 
     async def _drop(self, reason: str, *, announce: bool = True) -> None:
         was = self._up
@@ -546,87 +503,14 @@ class AmiClient:
     # --- ordered event consumer ------------
     async def _consume(self) -> None:
         while True:
-            kind, payload, at = await self._queue.get()
+            item = await self._queue.get()
             try:
-                if kind == "events":
-                    events = payload
-                elif kind == "resync":
-                    reduced, since, asked_at, generation = payload
-                    events = reduced + await self._after_gap(since, asked_at, generation, 0, at)
-                else:  # "gap": read the PBX's records again (late CDRs)
-                    since, asked_at, generation, attempt = payload
-                    events = await self._after_gap(since, asked_at, generation, attempt, at)
+                events = item if isinstance(item, list) else await item()
                 if events:
                     await self._emit(events)
             except Exception:  # a bad event or handler must never stop the stream
-                log.exception("AMI %s: handling %s failed; continuing", self.endpoint.name, kind)
-
-    async def _after_gap(
-        self, since: datetime, asked_at: datetime, generation: int, attempt: int, at: datetime
-    ) -> list[DomainEvent]:
-        """Finish the calls that ended while we did not read, from the PBX's records.
-
-        Calls we knew that are gone (`tracker.gap_ended`) and calls we never saw that
-        ended since `since` (begun before the resync asked: later ones are in our
-        stream). Read at the resync and again after each of `gap_retries`: Asterisk
-        writes a CDR a few ms after the hang-up, and a call still without one at the
-        last read is finished with what we saw (docs/adr/0043, 0058).
-        """
-        if generation != self._resyncs:
-            return []  # a newer resync took over (another gap): it reads for itself
-        final = attempt >= len(self.gap_retries)
-        events: list[DomainEvent] = []
-        gone = self.ingest.gap_calls()
-        if gone:
-            legs = await self._recover(gone)
-            events += self.ingest.finish_gap(legs, at, final=final)
-        if self.recover_since is not None:
-            found = await self._recover_window(since)
-            unseen = self.ingest.recover_unseen(found, before=asked_at)
-            ended = sum(isinstance(e, CallEnded) for e in unseen)
-            log.log(
-                logging.WARNING if ended else logging.DEBUG,
-                "AMI %s: %d calls begun and ended since %s while nobody read the PBX "
-                "recovered from its CDRs (%d candidates)",
-                self.endpoint.name,
-                ended,
-                since.isoformat(timespec="seconds"),
-                len(found),
-            )
-            events += unseen
-        if not final:
-            delay = self.gap_retries[attempt] - (self.gap_retries[attempt - 1] if attempt else 0)
-            item = ("gap", (since, asked_at, generation, attempt + 1), at)
-            asyncio.get_running_loop().call_later(max(delay, 0.0), self._queue.put_nowait, item)
-        return events
-
-    async def _recover_window(self, since: datetime) -> Mapping[str, list[PbxLeg]]:
-        assert self.recover_since is not None
-        try:
-            return await asyncio.wait_for(self.recover_since(since), self.action_timeout)
-        except Exception as exc:  # the reconcile timer repairs them later
-            log.error(
-                "AMI %s: reading the PBX's records of calls since %s failed: %s",
-                self.endpoint.name,
-                since.isoformat(),
-                exc,
-            )
-            return {}
-
-    async def _recover(self, linkedids: list[str]) -> Mapping[str, list[PbxLeg]]:
-        """The PBX's CDRs of calls that ended in the gap ({} when there is no source)."""
-        if self.recover is None:
-            return {}
-        try:
-            return await asyncio.wait_for(self.recover(linkedids), self.action_timeout)
-        except Exception as exc:  # no CDRs: those calls end with what we saw, no callback
-            log.error(
-                "AMI %s: reading the PBX's records of %d calls that ended in the gap failed: %s",
-                self.endpoint.name,
-                len(linkedids),
-                exc,
-            )
-            return {}
+                what = "events" if isinstance(item, list) else "a catch-up read"
+                log.exception("AMI %s: handling %s failed; continuing", self.endpoint.name, what)
 
     async def _emit(self, events: list[DomainEvent]) -> None:
         try:

@@ -32,8 +32,9 @@ from crm_core.db.migrate import upgrade_async
 from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import CallRecord
 from crm_core.services.call_log import CallLogWriter
-from telephony.ami.client import AmiClient, Endpoint
+from telephony.ami.client import Endpoint
 from telephony.ingest import Ingest
+from telephony.pbx_reader import pbx_reader
 from telephony.replay import replay_records
 from telephony.tracker import CallTracker
 from tests.conftest import PG_URL
@@ -168,7 +169,7 @@ async def test_flood_of_5000_events_per_s_with_garbage_loses_nothing(
 
     summary_path = tmp_path / "flood.json"
     generator, port = await _start_generator(seconds, summary_path)
-    client = AmiClient(
+    client = pbx_reader(
         Endpoint("127.0.0.1", port, "callcenter", SECRET),
         tracker=CallTracker(15.0),
         on_events=publish,

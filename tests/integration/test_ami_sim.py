@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Unpack
 
 import pytest
 
@@ -24,6 +25,7 @@ from crm_core.ports.telephony import OriginateRequest, SpyMode, TelephonyError
 from crm_core.services.rules import QueueTimeoutCheck
 from telephony.ami.client import AmiClient, Endpoint
 from telephony.commands import AmiCommands
+from telephony.pbx_reader import TransportOptions, pbx_reader
 from telephony.sim import Simulator, demo_simulator
 from telephony.tracker import CallTracker
 from tests.polling import eventually
@@ -45,23 +47,24 @@ class Harness:
         await eventually(pred, timeout=timeout, what="the AMI scenario's condition", every=0.02)
 
 
-async def _harness(sim: Simulator, **client_kw: float) -> Harness:
+async def _harness(sim: Simulator, **client_kw: Unpack[TransportOptions]) -> Harness:
     await sim.start()
     events: list[DomainEvent] = []
 
     async def sink(batch: list[DomainEvent]) -> None:
         events.extend(batch)
 
-    client = AmiClient(
+    tracker = CallTracker(15.0)
+    client = pbx_reader(
         Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=CallTracker(15.0),
+        tracker=tracker,
         on_events=sink,
         clock=SystemClock(),
-        **client_kw,  # type: ignore[arg-type]
+        **client_kw,
     )
     client.start()
     await client.wait_connected(5)
-    h = Harness(sim, client, AmiCommands(client), events)
+    h = Harness(sim, client, AmiCommands(client, tracker), events)
     return h
 
 
@@ -202,7 +205,7 @@ async def test_handler_exception_does_not_drop_the_connection() -> None:
         calls += 1
         raise RuntimeError("handler bug")
 
-    client = AmiClient(
+    client = pbx_reader(
         Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
         tracker=CallTracker(15.0),
         on_events=failing,
@@ -224,7 +227,7 @@ async def test_handler_exception_does_not_drop_the_connection() -> None:
 async def test_wrong_secret_is_refused_clearly() -> None:
     sim = demo_simulator(ami_secret=SECRET)
     await sim.start()
-    client = AmiClient(
+    client = pbx_reader(
         Endpoint("127.0.0.1", sim.port, "callcenter", "wrong"),
         tracker=CallTracker(15.0),
         on_events=lambda b: asyncio.sleep(0),
@@ -306,15 +309,16 @@ async def test_becoming_the_reader_while_the_login_is_unanswered_still_reads_eve
     async def sink(batch: list[DomainEvent]) -> None:
         events.extend(batch)
 
-    client = AmiClient(
+    tracker = CallTracker(15.0)
+    client = pbx_reader(
         Endpoint("127.0.0.1", proxy.sockets[0].getsockname()[1], "callcenter", SECRET),
-        tracker=CallTracker(15.0),
+        tracker=tracker,
         on_events=sink,
         clock=SystemClock(),
         events=False,  # a standby
     )
     client.start()
-    h = Harness(sim, client, AmiCommands(client), events)
+    h = Harness(sim, client, AmiCommands(client, tracker), events)
     try:
         await h.until(lambda: any(a.get("Action") == "Login" for a in sim.actions))
         await client.set_events(True)  # the lease: the login is on the wire, unanswered

@@ -110,7 +110,7 @@ async def test_recording_start_stop(h: Harness) -> None:
 async def test_hold_and_unhold_reach_the_record(h: Harness) -> None:
     """Hold as on Asterisk (ADR 0051): Redirect of customer and agent leg, then Bridge."""
     call_id, caller = await _talking_call(h)
-    await h.until(lambda: h.client.tracker.hold_channels(call_id) is not None)
+    await h.until(lambda: h.commands.tracker.hold_channels(call_id) is not None)
     await h.commands.hold(call_id, True)
     (redirect,) = _sent(h, "Redirect")
     assert (redirect.get("Channel"), redirect.get("Context"), redirect.get("Exten")) == (
@@ -121,11 +121,11 @@ async def test_hold_and_unhold_reach_the_record(h: Harness) -> None:
     assert redirect.get("ExtraExten") == "wait"
     agent_leg = redirect.get("ExtraChannel")
     assert agent_leg.startswith("Local/1001@agents")
-    await h.until(lambda: h.client.tracker.held(call_id))
+    await h.until(lambda: h.commands.tracker.held(call_id))
     await h.commands.hold(call_id, False)
     (bridge,) = _sent(h, "Bridge")
     assert (bridge.get("Channel1"), bridge.get("Channel2")) == (caller, agent_leg)
-    await h.until(lambda: not h.client.tracker.held(call_id))
+    await h.until(lambda: not h.commands.tracker.held(call_id))
     await h.commands.hangup(caller)
     await h.until(lambda: h.records())
     assert any(isinstance(e, CallEnded) for e in h.events)
@@ -164,7 +164,7 @@ async def test_originate_to_agent_and_customer_failure_reason(h: Harness) -> Non
 async def test_blind_transfer_names_the_transferer_as_asterisk_does(h: Harness) -> None:
     """Channel = the agent's leg: the customer goes on to the colleague (ADR 0009)."""
     h.sim.set_agent("Agent 1002", 0.1)
-    h.client.tracker.know_agents({"Local/1002@agents/n": "Agent 1002"})  # the CRM's roster
+    h.commands.tracker.know_agents({"Local/1002@agents/n": "Agent 1002"})  # the CRM's roster
     call_id, caller = await _talking_call(h)
     agent_leg = h.sim.calls[call_id].legs[2].name
     await h.commands.blind_transfer(agent_leg, "transfer", "1002")
@@ -196,13 +196,13 @@ async def test_blind_transfer_of_the_customer_channel_hangs_the_customer_up(h: H
 
 async def _tracked(h: Harness) -> tuple[str, str]:
     call_id, caller = await _talking_call(h)
-    await h.until(lambda: h.client.tracker.answered_legs(call_id) is not None)
+    await h.until(lambda: h.commands.tracker.answered_legs(call_id) is not None)
     return call_id, caller
 
 
 async def test_transfer_to_agent_by_call_id_sends_the_agents_leg(h: Harness) -> None:
     h.sim.set_agent("Agent 1002", 0.1)
-    h.client.tracker.know_agents({"Local/1002@agents/n": "Agent 1002"})
+    h.commands.tracker.know_agents({"Local/1002@agents/n": "Agent 1002"})
     call_id, caller = await _tracked(h)
     agent_leg = h.sim.calls[call_id].legs[2].name
     await h.commands.transfer_to_agent(call_id, "Local/1002@agents/n")
@@ -216,7 +216,7 @@ async def test_transfer_to_agent_by_call_id_sends_the_agents_leg(h: Harness) -> 
     # call id acts on their leg
     await h.until(
         lambda: (
-            (legs := h.client.tracker.answered_legs(call_id)) is not None
+            (legs := h.commands.tracker.answered_legs(call_id)) is not None
             and legs.agent_interface == "Local/1002@agents/n"
         )
     )
@@ -240,7 +240,7 @@ async def test_transfer_to_queue_by_call_id_queues_the_customer_again(h: Harness
     assert (sent.get("Context"), sent.get("Exten")) == ("transfer", "sales")
     await h.until(
         lambda: (
-            (legs := h.client.tracker.answered_legs(call_id)) is not None
+            (legs := h.commands.tracker.answered_legs(call_id)) is not None
             and legs.agent_interface == "Local/1003@agents/n"
         )
     )

@@ -105,8 +105,9 @@ async def make_users(db: Any) -> dict[str, User]:
 async def start_telephony(bus: InProcessBus) -> tuple[Any, Any, list[Any]]:
     """Simulator on port 0 (demo phones, answering after 0.3 s), our AMI client reading
     it, domain events onto the bus."""
-    from telephony.ami.client import AmiClient, Endpoint
+    from telephony.ami.client import Endpoint
     from telephony.commands import AmiCommands
+    from telephony.pbx_reader import pbx_reader
     from telephony.sim import demo_simulator
     from telephony.tracker import CallTracker
 
@@ -117,15 +118,16 @@ async def start_telephony(bus: InProcessBus) -> tuple[Any, Any, list[Any]]:
         for event in events:
             await bus.publish(event)
 
-    client = AmiClient(
+    tracker = CallTracker(15.0)
+    client = pbx_reader(
         Endpoint("127.0.0.1", port, "callcenter", "sim-secret"),
-        tracker=CallTracker(15.0),
+        tracker=tracker,
         on_events=publish,
         clock=SystemClock(),
     )
     client.start()
     await client.wait_connected()
-    return sim, AmiCommands(client), [sim, client]
+    return sim, AmiCommands(client, tracker), [sim, client]
 
 
 @asynccontextmanager

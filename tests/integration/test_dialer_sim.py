@@ -31,10 +31,11 @@ from crm_core.domain.models import (
     Direction,
 )
 from crm_core.services.callbacks import CallbackService
-from telephony.ami.client import AmiClient, Endpoint
+from telephony.ami.client import Endpoint
 from telephony.commands import AmiCommands
 from telephony.dialer import CampaignDialer, DialerConfig
 from telephony.dialer_task import SupervisedDialer
+from telephony.pbx_reader import pbx_reader
 from telephony.sim import Simulator, demo_simulator
 from telephony.sim.pbx import CustomerPhone
 from telephony.tracker import CallTracker
@@ -98,9 +99,10 @@ async def stack(database_url: str, request: pytest.FixtureRequest) -> AsyncItera
         for event in batch:
             await bus.publish(event)
 
-    client = AmiClient(
+    tracker = CallTracker(settings.ring_limit_seconds)
+    client = pbx_reader(
         Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=CallTracker(settings.ring_limit_seconds),
+        tracker=tracker,
         on_events=publish,
         clock=clock,
     )
@@ -109,7 +111,7 @@ async def stack(database_url: str, request: pytest.FixtureRequest) -> AsyncItera
     dialer = CampaignDialer(
         campaigns=db.campaigns,
         dnc=db.dnc,
-        commands=AmiCommands(client),
+        commands=AmiCommands(client, tracker),
         clock=clock,
         config=DialerConfig(channel="Local/{number}@customers", instance="test"),
     )

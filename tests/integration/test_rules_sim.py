@@ -18,6 +18,7 @@ from crm_core.services.callbacks import CallbackService
 from crm_core.services.rules import RingRuleService
 from telephony.ami.client import AmiClient, Endpoint
 from telephony.commands import AmiCommands
+from telephony.pbx_reader import pbx_reader
 from telephony.sim import Simulator, demo_simulator
 from telephony.tracker import CallTracker
 
@@ -68,15 +69,16 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
         for event in batch:
             await bus.publish(event)
 
-    client = AmiClient(
+    tracker = CallTracker(settings.ring_limit_seconds, abandon_threshold_seconds=0.5)
+    client = pbx_reader(
         Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=CallTracker(settings.ring_limit_seconds, abandon_threshold_seconds=0.5),
+        tracker=tracker,
         on_events=publish,
         clock=SystemClock(),
     )
     client.start()
     await client.wait_connected(5)
-    commands = AmiCommands(client)
+    commands = AmiCommands(client, tracker)
     rules = RingRuleService(
         db=db, bus=bus, clock=SystemClock(), settings=settings, commands=commands
     )

@@ -70,7 +70,7 @@ async def test_click_to_dial_events_and_record_match_the_real_pbx() -> None:
 
     sim.emit = spy  # type: ignore[method-assign]
     try:
-        h.client.tracker.know_agents({"Local/1001@agents/n": "Agent 1001"})
+        h.commands.tracker.know_agents({"Local/1001@agents/n": "Agent 1001"})
         reply = await h.client.send_action(
             {
                 "Action": "Originate",

@@ -21,6 +21,7 @@ from crm_core.domain.events import AgentRingStarted, AmiConnected, CallEnded, Do
 from crm_core.domain.models import CallOutcome, CallRecord, OfferResult
 from telephony.ami.client import AmiClient, Endpoint
 from telephony.pbx_config import PEOPLE_SIM
+from telephony.pbx_reader import pbx_reader
 from telephony.tracker import CallTracker
 from tests.pbx.asterisk_bare import BareAsterisk, needs_asterisk
 
@@ -54,6 +55,7 @@ member => Local/1001@agents/n,0,Agent 1001
 class Gap:
     pbx: BareAsterisk
     client: AmiClient
+    tracker: CallTracker
     events: list[DomainEvent] = field(default_factory=list)
 
     def records(self) -> list[CallRecord]:
@@ -125,9 +127,10 @@ async def gap(tmp_path: Path) -> AsyncIterator[Gap]:
         if any(isinstance(e, AmiConnected) for e in batch):
             connected.set()
 
-    client = AmiClient(
+    tracker = CallTracker(15.0)
+    client = pbx_reader(
         Endpoint("127.0.0.1", pbx.port, pbx.username, pbx.secret),
-        tracker=CallTracker(15.0),
+        tracker=tracker,
         on_events=sink,
         clock=SystemClock(),
         ping_interval=1.0,
@@ -137,7 +140,7 @@ async def gap(tmp_path: Path) -> AsyncIterator[Gap]:
     client.start()
     try:
         await asyncio.wait_for(connected.wait(), 10)
-        yield Gap(pbx, client, events)
+        yield Gap(pbx, client, tracker, events)
     finally:
         await client.stop()
         await pbx.stop()
@@ -149,8 +152,8 @@ async def test_call_answered_during_gap_stays_answered_with_true_time(gap: Gap) 
     await gap.open_gap()  # Alice's phone rings on; she answers while we are away
     answered = await gap.agent_bridged()
     await gap.close_gap()
-    await gap.until(lambda: gap.client.tracker.live_calls())
-    [live] = gap.client.tracker.live_calls()
+    await gap.until(lambda: gap.tracker.live_calls())
+    [live] = gap.tracker.live_calls()
     assert live["state"] == "talking"
     await gap.until(gap.records)
     [record] = gap.records()

@@ -20,6 +20,7 @@ from crm_core.clock import SystemClock
 from crm_core.domain.events import AmiConnected, AmiDisconnected, DomainEvent
 from crm_core.health import HealthRegistry
 from telephony.ami.client import AmiClient, Endpoint
+from telephony.pbx_reader import pbx_reader
 from telephony.tracker import CallTracker
 from tests.pbx.asterisk_bare import BareAsterisk, needs_asterisk
 
@@ -43,7 +44,7 @@ class Link:
                 self.connected.set()
 
     def client(self, secret: str | None = None) -> AmiClient:
-        return AmiClient(
+        return pbx_reader(
             Endpoint("127.0.0.1", self.pbx.port, self.pbx.username, secret or self.pbx.secret),
             tracker=CallTracker(15.0),
             on_events=self.sink,

@@ -18,6 +18,7 @@ from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import CallRecord
 from telephony.ami.client import AmiClient, Endpoint
 from telephony.commands import AmiCommands
+from telephony.pbx_reader import pbx_reader
 from telephony.tracker import CallTracker
 from tests.pbx.harness import (
     RING_LIMIT,
@@ -64,7 +65,7 @@ async def own(stack: PbxStack) -> AsyncIterator[Own]:
 
     tracker = CallTracker(RING_LIMIT)
     tracker.know_agents({"Local/1001@agents/n": AGENT1, "Local/1002@agents/n": AGENT2})
-    client = AmiClient(
+    client = pbx_reader(
         Endpoint("127.0.0.1", stack.ami_port, TEST_AMI_USER, TEST_AMI_SECRET),
         tracker=tracker,
         on_events=sink,
@@ -73,7 +74,7 @@ async def own(stack: PbxStack) -> AsyncIterator[Own]:
     client.start()
     try:
         await client.wait_connected(15)
-        yield Own(client, AmiCommands(client), events)
+        yield Own(client, AmiCommands(client, tracker), events)
     finally:
         await asyncio.wait_for(client.stop(), 15)
 
@@ -84,8 +85,8 @@ async def _talking(ami: AmiControl, agent1: Api, own: Own) -> tuple[str, str, st
     call_id = await ami.call_in("13800138000", "张三")
     connect = await ami.wait_event("AgentConnect", Linkedid=call_id, MemberName=AGENT1)
     customer, agent_leg = connect["Channel"], connect["DestChannel"]
-    await own.until(lambda: own.client.tracker.answered_legs(call_id) is not None)
-    legs = own.client.tracker.answered_legs(call_id)
+    await own.until(lambda: own.commands.tracker.answered_legs(call_id) is not None)
+    legs = own.commands.tracker.answered_legs(call_id)
     assert legs is not None
     assert (legs.customer, legs.agent_leg) == (customer, agent_leg)
     return call_id, customer, agent_leg
@@ -144,7 +145,7 @@ async def test_blind_transfer_to_a_colleague_by_call_id(
     # the tracker follows the call to the colleague: the next command acts on their leg
     await own.until(
         lambda: (
-            (legs := own.client.tracker.answered_legs(call_id)) is not None
+            (legs := own.commands.tracker.answered_legs(call_id)) is not None
             and legs.agent_interface == "Local/1002@agents/n"
         )
     )

@@ -27,7 +27,8 @@ from aiohttp import web
 
 from crm_core.clock import SystemClock
 from crm_core.domain.events import CallEnded, DomainEvent
-from telephony.ami.client import AmiClient, Endpoint
+from telephony.ami.client import Endpoint
+from telephony.pbx_reader import pbx_reader
 from telephony.sim import Simulator, create_control_app, demo_simulator
 from telephony.sim.agi_caller import installed_prompts
 from telephony.tracker import CallTracker
@@ -57,7 +58,7 @@ class Watch:
     def __init__(self, port: int) -> None:
         self.records: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()
-        self.client = AmiClient(
+        self.client = pbx_reader(
             Endpoint("127.0.0.1", port, AMI_USER, AMI_SECRET),
             tracker=CallTracker(RING_LIMIT, abandon_threshold_seconds=ABANDON_THRESHOLD),
             on_events=self._sink,
