@@ -40,7 +40,6 @@ from callcenter.reconcile_loop import reconcile_every
 from callcenter.settings import AmiEndpoint, Settings
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
-from crm_core.domain.events import DomainEvent
 from crm_core.ports.bus import EventBus
 
 if TYPE_CHECKING:
@@ -271,10 +270,6 @@ class Runtime:
 
         s = self.settings
 
-        async def publish(events: list[DomainEvent]) -> None:
-            for event in events:
-                await bus.publish(event)
-
         # agents' phones by interface, so calls of an agent in no queue (click-to-dial,
         # a transfer to their extension) still name them
         roster = {
@@ -295,7 +290,7 @@ class Runtime:
             client = pbx_reader(
                 Endpoint(ep.host, ep.port, ep.username, ep.secret, name=ep.name),
                 tracker=tracker,
-                on_events=publish,
+                on_events=bus.publish_all,
                 events=not s.redis_url,  # with several instances the lease decides who reads
                 clock=clock,
                 action_timeout=s.ami_action_timeout_seconds,

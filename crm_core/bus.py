@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Sequence
 
 from crm_core.domain.events import DomainEvent
 from crm_core.ports.bus import EventHandler
@@ -40,6 +41,10 @@ class InProcessBus:
                     await result
             except Exception:
                 log.exception("event handler %r failed on %s", sub.handler, type(event).__name__)
+
+    async def publish_all(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            await self.publish(event)
 
     def subscribe(self, handler: EventHandler) -> _Subscription:
         sub = _Subscription(self, handler)

@@ -26,6 +26,7 @@ import json
 import logging
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,6 +132,10 @@ class RedisBus:
         payload["origin"] = self.instance_id
         self._out.append(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
         self._out_ready.set()
+
+    async def publish_all(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            await self.publish(event)
 
     def subscribe(self, handler: EventHandler) -> _Subscription:
         sub = _Subscription(self, handler)

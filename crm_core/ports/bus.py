@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from crm_core.domain.events import DomainEvent
@@ -17,6 +17,10 @@ class Subscription(Protocol):
 class EventBus(Protocol):
     async def publish(self, event: DomainEvent) -> None:
         """Deliver `event` to every subscriber (of every instance, for shared buses)."""
+        ...
+
+    async def publish_all(self, events: Sequence[DomainEvent]) -> None:
+        """Publish `events` in order (a reader's batch: the AMI client's event sink)."""
         ...
 
     def subscribe(self, handler: EventHandler) -> Subscription:

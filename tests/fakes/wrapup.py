@@ -5,7 +5,7 @@ promiser, a bus that records, and a task spawner the test can drain."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,6 +77,10 @@ class RecordingBus:
     def __init__(self) -> None:
         self.events: list[DomainEvent] = []
         self.subs: list[_Sub] = []
+
+    async def publish_all(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            await self.publish(event)
 
     async def publish(self, event: DomainEvent) -> None:
         self.events.append(event)
