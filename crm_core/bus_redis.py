@@ -33,13 +33,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from crm_core.domain.events import (
-    DomainEvent,
-    EventDecodeError,
-    ServiceHealthChanged,
-    decode,
-    encode,
-)
+from crm_core.domain.event_codec import EventDecodeError, decode, encode
+from crm_core.domain.events import DomainEvent, ServiceHealthChanged
 from crm_core.ports.bus import EventHandler
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crm_core.domain.events import CallEnded, decode, encode
+from crm_core.domain.event_codec import decode, encode
+from crm_core.domain.events import CallEnded
 from crm_core.domain.models import CallRecord
 from crm_core.private_files import ensure_private
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from crm_core.domain import events, models
-from crm_core.domain.events import DomainEvent, EventDecodeError, decode, encode, event_types
+from crm_core.domain.event_codec import EventDecodeError, decode, encode, event_types
+from crm_core.domain.events import DomainEvent
 
 AT = datetime(2026, 11, 23, 2, 30, 15, 250000, tzinfo=UTC)
 

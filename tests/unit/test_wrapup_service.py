@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 
 from crm_core.clock import FakeClock
-from crm_core.domain.events import WrapUpSaved, decode, encode
+from crm_core.domain.event_codec import decode, encode
+from crm_core.domain.events import WrapUpSaved
 from crm_core.domain.models import (
     CallbackReason,
     CallOutcome,
