@@ -37,6 +37,7 @@ from crm_core.services.reports import (
 
 REPORTS_KEY = web.AppKey("report_service", ReportService)
 
+
 class ReportQuery(Query):
     date: Day | None = Field(default=None, description="a day of the period; default today")
     group: Grouping = Grouping.QUEUE
