@@ -12,6 +12,7 @@ from typing import Final
 # pydantic validates TypedDicts from typing_extensions only before Python 3.12
 from typing_extensions import TypedDict
 
+from crm_core.domain.rounding import average, ratio
 from crm_core.services.reports.periods import Grouping, Period
 
 
@@ -138,13 +139,3 @@ class Report:
             "total": self.total,
             "days": self.days,
         }
-
-
-def ratio(part: int, whole: int) -> float | None:
-    """A share rounded to 4 places; None without a whole."""
-    return round(part / whole, 4) if whole > 0 else None
-
-
-def average(total: float, count: int, digits: int = 1) -> float | None:
-    """A mean rounded to `digits` places; None without a count."""
-    return round(total / count, digits) if count > 0 else None
