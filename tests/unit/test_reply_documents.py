@@ -50,7 +50,8 @@ def busy_board() -> LiveBoard:
 def test_snapshot_is_what_its_type_says() -> None:
     snap = busy_board().snapshot(T0 + timedelta(hours=5, seconds=30))
     assert any(a["call"] is not None for a in snap["agents"])
-    assert snap["alerts"] and snap["outages"]
+    assert snap["alerts"]
+    assert snap["outages"]
     adapter = TypeAdapter(LiveSnapshot)
     checked = adapter.validate_json(json.dumps(snap), strict=True)
     assert wire(adapter.dump_python(checked, mode="json")) == wire(snap)
