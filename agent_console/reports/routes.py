@@ -7,8 +7,9 @@ CSV exports are audited: they carry agents' names and performance.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -24,18 +25,17 @@ from agent_console.web.requests import audit, deps
 from crm_core.domain.models import Role, User
 from crm_core.services.reports import (
     COLUMNS,
+    DayFigures,
     Grouping,
     Period,
     Report,
     ReportConfig,
+    ReportRow,
     ReportService,
     render_csv,
 )
 
 REPORTS_KEY = web.AppKey("report_service", ReportService)
-
-# a figure of a report row: the group's name, a count, a time or a share; None: no data
-Figure = str | int | float | None
 
 
 class ReportQuery(Query):
@@ -49,14 +49,16 @@ class ReportPageQuery(ReportQuery):
 
 
 class ReportReply(Reply):
+    """`crm_core.services.reports.ReportDocument`, as the OpenAPI document shows it."""
+
     period: Period
     group: Grouping
     start: date
     end: date
     columns: list[str]
-    rows: list[dict[str, Figure]]
-    total: dict[str, Figure]
-    days: list[dict[str, Figure]]
+    rows: list[ReportRow]
+    total: ReportRow
+    days: list[DayFigures]
 
 
 def setup_routes(app: web.Application, config: ReportConfig) -> None:
@@ -148,14 +150,16 @@ async def report_page(request: web.Request) -> web.Response:
     )
 
 
-def _display(row: dict[str, Any]) -> list[str]:
+def _display(row: Mapping[str, object]) -> list[str]:
     """Cells as people read them: shares in per cent, missing figures as a dash."""
     cells = []
     for column in COLUMNS:
         value = row[column]
         if value is None:
             cells.append("–")
-        elif column.endswith(("_rate", "_share")) or column == "service_level":
+        elif isinstance(value, float) and (
+            column.endswith(("_rate", "_share")) or column == "service_level"
+        ):
             cells.append(f"{value * 100:.1f}%")
         else:
             cells.append(str(value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from typing_extensions import TypedDict
 
 from agent_console.live.keys import LIVE_KEY, SEATS_KEY
 from agent_console.wallboard.serializers import violation_json
@@ -11,6 +12,7 @@ from agent_console.web.declared import Given, operation
 from agent_console.web.models import Moment, NoBody, NoQuery, Query, Reply, ShortText
 from agent_console.web.requests import deps, team_member_names
 from crm_core.domain.models import AgentStatus, Role
+from crm_core.services.live import QueueFigures
 
 
 class ViolationsQuery(Query):
@@ -22,8 +24,20 @@ class ViolationsReply(Reply):
     violations: list[dict[str, object]]
 
 
+class QueueMembers(TypedDict):
+    """A queue's signed-in members by state (the console's own, without the lead monitor)."""
+
+    name: str
+    members: int
+    available: int
+    paused: int
+    busy: int
+
+
 class QueuesReply(Reply):
-    queues: list[dict[str, object]]
+    """The wallboard's figures where the lead monitor runs, the members' states otherwise."""
+
+    queues: list[QueueFigures] | list[QueueMembers]
 
 
 @operation(
@@ -56,10 +70,12 @@ async def list_queues(request: web.Request, given: Given[NoBody, NoQuery]) -> Re
     live = request.app[LIVE_KEY]
     if live.queues is not None:
         return QueuesReply(queues=list(await live.queues(given.user)))
-    figures: dict[str, dict[str, int]] = {}
+    figures: dict[str, QueueMembers] = {}
     for seat in request.app[SEATS_KEY].seats():
         for queue in seat.state.queues:
-            f = figures.setdefault(queue, {"members": 0, "available": 0, "paused": 0, "busy": 0})
+            f = figures.setdefault(
+                queue, {"name": queue, "members": 0, "available": 0, "paused": 0, "busy": 0}
+            )
             f["members"] += 1
             if seat.state.paused:
                 f["paused"] += 1
@@ -67,4 +83,4 @@ async def list_queues(request: web.Request, given: Given[NoBody, NoQuery]) -> Re
                 f["available"] += 1
             else:
                 f["busy"] += 1
-    return QueuesReply(queues=[{"name": k, **v} for k, v in sorted(figures.items())])
+    return QueuesReply(queues=[figures[name] for name in sorted(figures)])

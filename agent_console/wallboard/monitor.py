@@ -21,7 +21,7 @@ from agent_console.web.deps import ConsoleDeps
 from crm_core.domain.events import DomainEvent
 from crm_core.domain.models import Role, User
 from crm_core.ports.bus import Subscription
-from crm_core.services.live import Alert, LiveBoard
+from crm_core.services.live import Alert, LiveBoard, LiveSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class LeadMonitor:
             return user.team_id if user.team_id is not None else -1
         return None
 
-    def view(self, user: User) -> dict[str, Any]:
+    def view(self, user: User) -> LiveSnapshot:
         return self.board.snapshot(self.services.clock.now(), team_id=self.scope(user))
 
     async def start(self) -> None:

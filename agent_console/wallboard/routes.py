@@ -5,7 +5,6 @@ and reassigning cases."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -20,7 +19,7 @@ from agent_console.web.auth import SUPERVISORS
 from agent_console.web.declared import add_routes
 from agent_console.web.deps import DEPS_KEY
 from crm_core.domain.models import User
-from crm_core.services.live import LiveBoard, LiveBoardConfig
+from crm_core.services.live import AgentFigures, LiveBoard, LiveBoardConfig, QueueFigures
 
 
 def setup_routes(app: web.Application) -> None:
@@ -35,13 +34,11 @@ def setup_lead_routes(app: web.Application, board: LiveBoardConfig) -> None:
 
     live = app[LIVE_KEY]
 
-    async def live_agents(user: User) -> list[dict[str, Any]]:
-        agents: list[dict[str, Any]] = monitor.view(user)["agents"]
-        return agents
+    async def live_agents(user: User) -> list[AgentFigures]:
+        return monitor.view(user)["agents"]
 
-    async def live_queues(user: User) -> list[dict[str, Any]]:
-        queues: list[dict[str, Any]] = monitor.view(user)["queues"]
-        return queues
+    async def live_queues(user: User) -> list[QueueFigures]:
+        return monitor.view(user)["queues"]
 
     live.agents, live.queues = live_agents, live_queues
 

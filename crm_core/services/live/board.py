@@ -13,12 +13,7 @@ restarted). Formulas and denominators: docs/metrics.md.
 
 from __future__ import annotations
 
-import builtins
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from crm_core.domain.events import (
@@ -41,10 +36,8 @@ from crm_core.domain.events import (
     DomainEvent,
     ServiceHealthChanged,
 )
-from crm_core.domain.membership import follow_membership
 from crm_core.domain.models import (
     AgentStatus,
-    Callback,
     CallbackStatus,
     CallOutcome,
     CallRecord,
@@ -54,121 +47,17 @@ from crm_core.domain.models import (
 )
 from crm_core.domain.rules import ring_violation
 from crm_core.ports.repositories import CallFilter
-
-NO_QUEUE = "-"  # callbacks owed by no particular queue
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiveBoardConfig:
-    service_level_seconds: float = 20.0
-    ring_limit_seconds: float = 15.0
-    short_abandon_seconds: float = 5.0
-    long_wait_alert_seconds: float = 60.0
-    after_call_work_alert_seconds: float = 120.0
-    timezone: str = "Asia/Shanghai"
-    alerts_kept: int = 100
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Alert:
-    kind: str  # missed_ring | late_answer | callback_overdue | long_wait | acw_too_long | ...
-    at: datetime
-    message: str
-    agent: str | None = None
-    queue: str | None = None
-    call_id: str | None = None
-    # the message's figures, so a console can say it in the viewer's language
-    values: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "at": self.at.isoformat(),
-            "message": self.message,
-            "values": self.values,
-            "agent": self.agent,
-            "queue": self.queue,
-            "call_id": self.call_id,
-        }
-
-
-@dataclass(slots=True)
-class QueueLive:
-    name: str
-    waiting: dict[str, datetime] = field(default_factory=dict)  # call_id -> joined
-    offered: int = 0
-    answered: int = 0
-    abandoned: int = 0
-    short_abandoned: int = 0
-    answered_within_sl: int = 0
-    answered_within_rings: int = 0
-    wait_answered_sum: float = 0.0
-    handled: int = 0  # answered calls that ended (the AHT denominator)
-    handle_sum: float = 0.0  # talk + hold of those
-    callbacks_open: set[int] = field(default_factory=set)
-    callbacks_overdue: set[int] = field(default_factory=set)
-    hourly: list[list[int]] = field(default_factory=lambda: [[0, 0, 0] for _ in range(24)])
-
-
-def _after_call(agent: AgentLive) -> AgentStatus:
-    return AgentStatus.AVAILABLE if agent.signed_in else AgentStatus.LOGGED_OUT
-
-
-@dataclass(slots=True)
-class AgentLive:
-    name: str
-    interface: str = ""
-    status: AgentStatus = AgentStatus.LOGGED_OUT
-    since: datetime | None = None
-    paused: bool = False
-    pause_reason: str = ""
-    queues: set[str] = field(default_factory=set)
-    signed_in: set[str] = field(default_factory=set)  # the queues the PBX has them in now
-    call_id: str | None = None
-    call_since: datetime | None = None
-    customer: str = ""
-    calls_today: int = 0
-    missed_today: int = 0
-    team_id: int | None = None
-    display_name: str = ""
-    acw_alerted: bool = False
-
-
-@dataclass(slots=True)
-class CallLive:
-    """What the board already counted for one call today."""
-
-    queue: str | None = None
-    caller: str = ""
-    offered: bool = False
-    answered: bool = False
-    abandoned: bool = False
-    max_ring: float = 0.0  # longest any offer of this call rang
-
-
-class CallsSource(Protocol):
-    async def list(self, flt: CallFilter) -> builtins.list[CallRecord]: ...
-
-
-class CallbacksSource(Protocol):
-    async def list(
-        self,
-        *,
-        status: Sequence[CallbackStatus] | None = None,
-        owner_user_id: int | None = None,
-        limit: int = 500,
-    ) -> builtins.list[Callback]: ...
-
-
-class BoardSources(Protocol):
-    @property
-    def calls(self) -> CallsSource: ...
-    @property
-    def callbacks(self) -> CallbacksSource: ...
-
-
-def _caller(number: str, name: str) -> str:
-    return f"{name} ({number})" if name and name != number else number
+from crm_core.services.live.alerts import AlertLog
+from crm_core.services.live.figures import LiveSnapshot, agent_figures, queue_figures
+from crm_core.services.live.sources import BoardSources
+from crm_core.services.live.state import (
+    NO_QUEUE,
+    AgentLive,
+    Alert,
+    CallLive,
+    LiveBoardConfig,
+    QueueLive,
+)
 
 
 class LiveBoard:
@@ -178,14 +67,10 @@ class LiveBoard:
         self.day: date | None = None
         self.queues: dict[str, QueueLive] = {}
         self.agents: dict[str, AgentLive] = {}
-        self.alerts: deque[Alert] = deque(maxlen=self.config.alerts_kept)
+        self.log = AlertLog(self.config.alerts_kept)
         self._calls: dict[str, CallLive] = {}
         self._ended: set[str] = set()
-        self._long_wait_alerted: set[str] = set()
         self._callback_queue: dict[int, str] = {}
-        # components reported unhealthy (database, redis, ami): shown as a banner on the
-        # wall until they report back, so leads know records are being buffered
-        self.outages: dict[str, tuple[datetime, str]] = {}
         self.version = 0  # bumps on every change; the pusher sends when it moved
 
     # --- time ----------------------------------------------------------------------------
@@ -229,30 +114,6 @@ class LiveBoard:
             a.interface = interface
         return a
 
-    def _alert(
-        self,
-        out: list[Alert],
-        kind: str,
-        at: datetime,
-        message: str,
-        values: dict[str, str] | None = None,
-        *,
-        agent: str | None = None,
-        queue: str | None = None,
-        call_id: str | None = None,
-    ) -> None:
-        alert = Alert(
-            kind=kind,
-            at=at,
-            message=message,
-            agent=agent,
-            queue=queue,
-            call_id=call_id,
-            values=values or {},
-        )
-        self.alerts.append(alert)
-        out.append(alert)
-
     def set_roster(self, users: list[User]) -> None:
         """Team and display name of each queue member (from the CRM's users)."""
         for user in users:
@@ -286,7 +147,7 @@ class LiveBoard:
                 if event.agent:
                     self._agent(event.agent, event.interface).missed_today += 1
                 who, secs = event.agent or event.interface, f"{event.ring_seconds:.0f}"
-                self._alert(
+                self.log.add(
                     out,
                     "missed_ring",
                     event.at,
@@ -309,7 +170,7 @@ class LiveBoard:
             case CallTransferred():
                 self._transferred(event)
             case AgentStateChanged():
-                self._state(event)
+                self._agent(event.agent or event.interface, event.interface).follow(event)
             case CallbackScheduled():
                 q = self._queue(event.queue)
                 q.callbacks_open.add(event.callback_id)
@@ -320,7 +181,7 @@ class LiveBoard:
                 q.callbacks_overdue.add(event.callback_id)
                 self._callback_queue[event.callback_id] = q.name
                 due = f"{event.due_at.astimezone(self._tz):%H:%M}"
-                self._alert(
+                self.log.add(
                     out,
                     "callback_overdue",
                     event.at,
@@ -335,21 +196,23 @@ class LiveBoard:
                     q.callbacks_open.discard(event.callback_id)
                     q.callbacks_overdue.discard(event.callback_id)
             case ServiceHealthChanged():
-                self._health(event, out)
+                self.log.health(event, out)
             case AmiDisconnected():
                 detail = f"{event.host}:{event.port} {event.reason}".strip()
-                self._health(
+                self.log.health(
                     ServiceHealthChanged(
                         at=event.at, component="ami", healthy=False, detail=detail
                     ),
                     out,
                 )
             case AmiConnected():
-                self._health(ServiceHealthChanged(at=event.at, component="ami", healthy=True), out)
+                self.log.health(
+                    ServiceHealthChanged(at=event.at, component="ami", healthy=True), out
+                )
             case AlertRaised():
                 # rules' own alerts of kinds the board does not derive itself
                 if event.kind not in {"missed_ring", "late_answer", "callback_overdue"}:
-                    self._alert(
+                    self.log.add(
                         out,
                         event.kind,
                         event.at,
@@ -363,22 +226,6 @@ class LiveBoard:
         if handled:
             self.version += 1
         return out
-
-    def _health(self, event: ServiceHealthChanged, out: list[Alert]) -> None:
-        was_down = event.component in self.outages
-        if event.healthy:
-            self.outages.pop(event.component, None)
-        elif not was_down:
-            self.outages[event.component] = (event.at, event.detail)
-        if event.healthy == was_down:  # a change, not a repeat
-            self._alert(
-                out,
-                "service_back" if event.healthy else "service_down",
-                event.at,
-                f"{event.component}: "
-                + ("back" if event.healthy else event.detail or "unavailable"),
-                {"component": event.component, "detail": event.detail},
-            )
 
     def _offered(self, event: CallOffered) -> None:
         call = self._calls.setdefault(event.call_id, CallLive())
@@ -412,7 +259,7 @@ class LiveBoard:
         )
         if late is not None:
             secs, limit = f"{event.ring_seconds:.0f}", f"{self.config.ring_limit_seconds:.0f}"
-            self._alert(
+            self.log.add(
                 out,
                 "late_answer",
                 event.at,
@@ -468,13 +315,7 @@ class LiveBoard:
         if record.agent:
             a = self._agent(record.agent, record.agent_interface or "")
             if a.call_id == record.call_id:
-                a.call_id = a.call_since = None
-                a.customer = ""
-                if a.status is AgentStatus.ON_CALL:
-                    # until the PBX says otherwise (wrap-up, pause), the agent is free
-                    # again — or signed out, if the call reached them outside any queue
-                    # (a colleague's transfer to their extension)
-                    a.status, a.since = _after_call(a), record.ended_at or at
+                a.call_over(record.ended_at or at)
 
     def _transferred(self, event: CallTransferred) -> None:
         """The transferring agent's part of the call is over: free them (the PBX's member
@@ -483,75 +324,18 @@ class LiveBoard:
             return
         a = self.agents.get(event.from_agent)
         if a is not None and a.call_id == event.call_id:
-            a.call_id = a.call_since = None
-            a.customer = ""
-            if a.status is AgentStatus.ON_CALL:
-                a.status, a.since = _after_call(a), event.at
-
-    def _state(self, event: AgentStateChanged) -> None:
-        name = event.agent or event.interface
-        a = self._agent(name, event.interface)
-        if event.queue:
-            a.queues.add(event.queue)
-        if not follow_membership(a.signed_in, event):
-            return  # removed from one queue: still signed in while a member of another
-        if event.status is AgentStatus.LOGGED_OUT:
-            # a member removed while paused is reported Paused: 1; out is out
-            if a.status is not AgentStatus.LOGGED_OUT:
-                a.status, a.since, a.acw_alerted = AgentStatus.LOGGED_OUT, event.at, False
-            a.paused, a.pause_reason = False, ""
-            if not event.in_call:
-                a.call_id = a.call_since = None
-                a.customer = ""
-            return
-        status = AgentStatus.PAUSED if event.paused and not event.in_call else event.status
-        if event.paused and event.pause_reason == "after_call_work":
-            status = AgentStatus.WRAP_UP
-        if status is not a.status:
-            a.status, a.since, a.acw_alerted = status, event.at, False
-        a.paused, a.pause_reason = event.paused, event.pause_reason if event.paused else ""
-        idle = (AgentStatus.AVAILABLE, AgentStatus.LOGGED_OUT, AgentStatus.PAUSED)
-        if status in idle and not event.in_call:
-            a.call_id = a.call_since = None
-            a.customer = ""
+            a.call_over(event.at)
 
     # --- time passing ----------------------------------------------------------------------
 
     def tick(self, now: datetime) -> list[Alert]:
         out: list[Alert] = []
         self._roll(now)
-        for q in self.queues.values():
-            for call_id, joined in q.waiting.items():
-                waited = (now - joined).total_seconds()
-                if (
-                    waited >= self.config.long_wait_alert_seconds
-                    and call_id not in self._long_wait_alerted
-                ):
-                    self._long_wait_alerted.add(call_id)
-                    secs = f"{waited:.0f}"
-                    self._alert(
-                        out,
-                        "long_wait",
-                        now,
-                        f"a caller has waited {secs} s in {q.name}",
-                        {"seconds": secs, "queue": q.name},
-                        queue=q.name,
-                        call_id=call_id,
-                    )
-        for a in self.agents.values():
-            if a.status is AgentStatus.WRAP_UP and a.since and not a.acw_alerted:
-                spent = (now - a.since).total_seconds()
-                if spent >= self.config.after_call_work_alert_seconds:
-                    a.acw_alerted = True
-                    who, minutes = a.display_name or a.name, f"{spent / 60:.0f}"
-                    self._alert(
-                        out,
-                        "acw_too_long",
-                        now,
-                        f"{who} has been in after-call work for {minutes} min",
-                        {"agent": who, "minutes": minutes},
-                        agent=a.name,
-                    )
+        cfg = self.config
+        self.log.long_waits(self.queues.values(), now, cfg.long_wait_alert_seconds, out)
+        self.log.long_after_call_work(
+            self.agents.values(), now, cfg.after_call_work_alert_seconds, out
+        )
         if out:
             self.version += 1
         return out
@@ -589,50 +373,7 @@ class LiveBoard:
 
     # --- reading --------------------------------------------------------------------------
 
-    def queue_figures(self, q: QueueLive, now: datetime) -> dict[str, Any]:
-        longest = max(((now - t).total_seconds() for t in q.waiting.values()), default=0.0)
-        sl_base = q.offered - q.short_abandoned - len(q.waiting)
-        return {
-            "name": q.name,
-            "waiting": len(q.waiting),
-            "longest_wait_seconds": round(max(longest, 0.0), 1),
-            "offered": q.offered,
-            "answered": q.answered,
-            "abandoned": q.abandoned,
-            "short_abandoned": q.short_abandoned,
-            "abandon_rate": _ratio(q.abandoned - q.short_abandoned, q.offered - q.short_abandoned),
-            "within_3_rings": _ratio(q.answered_within_rings, q.answered),
-            "asa_seconds": _avg(q.wait_answered_sum, q.answered),
-            "aht_seconds": _avg(q.handle_sum, q.handled),
-            "service_level": _ratio(q.answered_within_sl, sl_base),
-            "callbacks_due": len(q.callbacks_open),
-            "callbacks_overdue": len(q.callbacks_overdue),
-            "hourly": [list(h) for h in q.hourly],
-        }
-
-    def agent_figures(self, a: AgentLive, now: datetime) -> dict[str, Any]:
-        return {
-            "name": a.name,
-            "display_name": a.display_name or a.name,
-            "interface": a.interface,
-            "team_id": a.team_id,
-            "status": a.status.value,
-            "seconds_in_state": round((now - a.since).total_seconds(), 1) if a.since else None,
-            "paused": a.paused,
-            "pause_reason": a.pause_reason,
-            "queues": sorted(a.queues),
-            "call": None
-            if a.call_id is None
-            else {
-                "call_id": a.call_id,
-                "customer": a.customer,
-                "seconds": round((now - a.call_since).total_seconds(), 1) if a.call_since else None,
-            },
-            "calls_today": a.calls_today,
-            "missed_today": a.missed_today,
-        }
-
-    def snapshot(self, now: datetime, *, team_id: int | None = None) -> dict[str, Any]:
+    def snapshot(self, now: datetime, *, team_id: int | None = None) -> LiveSnapshot:
         """JSON-ready figures; `team_id` limits agents (and alerts about agents) to one team."""
         agents = [
             a
@@ -642,7 +383,7 @@ class LiveBoard:
         names = {a.name for a in agents}
         alerts = [
             al.to_json()
-            for al in self.alerts
+            for al in self.log.alerts
             if team_id is None or al.agent is None or al.agent in names
         ]
         return {
@@ -650,22 +391,15 @@ class LiveBoard:
             "day": self.day.isoformat() if self.day else None,
             "service_level_seconds": self.config.service_level_seconds,
             "ring_limit_seconds": self.config.ring_limit_seconds,
-            "queues": [self.queue_figures(q, now) for _, q in sorted(self.queues.items())],
-            "agents": [self.agent_figures(a, now) for a in agents],
+            "queues": [queue_figures(q, now) for _, q in sorted(self.queues.items())],
+            "agents": [agent_figures(a, now) for a in agents],
             "alerts": alerts[-50:],
             "outages": [
                 {"component": name, "since": since.isoformat(), "detail": detail}
-                for name, (since, detail) in sorted(self.outages.items())
+                for name, (since, detail) in sorted(self.log.outages.items())
             ],
         }
 
 
-def _ratio(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole > 0 else None
-
-
-def _avg(total: float, count: int) -> float | None:
-    return round(total / count, 1) if count > 0 else None
-
-
-__all__ = ["Alert", "BoardSources", "LiveBoard", "LiveBoardConfig"]
+def _caller(number: str, name: str) -> str:
+    return f"{name} ({number})" if name and name != number else number
