@@ -1,1 +1,1 @@
-"""Reports for leads and managers: daily, weekly, quarterly (JSON, CSV, pages)."""
+"""Reports for leads and managers: daily, weekly, monthly, quarterly, annual (JSON, CSV, pages)."""

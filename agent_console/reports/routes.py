@@ -1,4 +1,5 @@
-"""Report API (`GET /api/reports/{daily|weekly|quarterly}`, JSON or CSV) and HTML pages.
+"""Report API (`GET /api/reports/{daily|weekly|monthly|quarterly|annual}`, JSON or CSV)
+and HTML pages.
 
 Leads and managers only. A lead's per-agent report lists their own team's agents;
 queue and team rows are the whole center's (a queue is shared by several teams).
@@ -98,7 +99,10 @@ async def _build(request: web.Request, user: User, period: Period, query: Report
 @operation(
     "GET",
     "/api/reports/{period}",
-    summary="daily|weekly|quarterly statistics (JSON, or CSV with format=csv or Accept: text/csv)",
+    summary=(
+        "daily|weekly|monthly|quarterly|annual statistics "
+        "(JSON, or CSV with format=csv or Accept: text/csv)"
+    ),
     roles=SUPERVISORS,
     query=ReportQuery,
     response=ReportReply,

@@ -235,9 +235,17 @@
   const chart = document.getElementById("rp-chart");
   if (data && chart) {
     const report = JSON.parse(data.textContent);
-    const series = report.days.map((d) => [d.calls_in, d.answered, d.abandoned]);
+    // a year in 365 hair-thin bars says nothing: the annual chart has a bar a month
+    const buckets = new Map();
+    for (const d of report.days) {
+      const key = report.period === "annual" ? d.day.slice(0, 7) : d.day;
+      const sum = buckets.get(key) || [0, 0, 0];
+      buckets.set(key, [sum[0] + d.calls_in, sum[1] + d.answered, sum[2] + d.abandoned]);
+    }
+    const keys = [...buckets.keys()];
+    const series = keys.map((k) => buckets.get(k));
     const step = Math.max(1, Math.ceil(series.length / 12));
-    const labels = report.days.map((d, i) => (i % step === 0 ? d.day.slice(5) : ""));
+    const labels = keys.map((k, i) => (i % step === 0 ? k.slice(5) : ""));
     if (series.length) chart.appendChild(barChart(series, labels, 60));
     else chart.appendChild(el("p", { class: "empty" }, t("lead.chart.empty")));
   }

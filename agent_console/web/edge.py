@@ -28,7 +28,7 @@ MAX_JSON_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # times a request may name: filters, callbacks, follow-up windows (ADR 0062)
 MIN_YEAR, MAX_YEAR = 1970, 2100
-# report days (daily/weekly/quarterly statistics)
+# report days (daily to annual statistics)
 MIN_REPORT_DAY, MAX_REPORT_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 # what PostgreSQL (NUL), UTF-8 (lone surrogates) or a sane record cannot hold

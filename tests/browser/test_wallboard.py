@@ -234,6 +234,10 @@ async def test_wallboard_live_in_the_browser(sqlite_url: str, browser: Browser) 
         await english.goto(f"{stack.url}/lead/reports?period=weekly&group=queue")
         await expect(english.locator('th[data-col="calls_in"]')).to_have_text("calls in")
         await expect(english.locator("h1 span")).to_have_text("Reports")
+        # a year's chart has a bar a month (three rects a bar), not one a day
+        await english.goto(f"{stack.url}/lead/reports?period=annual&group=queue")
+        await expect(english.locator("#rp-chart svg.chart rect")).to_have_count(12 * 3)
+        await expect(english.locator("#rp-chart .chart-axis span").first).to_have_text("01")
 
         agent_page = await log_in(browser, stack, "agent1")
         response = await agent_page.goto(f"{stack.url}/lead")

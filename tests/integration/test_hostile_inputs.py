@@ -101,6 +101,10 @@ CASES = [
          error_id="bad-date"),
     Case("report quarter 9999", "GET", "/api/reports/quarterly?date=9999-12-31", "manager1",
          error_id="bad-date"),
+    Case("report month 9999", "GET", "/api/reports/monthly?date=9999-12-31", "manager1",
+         error_id="bad-date"),
+    Case("report year 9999", "GET", "/api/reports/annual?date=9999-12-31", "manager1",
+         error_id="bad-date"),
     # campaigns
     Case("campaign NUL name", "POST", "/api/campaigns", "manager1", {"name": NUL},
          error_id="bad-text"),

@@ -362,6 +362,14 @@ async def test_board_rebuilt_after_restart_and_report_csv(database_url: str) -> 
         assert len(exports) == 1
         agent = await stack.token(s, "agent1")
         assert (await call(s, stack, agent, "GET", "/api/reports/daily"))[0] == 403
+        for period in ("monthly", "annual"):  # CONTRACTS.md: daily … annual
+            status, body = await call(
+                s, stack, manager, "GET", f"/api/reports/{period}?date={day}&group=queue"
+            )
+            assert status == 200, body
+            assert body["period"] == period
+            assert body["start"] <= day <= body["end"]
+            assert body["total"]["abandoned"] == 2
         status, page = await call(
             s, stack, manager, "GET", f"/lead/reports?period=weekly&date={day}"
         )

@@ -172,7 +172,9 @@ async def test_report_figures_match_raw_records(database_url: str) -> None:
         for period, start, end in (
             (Period.DAILY, day, day),
             (Period.WEEKLY, date(2026, 9, 28), date(2026, 10, 4)),
+            (Period.MONTHLY, date(2026, 9, 1), date(2026, 9, 30)),
             (Period.QUARTERLY, date(2026, 7, 1), date(2026, 9, 30)),
+            (Period.ANNUAL, date(2026, 1, 1), date(2026, 12, 31)),
         ):
             for group in Grouping:
                 report = await reports.report(period, day, group)

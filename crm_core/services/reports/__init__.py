@@ -1,4 +1,4 @@
-"""Daily, weekly and quarterly call-center statistics per queue, team and agent.
+"""Daily, weekly, monthly, quarterly and annual call-center statistics per queue, team and agent.
 
 `periods` says what a report covers, `aggregate` keeps the `report_daily`
 pre-aggregate equal to the call records (ADR 0021), `service` reads a report from it,

@@ -1,4 +1,4 @@
-"""What a report covers: its period (a day, a week, a quarter), how its rows are grouped,
+"""What a report covers: its period (a day, week, month, quarter or year), how its rows are grouped,
 and the thresholds and time zone its figures are counted under."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 class Period(enum.StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
+    MONTHLY = "monthly"
     QUARTERLY = "quarterly"
+    ANNUAL = "annual"
 
 
 class Grouping(enum.StrEnum):
@@ -43,9 +45,13 @@ def period_bounds(period: Period, day: date) -> tuple[date, date]:
     if period is Period.WEEKLY:
         monday = day - timedelta(days=day.weekday())
         return monday, monday + timedelta(days=6)
-    first_month = 3 * ((day.month - 1) // 3) + 1
+    if period is Period.ANNUAL:
+        return date(day.year, 1, 1), date(day.year, 12, 31)
+    months = 1 if period is Period.MONTHLY else 3  # a calendar month or quarter
+    first_month = months * ((day.month - 1) // months) + 1
     start = date(day.year, first_month, 1)
-    nxt = date(day.year + 1, 1, 1) if first_month == 10 else date(day.year, first_month + 3, 1)
+    after = first_month + months  # 13: January of the next year
+    nxt = date(day.year + 1, 1, 1) if after > 12 else date(day.year, after, 1)
     return start, nxt - timedelta(days=1)
 
 
