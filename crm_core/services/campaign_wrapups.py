@@ -95,8 +95,7 @@ class CampaignWrapUps(EventWorker):
                 )
                 return
             log.warning(
-                "campaign booking of wrap-up %s (call %s): database unreachable (%s); "
-                "trying again",
+                "campaign booking of wrap-up %s (call %s): database unreachable (%s); trying again",
                 event.wrapup_id,
                 event.call_id,
                 first_line(exc),
