@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crm_core.domain.models import Campaign, CampaignContact, SurveyAnswer
+from tests.fakes.db import ClaimsInMemory
 from tests.fakes.repos import row_or_not_found
 
 _CONTACT_FIELDS = frozenset(f.name for f in dataclasses.fields(CampaignContact)) - {"id"}
@@ -85,20 +86,13 @@ class FakeSurveys:
 
 
 @dataclass
-class FakeBookingUnit:
+class FakeBookingUnit(ClaimsInMemory):
     """`CampaignBookingUnit` over the fakes."""
 
     campaigns: FakeCampaigns
     dnc: FakeDnc
     surveys: FakeSurveys
     claims: set[tuple[str, str]] = field(default_factory=set)
-
-    async def claim(self, call_id: str, effect: str) -> bool:
-        key = (call_id, effect[:300])
-        if key in self.claims:
-            return False
-        self.claims.add(key)
-        return True
 
 
 class FakeBookingLedger:

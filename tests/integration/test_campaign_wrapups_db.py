@@ -110,7 +110,18 @@ async def instances(database_url: str) -> AsyncIterator[list[Instance]]:
         await inst.db.close()
 
 
-async def _follow_up(db: Database) -> tuple[Campaign, CampaignContact]:
+@dataclass
+class FollowUp:
+    """A running follow-up campaign, its one contact, and the wrap-up of a call to it."""
+
+    campaign: Campaign
+    contact: CampaignContact
+    event: WrapUpSaved
+
+
+@pytest.fixture
+async def follow_up(instances: list[Instance]) -> FollowUp:
+    db = instances[0].db
     campaign = await db.campaigns.create(
         Campaign(
             id=0,
@@ -124,11 +135,7 @@ async def _follow_up(db: Database) -> tuple[Campaign, CampaignContact]:
         [CampaignContact(id=0, campaign_id=campaign.id, phone_e164=PHONE, name="王五")]
     )
     (contact,) = await db.campaigns.contacts(campaign.id)
-    return campaign, contact
-
-
-def _saved(campaign_id: int) -> WrapUpSaved:
-    return WrapUpSaved(
+    event = WrapUpSaved(
         at=T0,
         wrapup_id="w-1",
         call_id="c-1",
@@ -139,19 +146,20 @@ def _saved(campaign_id: int) -> WrapUpSaved:
         disposition_reason="不要再打",
         notes="很不满意",
         satisfaction=1,
-        campaign_id=campaign_id,
+        campaign_id=campaign.id,
         phone="13900139000",
     )
+    return FollowUp(campaign, contact, event)
 
 
-async def _booked_once(db: Database, campaign: Campaign, contact: CampaignContact) -> None:
+async def _booked_once(db: Database, follow_up: FollowUp) -> None:
     assert await db.effects.applied("c-1") == [booking_key("w-1")]
     answers = await db.surveys.for_call("c-1")
     assert [(a.score, a.campaign_id, a.comment) for a in answers] == [
-        (Satisfaction.VERY_DISSATISFIED, campaign.id, "很不满意")
+        (Satisfaction.VERY_DISSATISFIED, follow_up.campaign.id, "很不满意")
     ]
     assert await db.dnc.contains(PHONE)
-    booked = await db.campaigns.contact(contact.id)
+    booked = await db.campaigns.contact(follow_up.contact.id)
     assert (booked.status, booked.disposition, booked.disposition_reason) == (
         ContactStatus.DNC,
         "do_not_call",
@@ -159,57 +167,54 @@ async def _booked_once(db: Database, campaign: Campaign, contact: CampaignContac
     )
 
 
-async def _nothing_booked(db: Database, contact: CampaignContact) -> None:
+async def _nothing_booked(db: Database, follow_up: FollowUp) -> None:
     assert await db.effects.applied("c-1") == []
     assert await db.surveys.for_call("c-1") == []
     assert not await db.dnc.contains(PHONE)
-    assert await db.campaigns.contact(contact.id) == contact
+    assert await db.campaigns.contact(follow_up.contact.id) == follow_up.contact
 
 
 async def test_a_fault_between_claim_and_write_leaves_nothing_and_the_redelivery_books_once(
-    instances: list[Instance],
+    instances: list[Instance], follow_up: FollowUp
 ) -> None:
     first, second = instances
-    campaign, contact = await _follow_up(first.db)
-    event = _saved(campaign.id)
     first.ledger.failures.append(ConnectionResetError("connection lost mid-transaction"))
     with pytest.raises(ConnectionResetError):
-        await first.bookings.book(event)
-    await _nothing_booked(second.db, contact)
+        await first.bookings.book(follow_up.event)
+    await _nothing_booked(second.db, follow_up)
 
-    assert await second.bookings.book(event)  # the redelivery, on the other instance
-    assert not await first.bookings.book(event)  # and again on the first: booked already
-    await _booked_once(first.db, campaign, contact)
+    assert await second.bookings.book(follow_up.event)  # the redelivery, on the other instance
+    assert not await first.bookings.book(follow_up.event)  # again on the first: booked already
+    await _booked_once(first.db, follow_up)
 
 
 async def test_an_outage_on_delivery_is_retried_and_booked_once_across_instances(
-    instances: list[Instance],
+    instances: list[Instance], follow_up: FollowUp
 ) -> None:
     first, second = instances
-    campaign, contact = await _follow_up(first.db)
-    event = _saved(campaign.id)
     first.ledger.failures += [ConnectionResetError("down"), ConnectionResetError("down")]
-    await first.bookings.handle(event)  # fails; its worker tries again
+    await first.bookings.handle(follow_up.event)  # fails; its worker tries again
     await first.bookings.stop()  # the retries ran
     assert first.bookings.retried == 1
-    await second.bookings.handle(event)  # the event as the Redis bus brings it
-    await _booked_once(second.db, campaign, contact)
+    await second.bookings.handle(follow_up.event)  # the event as the Redis bus brings it
+    await _booked_once(second.db, follow_up)
 
 
-async def test_two_instances_delivered_at_once_book_once(instances: list[Instance]) -> None:
+async def test_two_instances_delivered_at_once_book_once(
+    instances: list[Instance], follow_up: FollowUp
+) -> None:
     first, second = instances
-    campaign, contact = await _follow_up(first.db)
-    event = _saved(campaign.id)
-    results = await asyncio.gather(first.bookings.book(event), second.bookings.book(event))
+    results = await asyncio.gather(
+        first.bookings.book(follow_up.event), second.bookings.book(follow_up.event)
+    )
     assert sorted(results) == [False, True]
-    await _booked_once(first.db, campaign, contact)
+    await _booked_once(first.db, follow_up)
 
 
 async def test_a_number_already_on_the_list_does_not_fail_the_unit(
-    instances: list[Instance],
+    instances: list[Instance], follow_up: FollowUp
 ) -> None:
     first, _ = instances
-    campaign, contact = await _follow_up(first.db)
     await first.db.dnc.add(PHONE, reason="listed before")
-    assert await first.bookings.book(_saved(campaign.id))
-    await _booked_once(first.db, campaign, contact)
+    assert await first.bookings.book(follow_up.event)
+    await _booked_once(first.db, follow_up)
