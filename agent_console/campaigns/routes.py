@@ -17,7 +17,7 @@ from aiohttp import web
 from agent_console.campaigns.common import DialerStats
 from agent_console.campaigns.operator import campaign_routes
 from agent_console.campaigns.seat_hooks import campaign_seat_hooks
-from crm_core.ports.effects import EffectClaims
+from crm_core.ports.effects import CampaignBookingLedger
 from crm_core.ports.repositories import (
     CampaignRepository,
     CaseRepository,
@@ -34,7 +34,7 @@ def setup_campaign_routes(
     dnc: DncNumbers,
     surveys: SurveyRepository,
     cases: CaseRepository | None = None,
-    effects: EffectClaims | None = None,
+    effects: CampaignBookingLedger | None = None,
     dialer_stats: DialerStats | None = None,
     phone_region: str = "CN",
 ) -> Callable[[web.Application], None]:

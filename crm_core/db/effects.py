@@ -3,7 +3,8 @@
 With several instances every one hears every `CallEnded` and `AgentMissedCall`. A
 service applies an effect inside `async with db.effects.transaction() as tx:`; it first
 `tx.claim(call_id, effect)`s the key, an insert the database keeps unique, and writes
-the effect (a callback, a violation) through `tx.callbacks` / `tx.violations` in the
+the effect (a callback, a violation; a campaign wrap-up's booking, docs/adr/0094)
+through `tx.callbacks` / `tx.violations` / `tx.campaigns`, `tx.dnc`, `tx.surveys` in the
 same transaction. Exactly one instance's claim inserts the row: the others find it and
 do nothing. A failure rolls the claim back with the effect, so there is no "claimed but
 never applied" state to take over: the sweep (crm_core.services.effects) simply finds
@@ -26,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_core.db import tables as t
-from crm_core.db.repos import CallbackRepo, SurveyRepo, ViolationRepo
+from crm_core.db.repos import CallbackRepo, CampaignRepo, DoNotCallRepo, SurveyRepo, ViolationRepo
 
 
 class _OneConnection:
@@ -59,6 +60,8 @@ class EffectTransaction:
         self.callbacks = CallbackRepo(bound, region)
         self.violations = ViolationRepo(bound, region)
         self.surveys = SurveyRepo(bound, region)
+        self.campaigns = CampaignRepo(bound, region)
+        self.dnc = DoNotCallRepo(bound, region)
 
     async def claim(self, call_id: str, effect: str) -> bool:
         """True when this transaction is the first to apply `effect` of `call_id`.

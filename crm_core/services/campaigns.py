@@ -23,12 +23,12 @@ from crm_core.domain.models import (
     Satisfaction,
     SurveyAnswer,
 )
+from crm_core.ports.effects import ContactBook, DncEntries, SurveyAnswers
 from crm_core.ports.repositories import (
     CampaignRepository,
     CaseRepository,
     CustomerRepository,
     NewCustomer,
-    SurveyRepository,
 )
 from crm_core.services.contact_import import (
     ContactRow,
@@ -207,8 +207,8 @@ async def apply_disposition(
     *,
     reason: str = "",
     now: datetime,
-    campaigns: CampaignRepository,
-    dnc: DncNumbers,
+    campaigns: ContactBook,
+    dnc: DncEntries,
 ) -> CampaignContact:
     """The agent's disposition of a campaign call, with its consequence for the contact:
     "do not call" puts the number on the DNC list; "call back later" books another try."""
@@ -294,7 +294,7 @@ async def record_satisfaction(
     score: Satisfaction,
     *,
     now: datetime,
-    surveys: SurveyRepository,
+    surveys: SurveyAnswers,
     call_id: str | None,
     agent: str | None,
     comment: str = "",

@@ -32,6 +32,11 @@ def database_unreachable(exc: BaseException) -> bool:
     return False
 
 
+def first_line(exc: BaseException) -> str:
+    """The error in one short line for a log message."""
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
 class EventWorker:
     """Subclasses call `enqueue` from their bus handler and implement `apply`."""
 
@@ -74,6 +79,17 @@ class EventWorker:
     async def apply(self, event: DomainEvent) -> None:
         raise NotImplementedError
 
+    def gave_up(self, event: DomainEvent, exc: Exception) -> None:
+        """Say that `event` was not applied for `retry_seconds` (and who applies it)."""
+        log.error(
+            "%s: handling %s failed for %.0f s, database unreachable (%s); "
+            "the effects sweep applies it once the database is back",
+            self.worker_name,
+            type(event).__name__,
+            self.retry_seconds,
+            first_line(exc),
+        )
+
     async def _work(self) -> None:
         while True:
             event = await self._queue.get()
@@ -95,14 +111,7 @@ class EventWorker:
                     return
                 if time.monotonic() + backoff > give_up:
                     self.abandoned += 1
-                    log.error(
-                        "%s: handling %s failed for %.0f s, database unreachable (%s); "
-                        "the effects sweep applies it once the database is back",
-                        self.worker_name,
-                        type(event).__name__,
-                        self.retry_seconds,
-                        str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
-                    )
+                    self.gave_up(event, exc)
                     return
                 self.retried += 1
                 await asyncio.sleep(backoff)

@@ -26,15 +26,11 @@ from tests.fakes.callbacks import FakeCallbacks
 from tests.fakes.repos import FakeCalls, FakeCases, FakeUsers, FakeViolations
 
 
-@dataclass
-class FakeUnit:
-    """`UnitOfWork` over the fake repositories; `locked` lists the names it locked."""
+class ClaimsInMemory:
+    """`ClaimTransaction` over the unit's copy of the claimed keys (as the SQL ledger
+    cuts the effect to 300 characters); the ledger keeps them when the unit commits."""
 
-    callbacks: FakeCallbacks
-    violations: FakeViolations
     claims: set[tuple[str, str]]
-    now: datetime
-    locked: builtins.list[str] = field(default_factory=builtins.list)
 
     async def claim(self, call_id: str, effect: str) -> bool:
         key = (call_id, effect[:300])
@@ -42,6 +38,17 @@ class FakeUnit:
             return False
         self.claims.add(key)
         return True
+
+
+@dataclass
+class FakeUnit(ClaimsInMemory):
+    """`UnitOfWork` over the fake repositories; `locked` lists the names it locked."""
+
+    callbacks: FakeCallbacks
+    violations: FakeViolations
+    claims: set[tuple[str, str]]
+    now: datetime
+    locked: builtins.list[str] = field(default_factory=builtins.list)
 
     async def lock(self, name: str) -> None:
         self.locked.append(name)  # units are serialised already

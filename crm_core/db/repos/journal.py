@@ -9,7 +9,8 @@ from datetime import datetime
 from operator import eq, ge
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from crm_core.db import tables as t
 from crm_core.db.repos._base import Repo, from_row, insert_id, now, to_values, where_given
@@ -45,15 +46,15 @@ class DoNotCallRepo(Repo):
         return found is not None
 
     async def add(self, phone_e164: str, reason: str = "", at: datetime | None = None) -> None:
-        if await self.contains(phone_e164):
-            return
-        try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    insert(t.dnc).values(phone_e164=phone_e164, reason=reason, added_at=at or now())
-                )
-        except IntegrityError:
-            return  # added concurrently: the number is on the list, which is what was asked
+        """A number already listed (before, or concurrently) keeps its entry. One
+        statement, no caught IntegrityError: inside a unit of work (docs/adr/0094) a
+        failed INSERT would abort PostgreSQL's whole transaction."""
+        dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = dialect_insert(t.dnc).values(
+            phone_e164=phone_e164, reason=reason, added_at=at or now()
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt.on_conflict_do_nothing(index_elements=[t.dnc.c.phone_e164]))
 
     async def remove(self, phone_e164: str) -> None:
         async with self.engine.begin() as conn:
