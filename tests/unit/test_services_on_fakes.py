@@ -4,7 +4,6 @@ behaviour on SQLite and PostgreSQL is in tests/integration/test_rules.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +20,6 @@ from crm_core.domain.events import (
     CallbackReminderDue,
     CallbackRetryScheduled,
     CallbackScheduled,
-    DomainEvent,
     RuleViolated,
 )
 from crm_core.domain.models import (
@@ -45,6 +43,7 @@ from crm_core.services.deadlines import DeadlineScheduler
 from crm_core.services.effects import EffectSweeper
 from crm_core.services.rules import RING_RULE_EFFECT, RingRuleService
 from tests.fakes.db import FakeDb
+from tests.fakes.recorders import PauseRecorder, collect
 from tests.polling import eventually
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -59,24 +58,6 @@ AGENT = User(
     interface="Local/1001@agents/n",
 )
 IFACE = "Local/1001@agents/n"
-
-
-@dataclass
-class PauseRecorder:
-    """The `QueuePauser` port, recording."""
-
-    pauses: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    async def queue_pause(
-        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
-    ) -> None:
-        self.pauses.append((interface, paused, reason))
-
-
-def _collect(bus: InProcessBus) -> list[DomainEvent]:
-    seen: list[DomainEvent] = []
-    bus.subscribe(seen.append)
-    return seen
 
 
 def _missed(at: datetime = T0, call_id: str = "1.1") -> AgentMissedCall:
@@ -142,7 +123,7 @@ def _callbacks(db: FakeDb, bus: InProcessBus, clock: FakeClock | None = None) ->
 
 async def test_late_answer_is_one_violation_live_and_after_the_call() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     rule = _rule(db, bus)
     rule.handle(_late(15.0))  # exactly the limit: compliant
     rule.handle(_late(15.2))
@@ -170,7 +151,7 @@ async def test_late_answer_is_one_violation_live_and_after_the_call() -> None:
 
 async def test_missed_call_pauses_once_across_two_instances() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     commands = PauseRecorder()
     a, b = _rule(db, bus, commands), _rule(db, bus, commands)
     a.handle(_missed())
@@ -188,7 +169,7 @@ async def test_missed_call_pauses_once_across_two_instances() -> None:
 
 async def test_missed_ring_found_only_after_the_call_pauses_nobody() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     commands = PauseRecorder()
     rule = _rule(db, bus, commands)
     offer = Offer(
@@ -221,7 +202,7 @@ async def test_a_unit_that_fails_leaves_neither_claim_nor_violation() -> None:
 
 async def test_abandon_opens_a_pool_callback_that_the_next_abandon_merges_into() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus)
     assert await service.apply_call(_call("1.1", CallOutcome.ABANDONED, T0, wait=5.0)) is None
     cb = await service.apply_call(_call("1.2", CallOutcome.ABANDONED, T0, wait=8.0))
@@ -254,7 +235,7 @@ async def test_first_contact_owns_the_callback() -> None:
         owner_user_id=AGENT.id,
     )
     db, bus = FakeDb(AGENT, cases=[case]), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     cb = await _callbacks(db, bus).apply_call(
         _call("1.2", CallOutcome.ABANDONED, T0, wait=30.0, customer_id=42)
     )
@@ -266,7 +247,7 @@ async def test_first_contact_owns_the_callback() -> None:
 
 async def test_answered_call_satisfies_in_time_and_a_late_one_only_closes() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus)
     first = await service.apply_call(_call("1.2", CallOutcome.ABANDONED, T0, wait=8.0))
     assert first is not None
@@ -293,7 +274,7 @@ async def test_answered_call_satisfies_in_time_and_a_late_one_only_closes() -> N
 
 async def test_promise_later_than_the_window_is_refused_and_attempts_schedule_a_retry() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus)
     with pytest.raises(CallbackError) as err:
         await service.request_callback(
@@ -324,7 +305,7 @@ async def test_promise_later_than_the_window_is_refused_and_attempts_schedule_a_
 
 async def test_reminder_then_escalation_fire_once_with_two_schedulers() -> None:
     db, bus, clock = FakeDb(AGENT), InProcessBus(), FakeClock(T0)
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus, clock)
     cb = await service.request_callback(
         phone="13800138000", reason=CallbackReason.PROMISED, owner_user_id=AGENT.id
@@ -355,7 +336,7 @@ async def test_reminder_then_escalation_fire_once_with_two_schedulers() -> None:
 
 async def test_scheduler_loads_deadlines_and_retries_at_start() -> None:
     db, bus, clock = FakeDb(AGENT), InProcessBus(), FakeClock(T0)
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus, clock)
     cb = await service.request_callback(phone="13800138000", reason=CallbackReason.ABANDONED)
     await service.record_attempt(cb.id, AttemptResult.BUSY, by_user_id=None)
