@@ -24,6 +24,7 @@ from agent_console.app import create_app
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
 from callcenter.adapters import rules_promiser
+from callcenter.testing.staff import create_agents, create_lead, numbered_agents
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.models import Role, User
@@ -77,26 +78,9 @@ async def make_users(db: Any) -> dict[str, User]:
     hashed = hash_password(PASSWORD)
     team = await db.users.get_or_create_team("Team A")
     other = await db.users.get_or_create_team("Team B")
-    users: dict[str, User] = {}
-    for n in (1, 2, 3):
-        users[f"agent{n}"] = await db.users.create(
-            username=f"agent{n}",
-            display_name=f"Agent 100{n}",
-            role=Role.AGENT,
-            password_hash=hashed,
-            team_id=team.id if n < 3 else other.id,
-            member_name=f"Agent 100{n}",
-            interface=f"Local/100{n}@agents/n",
-            queues=("support", "sales"),
-        )
-    users["lead1"] = await db.users.create(
-        username="lead1",
-        display_name="Lead 1",
-        role=Role.LEAD,
-        password_hash=hashed,
-        team_id=team.id,
-    )
-    await db.users.set_team_lead(team.id, users["lead1"].id)
+    users = await create_agents(db.users, team.id, numbered_agents(2), hashed)
+    users |= await create_agents(db.users, other.id, numbered_agents(3, first=3), hashed)
+    users["lead1"] = await create_lead(db.users, team.id, hashed)
     users["manager1"] = await db.users.create(
         username="manager1", display_name="Manager", role=Role.MANAGER, password_hash=hashed
     )
