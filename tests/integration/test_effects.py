@@ -30,7 +30,6 @@ from crm_core.domain.models import (
     CallbackStatus,
     CallOutcome,
     CallRecord,
-    Direction,
     Offer,
     OfferResult,
     ViolationKind,
@@ -39,6 +38,7 @@ from crm_core.services.callbacks import CallbackService
 from crm_core.services.effects import EffectSweeper
 from crm_core.services.rules import RingRuleService
 from crm_core.services.worker import EventWorker
+from tests.calls import queue_call
 from tests.fakes.recorders import PauseRecorder, collect
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -99,18 +99,7 @@ def _record(
     offers: tuple[Offer, ...] = (),
     at: datetime = T0,
 ) -> CallRecord:
-    return CallRecord(
-        call_id=call_id,
-        direction=Direction.INBOUND,
-        caller_number=number,
-        caller_name="张三",
-        queue="support",
-        started_at=at - timedelta(seconds=wait),
-        ended_at=at,
-        wait_seconds=wait,
-        outcome=outcome,
-        offers=offers,
-    )
+    return queue_call(call_id, outcome, at, wait=wait, number=number, offers=offers)
 
 
 def _missed(call_id: str, ended: datetime, ring: float = 15.0) -> AgentMissedCall:
