@@ -8,7 +8,6 @@ the app owns them too.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from agent_console.web.idempotency import IDEMPOTENCY_KEY, idempotent_writes
 from agent_console.web.pages import JINJA_KEY, make_environment
 from agent_console.web.problem_pages import problems_as_pages
 from agent_console.web.throttle import LoginThrottle
+from crm_core.aio import cancel_and_wait
 from crm_core.db.idempotency import IdempotencyRepo
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,5 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+        await cancel_and_wait(heartbeat)
         await seats.stop()

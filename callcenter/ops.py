@@ -9,12 +9,12 @@ them without a session. `/metrics` answers loopback scrapers, or anyone with the
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from crm_core import metrics
+from crm_core.aio import loopback_peer
 from crm_core.health import HealthRegistry
 
 HEALTH_KEY = web.AppKey("health", HealthRegistry)
@@ -65,10 +65,4 @@ def _may_scrape(request: web.Request, token: str) -> bool:
         header = request.headers.get("Authorization", "")
         if hmac.compare_digest(header, f"Bearer {token}"):
             return True
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    if not peer:
-        return False
-    try:
-        return ipaddress.ip_address(peer[0]).is_loopback
-    except ValueError:
-        return False
+    return loopback_peer(request.transport)

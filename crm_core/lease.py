@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from crm_core.aio import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 _ACQUIRE = """
@@ -103,11 +105,8 @@ class RedisLease:
         self._task = asyncio.create_task(self._run(), name=f"lease-{self.name}")
 
     async def stop(self, *, release: bool = True) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self.held:
             if release:
                 with contextlib.suppress(RedisError, OSError):

@@ -8,10 +8,10 @@ loop restarts after a back-off; it never propagates to the service. The owner ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from crm_core.aio import cancel_and_wait
 from crm_core.ports.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,7 @@ class SupervisedDialer:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:

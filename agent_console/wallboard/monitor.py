@@ -9,7 +9,6 @@ something changed) and `alert` the moment an alert is raised."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from agent_console.live.hub import Connection, Hub
 from agent_console.web.deps import ConsoleDeps
+from crm_core.aio import cancel_and_wait
 from crm_core.domain.events import DomainEvent
 from crm_core.domain.models import Role, User
 from crm_core.ports.bus import Subscription
@@ -69,10 +69,7 @@ class LeadMonitor:
     async def stop(self) -> None:
         if self._subscription is not None:
             self._subscription.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def refresh_roster(self) -> None:
         self.board.set_roster(await self.services.db.users.list())

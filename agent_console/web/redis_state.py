@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from agent_console.web.auth import MemoryRevocations
 from agent_console.web.throttle import LoginThrottle, account_key, address_key
+from crm_core.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,8 @@ class RedisRevocations:
         self._task = asyncio.create_task(self._listen(), name="session-revocations")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _listen(self) -> None:
         while True:

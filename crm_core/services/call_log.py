@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError, StatementError
 
 from crm_core import metrics
+from crm_core.aio import cancel_and_wait
 from crm_core.clock import SystemClock
 from crm_core.domain.events import CallEnded, DomainEvent, ServiceHealthChanged
 from crm_core.domain.models import CallRecord
@@ -104,9 +105,7 @@ class CallLogWriter:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drain_once_healthy(), drain_timeout)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
         if self.outbox.depth:
             log.error(

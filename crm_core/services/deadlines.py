@@ -10,11 +10,11 @@ deadline is never lost and never fired twice (docs/adr/0015-durable-deadlines.md
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 from datetime import datetime, timedelta
 
+from crm_core.aio import cancel_and_wait
 from crm_core.domain.events import (
     AlertRaised,
     CallbackDue,
@@ -75,11 +75,8 @@ class DeadlineScheduler:
     async def stop(self) -> None:
         if self._sub is not None:
             self._sub.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def handle(self, event: DomainEvent) -> None:
         if isinstance(event, CallbackScheduled):

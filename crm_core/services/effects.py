@@ -13,12 +13,12 @@ is simply applied again, in one transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from crm_core.aio import cancel_and_wait
 from crm_core.domain.models import CallRecord
 from crm_core.ports.clock import Clock
 from crm_core.ports.repositories import NotFound
@@ -141,11 +141,8 @@ class EffectSweeper:
             self._task = asyncio.create_task(self._run(), name="effects-sweep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

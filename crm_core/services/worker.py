@@ -15,6 +15,7 @@ import time
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
+from crm_core.aio import cancel_and_wait
 from crm_core.domain.events import DomainEvent
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,7 @@ class EventWorker:
                     self.worker_name,
                     self._queue.qsize(),
                 )
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def apply(self, event: DomainEvent) -> None:

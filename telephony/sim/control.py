@@ -7,29 +7,19 @@ agents' phones, which nobody off the machine should be able to do.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from aiohttp import web
 
+from crm_core.aio import loopback_peer
 from telephony.sim.pbx import Simulator
 
 SIM_KEY = web.AppKey("simulator", Simulator)
 
 
-def _loopback(request: web.Request) -> bool:
-    peer = request.transport.get_extra_info("peername") if request.transport else None
-    if not peer:
-        return False
-    try:
-        return ipaddress.ip_address(peer[0]).is_loopback
-    except ValueError:
-        return False
-
-
 @web.middleware
 async def _loopback_only(request: web.Request, handler: Any) -> web.StreamResponse:
-    if not _loopback(request):
+    if not loopback_peer(request.transport):
         return web.json_response(
             {"error_id": "forbidden", "message": "the simulator answers loopback clients only"},
             status=403,

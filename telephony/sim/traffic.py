@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 
+from crm_core.aio import cancel_and_wait
 from telephony.sim.pbx import Simulator
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,8 @@ class DemoTraffic:
             self._task = asyncio.create_task(self._run(), name="demo-traffic")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def place_one(self) -> str:
         number, name = self.random.choice(CALLERS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,9 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from callcenter.commands.demo import demo_settings
-from callcenter.settings import load_settings
-from callcenter.wiring import DemoOptions, Runtime
+from callcenter.wiring import Runtime
+from tests.integration.demo_server import demo_runtime
 
 # the flags the machine needs: no sandbox as root, and no calls out to the closed network
 CHROMIUM_ARGS = [
@@ -47,18 +45,7 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
     """The demo's whole runtime (simulator, dialer, console) on free ports."""
-    database = tmp_path / "demo.db"
-    settings = dataclasses.replace(
-        demo_settings(load_settings(environ={}), database),
-        agi_port=0,
-        outbox_path=str(tmp_path / "outbox.db"),
-    )
-    runtime = Runtime(
-        settings=settings,
-        demo=DemoOptions(database_file=database, calls_per_minute=0, answer_after_seconds=1.0),
-        host="127.0.0.1",
-        port=0,
-    )
+    runtime = demo_runtime(tmp_path, answer_after_seconds=1.0)
     await runtime.start()
     try:
         yield runtime

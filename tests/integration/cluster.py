@@ -31,9 +31,9 @@ from callcenter.testing.cluster import (
     schema_urls,
     wait_http,
 )
+from callcenter.testing.staff import create_agents, create_lead, numbered_agents
 from crm_core.db import open_database
 from crm_core.db.migrate import upgrade_async
-from crm_core.domain.models import Role
 from crm_core.passwords import hash_password
 from tests.conftest import PG_URL
 from tests.polling import eventually
@@ -83,25 +83,8 @@ class Cluster:
         try:
             hashed = hash_password(PASSWORD)
             team = await db.users.get_or_create_team("Team A")
-            for n in range(1, AGENTS + 1):
-                await db.users.create(
-                    username=f"agent{n}",
-                    display_name=f"Agent 100{n}",
-                    role=Role.AGENT,
-                    password_hash=hashed,
-                    team_id=team.id,
-                    member_name=f"Agent 100{n}",
-                    interface=f"Local/100{n}@agents/n",
-                    queues=("support", "sales"),
-                )
-            lead = await db.users.create(
-                username="lead1",
-                display_name="Lead 1",
-                role=Role.LEAD,
-                password_hash=hashed,
-                team_id=team.id,
-            )
-            await db.users.set_team_lead(team.id, lead.id)
+            await create_agents(db.users, team.id, numbered_agents(AGENTS), hashed)
+            await create_lead(db.users, team.id, hashed)
             for phone, notes in (customers or {}).items():
                 customer = await db.customers.create(
                     name=f"客户 {phone[-4:]}", phones=[phone], company="星河贸易", notes=notes

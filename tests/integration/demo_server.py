@@ -1,10 +1,12 @@
 """`callcenter demo` as a subprocess on SQLite or on a PostgreSQL schema of its own, for
-the tests that drive the whole HTTP surface (fuzzing, hostile inputs). No tests here."""
+the tests that drive the whole HTTP surface (fuzzing, hostile inputs); and the demo's
+runtime in the test's own process (`demo_runtime`). No tests here."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -18,11 +20,33 @@ from pathlib import Path
 
 import asyncpg
 
+from callcenter.commands.demo import demo_settings
+from callcenter.settings import load_settings
 from callcenter.testing.cluster import free_port
+from callcenter.wiring import DemoOptions, Runtime
 from tests.conftest import PG_URL
 from tests.polling import until
 
 PLAIN_PG = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def demo_runtime(workdir: Path, *, answer_after_seconds: float = 4.0) -> Runtime:
+    """The demo's whole runtime (simulator, dialer, console) on free ports over a SQLite
+    file in `workdir`, placing no calls of its own; not started yet."""
+    database = workdir / "demo.db"
+    settings = dataclasses.replace(
+        demo_settings(load_settings(environ={}), database),
+        agi_port=0,
+        outbox_path=str(workdir / "outbox.db"),
+    )
+    return Runtime(
+        settings=settings,
+        demo=DemoOptions(
+            database_file=database, calls_per_minute=0, answer_after_seconds=answer_after_seconds
+        ),
+        host="127.0.0.1",
+        port=0,
+    )
 
 
 @dataclass(frozen=True, slots=True)

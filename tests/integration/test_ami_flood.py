@@ -17,7 +17,6 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from callcenter.bench.scratch import scratch_schema
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.db import open_database
@@ -55,12 +55,9 @@ RECORDED = recorded_calls()
 
 @pytest.fixture
 async def schema() -> AsyncIterator[str]:
-    name = f"t_flood_{uuid.uuid4().hex[:8]}"
-    await upgrade_async(f"{PG_URL}?search_path={name}")
-    yield name
-    conn = await asyncpg.connect(PLAIN)
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    await conn.close()
+    async with scratch_schema(PG_URL, "t_flood") as scratch:
+        await upgrade_async(scratch.url)
+        yield scratch.schema
 
 
 def _fields(record: CallRecord) -> Recorded:

@@ -8,25 +8,19 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from agent_console.app import create_app
-from agent_console.campaigns.routes import setup_campaign_routes
-from agent_console.web.deps import ConsoleConfig, ConsoleDeps
-from callcenter.adapters import rules_promiser
-from crm_core.bus import InProcessBus
 from crm_core.clock import FakeClock
-from crm_core.db import Database, open_database
+from crm_core.db import Database
 from crm_core.domain.models import ContactStatus
 from crm_core.services.campaigns import record_attempt
 from crm_core.services.dial_rules import AttemptResult
-from tests.integration.test_console_harness import PASSWORD, SECRET, make_users
+from tests.integration.campaign_console import campaign_console
 
 # 22:30 in Shanghai: after the default calling hours (09:00–21:00)
 LATE = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
@@ -48,43 +42,8 @@ class Api:
 
 @pytest.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
-    db = await open_database(database_url, phone_region="CN")
-    users = await make_users(db)
-    services = ConsoleDeps(
-        db=db,
-        engine=db.engine,
-        bus=InProcessBus(),
-        commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
-        clock=FakeClock(LATE),
-        callbacks=rules_promiser(db, InProcessBus(), FakeClock(LATE)),
-        config=replace(ConsoleConfig(), secret_key=SECRET),
-        extra_setup=[
-            setup_campaign_routes(
-                campaigns=db.campaigns,
-                customers=db.customers,
-                dnc=db.dnc,
-                surveys=db.surveys,
-                cases=db.cases,
-                phone_region="CN",
-            )
-        ],
-    )
-    runner = web.AppRunner(create_app(services))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    lead = next(u.username for u in users.values() if u.role.value == "lead")
-    try:
-        async with aiohttp.ClientSession() as s:
-            async with s.post(
-                f"{url}/api/login", json={"username": lead, "password": PASSWORD}
-            ) as r:
-                token = (await r.json())["token"]
-            yield Api(s, url, {"Authorization": f"Bearer {token}"}, db)
-    finally:
-        await runner.cleanup()
-        await db.close()
+    async with campaign_console(database_url, clock=FakeClock(LATE)) as cc:
+        yield Api(cc.session, cc.url, cc.headers, cc.db)
 
 
 async def _campaign(api: Api) -> int:

@@ -6,7 +6,6 @@ agent's "do not call" disposition closes the contact and lists the number as DNC
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,11 +15,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from callcenter.commands.demo import demo_settings
-from callcenter.settings import load_settings
-from callcenter.wiring import DemoOptions, Runtime
+from callcenter.wiring import Runtime
 from crm_core.domain.models import CaseKind, CaseStatus, ContactStatus
 from telephony.sim.pbx import CustomerPhone
+from tests.integration.demo_server import demo_runtime
 from tests.polling import eventually
 
 
@@ -37,18 +35,7 @@ async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
-    database = tmp_path / "demo.db"
-    settings = dataclasses.replace(
-        demo_settings(load_settings(environ={}), database),
-        agi_port=0,
-        outbox_path=str(tmp_path / "outbox.db"),
-    )
-    runtime = Runtime(
-        settings=settings,
-        demo=DemoOptions(database_file=database, calls_per_minute=0),
-        host="127.0.0.1",
-        port=0,
-    )
+    runtime = demo_runtime(tmp_path)
     await runtime.start()
     for n in range(3, 7):  # only Agent 1002 (agent2) is free for the campaign's queue
         runtime.components.sim.pause_member("sales", f"Local/100{n}@agents/n", True, "training")

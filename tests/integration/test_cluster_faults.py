@@ -15,10 +15,13 @@ and PostgreSQL, the PBX simulator, consoles on the instance that does not read A
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -38,6 +41,44 @@ async def _until(predicate: object, timeout: float, what: str) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def _running(
+    cluster: Cluster, *, answer_after: float, customers: dict[str, str] | None = None
+) -> AsyncIterator[tuple[AmiTap, list[Console]]]:
+    """The cluster started, a tap on its AMI, every agent's phone answering after
+    `answer_after`; the consoles a test adds to the list are closed on leaving, then
+    the tap and the cluster stop."""
+    tap = AmiTap(cluster.ami_port)
+    consoles: list[Console] = []
+    try:
+        await cluster.start(customers=customers)
+        await tap.start()
+        for n in range(1, AGENTS + 1):
+            await cluster.sim("PUT", f"/agents/Agent%20100{n}", {"answer_after": answer_after})
+        yield tap, consoles
+    finally:
+        for console in consoles:
+            if console.ws is not None and not console.ws.closed:
+                await console.ws.close()
+        await tap.stop()
+        await cluster.stop()
+
+
+async def _connect(consoles: list[Console], instance: str) -> None:
+    for console in consoles:
+        await console.connect(instance)
+    await _until(lambda: all(c.snapshots for c in consoles), 10, "the snapshots")
+
+
+async def _settle(cluster: Cluster, tap: AmiTap, consoles: list[Console], seconds: float) -> None:
+    """Wait (at most `seconds`) until no call is on and every ring has popped."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and (
+        await cluster.calls_in_progress() or not _all_popped(tap, consoles)
+    ):
+        await asyncio.sleep(0.2)
 
 
 async def _traffic(cluster: Cluster, seconds: float, every: float, talk: float) -> list[str]:
@@ -63,18 +104,10 @@ async def test_redis_restart_mid_traffic_no_pop_lost_or_duplicated(
     key is gone); with the append-only file of docker/compose.yaml it comes back
     with its stream, which nobody may read a second time."""
     cluster = Cluster(tmp_path, persistent_redis=persistent)
-    tap = AmiTap(cluster.ami_port)
-    consoles: list[Console] = []
-    try:
-        await cluster.start()
-        await tap.start()
-        for n in range(1, AGENTS + 1):
-            await cluster.sim("PUT", f"/agents/Agent%20100{n}", {"answer_after": 0.2})
+    async with _running(cluster, answer_after=0.2) as (tap, consoles):
         async with aiohttp.ClientSession() as session:
-            consoles = [Console(cluster, session, f"agent{n}") for n in range(1, AGENTS + 1)]
-            for console in consoles:
-                await console.connect(cluster.standby)
-            await _until(lambda: all(c.snapshots for c in consoles), 10, "the snapshots")
+            consoles += [Console(cluster, session, f"agent{n}") for n in range(1, AGENTS + 1)]
+            await _connect(consoles, cluster.standby)
             holder_before = cluster.holder
 
             # the fault's timeline (the sleeps are the scenario: when Redis goes, how
@@ -144,12 +177,6 @@ async def test_redis_restart_mid_traffic_no_pop_lost_or_duplicated(
             assert not doubled, detail + "\n" + cluster.log_tail(cluster.standby)
             assert console.gaps == []  # every resume replayed exactly what was missed
             assert console.snapshots == 1  # the first; each reconnect resumed instead
-    finally:
-        for console in consoles:
-            if console.ws is not None and not console.ws.closed:
-                await console.ws.close()
-        await tap.stop()
-        await cluster.stop()
 
 
 @pytest.mark.timeout(150)
@@ -159,25 +186,13 @@ async def test_console_failing_over_to_the_other_instance_gets_a_snapshot(tmp_pa
     must get a snapshot with the calls that rang meanwhile, and every pop after
     that, none taken for one it already had."""
     cluster = Cluster(tmp_path)
-    tap = AmiTap(cluster.ami_port)
-    consoles: list[Console] = []
-    try:
-        await cluster.start()
-        await tap.start()
-        for n in range(1, AGENTS + 1):
-            await cluster.sim("PUT", f"/agents/Agent%20100{n}", {"answer_after": 0.2})
+    async with _running(cluster, answer_after=0.2) as (tap, consoles):
         async with aiohttp.ClientSession() as session:
-            consoles = [Console(cluster, session, f"agent{n}") for n in range(1, AGENTS + 1)]
-            for console in consoles:
-                await console.connect(cluster.standby)
-            await _until(lambda: all(c.snapshots for c in consoles), 10, "the snapshots")
+            consoles += [Console(cluster, session, f"agent{n}") for n in range(1, AGENTS + 1)]
+            await _connect(consoles, cluster.standby)
             await _traffic(cluster, 3.0, every=0.2, talk=0.5)
             await _until(lambda: all(c.pops for c in consoles), 10, "a pop on every console")
-            end = time.monotonic() + 20  # the first calls are over and popped
-            while time.monotonic() < end and (
-                await cluster.calls_in_progress() or not _all_popped(tap, consoles)
-            ):
-                await asyncio.sleep(0.2)
+            await _settle(cluster, tap, consoles, 20)  # the first calls are over and popped
 
             for console in consoles:
                 await console.drop()
@@ -210,12 +225,6 @@ async def test_console_failing_over_to_the_other_instance_gets_a_snapshot(tmp_pa
                 want.pop(call, None)  # these came with the snapshot
             assert console.popped() == want, (console.username, before, console.gaps)
             assert console.stale == 0  # nothing of the new instance taken for old
-    finally:
-        for console in consoles:
-            if console.ws is not None and not console.ws.closed:
-                await console.ws.close()
-        await tap.stop()
-        await cluster.stop()
 
 
 def _bus_restored(cluster: Cluster) -> dict[str, int]:
@@ -235,11 +244,7 @@ async def _last_call_through(cluster: Cluster, tap: AmiTap, consoles: list[Conso
     or doubled has shown by then."""
     last = await cluster.place_call("13800139999", "尾声", talk_seconds=0.2)
     await _until(lambda: any(last in c.popped() for c in consoles), 20, "the last call's pop")
-    end = time.monotonic() + 20
-    while time.monotonic() < end and (
-        await cluster.calls_in_progress() or not _all_popped(tap, consoles)
-    ):
-        await asyncio.sleep(0.2)
+    await _settle(cluster, tap, consoles, 20)
     for console in consoles:
         await console.flush()
 
@@ -291,27 +296,22 @@ async def test_clients_that_never_read_are_closed_and_slow_nobody(tmp_path: Path
     every pop at once, and the instance's memory must stop growing."""
     notes = "长期客户，历次来电记录见下。" * 8800  # about 120 kB of UTF-8
     cluster = Cluster(tmp_path)
-    tap = AmiTap(cluster.ami_port)
-    consoles: list[Console] = []
     stuck: list[socket.socket] = []
-    try:
-        await cluster.start(customers={BIG_CUSTOMER: notes})
-        await tap.start()
-        for n in range(1, AGENTS + 1):
-            await cluster.sim("PUT", f"/agents/Agent%20100{n}", {"answer_after": 0.05})
-            if n > 2:  # only agent1 and agent2 take calls: all the pops are theirs
-                tap.action({"Action": "QueuePause", "Interface": f"Local/100{n}@agents/n"})
+    async with (
+        _running(cluster, answer_after=0.05, customers={BIG_CUSTOMER: notes}) as (tap, consoles),
+        contextlib.AsyncExitStack() as closing,  # the stuck sockets, closed before the rest
+    ):
+        # only agent1 and agent2 take calls: all the pops are theirs
+        for n in range(3, AGENTS + 1):
+            tap.action({"Action": "QueuePause", "Interface": f"Local/100{n}@agents/n"})
         console_instance = cluster.standby
         async with aiohttp.ClientSession() as session:
-            consoles = [Console(cluster, session, f"agent{n}") for n in (1, 2)]
-            for console in consoles:
-                await console.connect(console_instance)
-            await _until(lambda: all(c.snapshots for c in consoles), 10, "the snapshots")
+            consoles += [Console(cluster, session, f"agent{n}") for n in (1, 2)]
+            await _connect(consoles, console_instance)
             for console in consoles:
                 for _ in range(NEVER_READERS_PER_AGENT):
-                    stuck.append(
-                        await raw_ws_handshake(cluster.url(console_instance), console.token)
-                    )
+                    sock = await raw_ws_handshake(cluster.url(console_instance), console.token)
+                    stuck.append(closing.enter_context(sock))
             assert await cluster.metric(console_instance, "callcenter_ws_connections") == 8
             rss: list[tuple[float, int]] = [(0.0, cluster.rss_kb(console_instance))]
             started = time.monotonic()
@@ -334,11 +334,7 @@ async def test_clients_that_never_read_are_closed_and_slow_nobody(tmp_path: Path
                         closed_after = elapsed
                     if closed_after is not None and elapsed > closed_after + 8:
                         break  # eight more seconds of traffic without the stuck sockets
-            end = time.monotonic() + 30
-            while time.monotonic() < end and (
-                await cluster.calls_in_progress() or not _all_popped(tap, consoles)
-            ):
-                await asyncio.sleep(0.2)
+            await _settle(cluster, tap, consoles, 30)
             open_after = await cluster.metric(console_instance, "callcenter_ws_connections")
             for console in consoles:
                 await console.drop()
@@ -377,14 +373,6 @@ async def test_clients_that_never_read_are_closed_and_slow_nobody(tmp_path: Path
         # memory: what the design allows (two users' replay buffers of 500 messages, up
         # to 250 kB each here), not a backlog per stuck socket
         assert peak - rss[0][1] < 150 * 1024, report
-    finally:
-        for sock in stuck:
-            sock.close()
-        for console in consoles:
-            if console.ws is not None and not console.ws.closed:
-                await console.ws.close()
-        await tap.stop()
-        await cluster.stop()
 
 
 def _closed_by_peer(sock: socket.socket, timeout: float = 5.0) -> bool:

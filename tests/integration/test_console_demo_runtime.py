@@ -3,32 +3,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from callcenter.commands.demo import demo_settings
 from callcenter.commands.serve import check_production_settings
 from callcenter.settings import SettingsError, load_settings
-from callcenter.wiring import DemoOptions, Runtime
+from tests.integration.demo_server import demo_runtime
 
 
 async def test_demo_starts_quickly_serves_and_stops(tmp_path: Path) -> None:
-    database = tmp_path / "demo.db"
-    settings = dataclasses.replace(
-        demo_settings(load_settings(environ={}), database),
-        agi_port=0,
-        outbox_path=str(tmp_path / "outbox.db"),
-    )
-    runtime = Runtime(
-        settings=settings,
-        demo=DemoOptions(database_file=database, calls_per_minute=0),
-        host="127.0.0.1",
-        port=0,
-    )
+    runtime = demo_runtime(tmp_path)
     started = time.monotonic()
     await runtime.start()
     try:

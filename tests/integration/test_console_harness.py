@@ -12,7 +12,7 @@ import inspect
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,9 +24,11 @@ from agent_console.app import create_app
 from agent_console.live.keys import HUB_KEY, SEATS_KEY
 from agent_console.web.deps import ConsoleConfig, ConsoleDeps
 from callcenter.adapters import rules_promiser
+from callcenter.testing.staff import create_agents, create_lead, numbered_agents
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.models import Role, User
+from tests.integration.served import served
 
 PASSWORD = "s3cret-pass"
 SECRET = "test-secret-key-0123456789"
@@ -76,26 +78,9 @@ async def make_users(db: Any) -> dict[str, User]:
     hashed = hash_password(PASSWORD)
     team = await db.users.get_or_create_team("Team A")
     other = await db.users.get_or_create_team("Team B")
-    users: dict[str, User] = {}
-    for n in (1, 2, 3):
-        users[f"agent{n}"] = await db.users.create(
-            username=f"agent{n}",
-            display_name=f"Agent 100{n}",
-            role=Role.AGENT,
-            password_hash=hashed,
-            team_id=team.id if n < 3 else other.id,
-            member_name=f"Agent 100{n}",
-            interface=f"Local/100{n}@agents/n",
-            queues=("support", "sales"),
-        )
-    users["lead1"] = await db.users.create(
-        username="lead1",
-        display_name="Lead 1",
-        role=Role.LEAD,
-        password_hash=hashed,
-        team_id=team.id,
-    )
-    await db.users.set_team_lead(team.id, users["lead1"].id)
+    users = await create_agents(db.users, team.id, numbered_agents(2), hashed)
+    users |= await create_agents(db.users, other.id, numbered_agents(3, first=3), hashed)
+    users["lead1"] = await create_lead(db.users, team.id, hashed)
     users["manager1"] = await db.users.create(
         username="manager1", display_name="Manager", role=Role.MANAGER, password_hash=hashed
     )
@@ -135,7 +120,6 @@ async def console_stack(
     database_url: str, *, config: ConsoleConfig | None = None, telephony: bool = True
 ) -> AsyncIterator[Stack]:
     from crm_core.db import open_database
-    from crm_core.phones import normalize
 
     db = await _maybe(open_database(database_url, phone_region="CN"))
     bus = InProcessBus()
@@ -149,7 +133,28 @@ async def console_stack(
         bus.subscribe(writer.handle)
         sim, commands, parts = await start_telephony(bus)
         parts.insert(0, writer)
-    cfg = config or ConsoleConfig()
+    async with serve_stack(
+        db, bus, sim=sim, commands=commands, users=users, parts=parts, config=config
+    ) as stack:
+        yield stack
+
+
+@asynccontextmanager
+async def serve_stack(
+    db: Any,
+    bus: InProcessBus,
+    *,
+    sim: Any,
+    commands: Any,
+    users: dict[str, User],
+    parts: list[Any],
+    config: ConsoleConfig | None = None,
+    extra_setup: Sequence[Callable[[web.Application], None]] = (),
+) -> AsyncIterator[Stack]:
+    """The console over these parts on a real port (test secret, company 示例科技, phones
+    in region CN); on leaving, it, the `parts` (last started first) and the database stop."""
+    from crm_core.phones import normalize
+
     services = ConsoleDeps(
         db=db,
         engine=db.engine,
@@ -158,28 +163,23 @@ async def console_stack(
         clock=SystemClock(),
         callbacks=rules_promiser(db, bus, SystemClock()),
         normalize_phone=lambda raw: normalize(raw, "CN"),
-        config=replace(cfg, secret_key=SECRET, company_name="示例科技"),
+        config=replace(config or ConsoleConfig(), secret_key=SECRET, company_name="示例科技"),
+        extra_setup=list(extra_setup),
     )
     app = create_app(services)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    stack = Stack(
-        db=db,
-        bus=bus,
-        app=app,
-        url=f"http://127.0.0.1:{port}",
-        sim=sim,
-        commands=commands,
-        users=users,
-        parts=parts,
-    )
     try:
-        yield stack
+        async with served(app) as url:
+            yield Stack(
+                db=db,
+                bus=bus,
+                app=app,
+                url=url,
+                sim=sim,
+                commands=commands,
+                users=users,
+                parts=parts,
+            )
     finally:
-        await runner.cleanup()
         for part in reversed(parts):
             for name in ("stop", "close"):
                 method = getattr(part, name, None)

@@ -9,23 +9,16 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import func, select
 
-from agent_console.app import create_app
-from agent_console.campaigns.routes import setup_campaign_routes
-from agent_console.web.deps import ConsoleConfig, ConsoleDeps
-from callcenter.adapters import rules_promiser
 from callcenter.bench.imports import LoopStall, contact_file
-from crm_core.bus import InProcessBus
-from crm_core.clock import SystemClock
-from crm_core.db import Database, open_database
+from crm_core.db import Database
 from crm_core.db import tables as t
-from tests.integration.test_console_harness import PASSWORD, SECRET, make_users
+from tests.integration.campaign_console import campaign_console
 
 
 @dataclass
@@ -65,43 +58,8 @@ class Console:
 
 @asynccontextmanager
 async def console(database_url: str) -> AsyncIterator[Console]:
-    db = await open_database(database_url, phone_region="CN")
-    users = await make_users(db)
-    services = ConsoleDeps(
-        db=db,
-        engine=db.engine,
-        bus=InProcessBus(),
-        commands=None,  # type: ignore[arg-type]  # no telephony needed for these routes
-        clock=SystemClock(),
-        callbacks=rules_promiser(db, InProcessBus(), SystemClock()),
-        config=replace(ConsoleConfig(), secret_key=SECRET),
-        extra_setup=[
-            setup_campaign_routes(
-                campaigns=db.campaigns,
-                customers=db.customers,
-                dnc=db.dnc,
-                surveys=db.surveys,
-                cases=db.cases,
-            )
-        ],
-    )
-    runner = web.AppRunner(create_app(services))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    lead = next(u.username for u in users.values() if u.role.value == "lead")
-    try:
-        async with aiohttp.ClientSession() as s:
-            async with s.post(
-                f"{url}/api/login", json={"username": lead, "password": PASSWORD}
-            ) as r:
-                assert r.status == 200
-                token = (await r.json())["token"]
-            yield Console(url, s, {"Authorization": f"Bearer {token}"}, db)
-    finally:
-        await runner.cleanup()
-        await db.close()
+    async with campaign_console(database_url) as cc:
+        yield Console(cc.url, cc.session, cc.headers, cc.db)
 
 
 def streamed(data: bytes, piece: int = 64 * 1024) -> Callable[[], AsyncIterator[bytes]]:

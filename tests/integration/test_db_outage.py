@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from callcenter.bench.scratch import scratch_schema
 from crm_core.bus import InProcessBus
 from crm_core.db import open_database
 from crm_core.db.migrate import upgrade_async
@@ -28,12 +28,9 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def schema() -> AsyncIterator[str]:
-    name = f"t_outage_{uuid.uuid4().hex[:8]}"
-    await upgrade_async(f"{PG_URL}?search_path={name}")
-    yield name
-    conn = await asyncpg.connect(PLAIN)
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    await conn.close()
+    async with scratch_schema(PG_URL, "t_outage") as scratch:
+        await upgrade_async(scratch.url)
+        yield scratch.schema
 
 
 class _CountedCalls:

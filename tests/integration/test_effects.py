@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,7 +30,6 @@ from crm_core.domain.models import (
     CallbackStatus,
     CallOutcome,
     CallRecord,
-    Direction,
     Offer,
     OfferResult,
     ViolationKind,
@@ -39,22 +38,12 @@ from crm_core.services.callbacks import CallbackService
 from crm_core.services.effects import EffectSweeper
 from crm_core.services.rules import RingRuleService
 from crm_core.services.worker import EventWorker
+from tests.calls import queue_call
+from tests.fakes.recorders import PauseRecorder, collect
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 SETTINGS = Settings()  # ring limit 15 s, abandon threshold 5 s
 IFACE = "Local/1001@agents/n"
-
-
-@dataclass
-class PauseRecorder:
-    """Records queue_pause calls (the rest of the TelephonyCommands port is not used)."""
-
-    pauses: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    async def queue_pause(
-        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
-    ) -> None:
-        self.pauses.append((interface, paused, reason))
 
 
 @dataclass
@@ -76,8 +65,7 @@ async def instances(database_url: str) -> AsyncIterator[list[Instance]]:
         db = await open_database(database_url)
         db.effects.instance = f"cc{n}"
         bus = InProcessBus()
-        seen: list[DomainEvent] = []
-        bus.subscribe(seen.append)
+        seen = collect(bus)
         commands = PauseRecorder()
         made.append(
             Instance(
@@ -111,18 +99,7 @@ def _record(
     offers: tuple[Offer, ...] = (),
     at: datetime = T0,
 ) -> CallRecord:
-    return CallRecord(
-        call_id=call_id,
-        direction=Direction.INBOUND,
-        caller_number=number,
-        caller_name="张三",
-        queue="support",
-        started_at=at - timedelta(seconds=wait),
-        ended_at=at,
-        wait_seconds=wait,
-        outcome=outcome,
-        offers=offers,
-    )
+    return queue_call(call_id, outcome, at, wait=wait, number=number, offers=offers)
 
 
 def _missed(call_id: str, ended: datetime, ring: float = 15.0) -> AgentMissedCall:

@@ -11,12 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from agent_console.api import setup_lead_routes
-from agent_console.app import create_app
-from agent_console.web.deps import DEPS_KEY, ConsoleConfig, ConsoleDeps
-from callcenter.adapters import rules_promiser
+from agent_console.web.deps import DEPS_KEY
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.events import AgentMissedCall, CallOffered
@@ -31,10 +28,10 @@ from crm_core.domain.models import (
 from crm_core.passwords import hash_password
 from tests.integration.test_console_harness import (
     PASSWORD,
-    SECRET,
     Stack,
     make_users,
     receive_until,
+    serve_stack,
     start_telephony,
 )
 
@@ -44,7 +41,6 @@ LEAD_PHONE = "Local/1900@agents/n"
 @asynccontextmanager
 async def lead_stack(database_url: str, *, before: Any = None) -> AsyncIterator[Stack]:
     from crm_core.db import open_database
-    from crm_core.phones import normalize
 
     db = await open_database(database_url, phone_region="CN")
     users = await make_users(db)
@@ -65,39 +61,16 @@ async def lead_stack(database_url: str, *, before: Any = None) -> AsyncIterator[
     for n in (1, 2, 3):
         sim.add_member("support", f"Agent 100{n}", f"Local/100{n}@agents/n")
     sim.add_agent_phone("Lead Phone", LEAD_PHONE, answer_after=0.2)
-    services = ConsoleDeps(
-        db=db,
-        engine=db.engine,
-        bus=bus,
-        commands=commands,
-        clock=SystemClock(),
-        callbacks=rules_promiser(db, bus, SystemClock()),
-        normalize_phone=lambda raw: normalize(raw, "CN"),
-        config=ConsoleConfig(secret_key=SECRET, company_name="示例科技"),
-        extra_setup=[setup_lead_routes],
-    )
-    app = create_app(services)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    stack = Stack(
-        db=db,
-        bus=bus,
-        app=app,
-        url=f"http://127.0.0.1:{runner.addresses[0][1]}",
+    async with serve_stack(
+        db,
+        bus,
         sim=sim,
         commands=commands,
         users=users,
         parts=parts,
-    )
-    try:
+        extra_setup=[setup_lead_routes],
+    ) as stack:
         yield stack
-    finally:
-        await runner.cleanup()
-        for part in reversed(parts):
-            await part.stop()
-        await db.close()
 
 
 async def call(

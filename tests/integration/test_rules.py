@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from crm_core.domain.events import (
     CallbackReminderDue,
     CallbackRetryScheduled,
     CallEnded,
-    DomainEvent,
     RuleViolated,
 )
 from crm_core.domain.models import (
@@ -40,22 +38,11 @@ from crm_core.domain.models import (
 from crm_core.services.callbacks import CallbackError, CallbackService
 from crm_core.services.deadlines import DeadlineScheduler
 from crm_core.services.rules import RingRuleService, check_queue_ring_timeouts
+from tests.fakes.recorders import PauseRecorder, collect
 from tests.polling import eventually
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 SETTINGS = Settings()
-
-
-@dataclass
-class PauseRecorder:
-    """Records queue_pause calls (the rest of the TelephonyCommands port is not used here)."""
-
-    pauses: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    async def queue_pause(
-        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
-    ) -> None:
-        self.pauses.append((interface, paused, reason))
 
 
 @pytest.fixture
@@ -75,12 +62,6 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     await database.close()
 
 
-def _collect(bus: InProcessBus) -> list[DomainEvent]:
-    seen: list[DomainEvent] = []
-    bus.subscribe(seen.append)
-    return seen
-
-
 def _ring(result: OfferResult, ring: float) -> AgentRingEnded:
     return AgentRingEnded(
         at=T0,
@@ -95,7 +76,7 @@ def _ring(result: OfferResult, ring: float) -> AgentRingEnded:
 
 async def test_answer_at_exactly_the_limit_is_compliant_after_is_late(db: Database) -> None:
     bus, clock = InProcessBus(), FakeClock(T0)
-    seen = _collect(bus)
+    seen = collect(bus)
     rule = RingRuleService(db=db, bus=bus, clock=clock, settings=SETTINGS, commands=None)
     rule.handle(_ring(OfferResult.ANSWERED, 15.0))
     rule.handle(_ring(OfferResult.ANSWERED, 15.2))
@@ -108,7 +89,7 @@ async def test_answer_at_exactly_the_limit_is_compliant_after_is_late(db: Databa
 
 async def test_missed_call_pauses_agent_and_alerts_the_lead(db: Database) -> None:
     bus, clock = InProcessBus(), FakeClock(T0)
-    seen = _collect(bus)
+    seen = collect(bus)
     commands = PauseRecorder()
     rule = RingRuleService(db=db, bus=bus, clock=clock, settings=SETTINGS, commands=commands)
     rule.handle(
@@ -174,7 +155,7 @@ async def test_abandon_creates_pool_callback_due_in_30_min_and_merges(db: Databa
 
 async def test_answered_call_satisfies_the_open_callback(db: Database) -> None:
     bus, clock = InProcessBus(), FakeClock(T0)
-    seen = _collect(bus)
+    seen = collect(bus)
     service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
     cb = await service.on_call_ended(_abandoned("1.2", 8.0, T0))
     assert cb is not None
@@ -297,7 +278,7 @@ async def test_reminder_then_overdue_fire_once_across_restart_and_two_instances(
 ) -> None:
     turns = _Turns()
     bus, clock = InProcessBus(), _Clock(T0, turns)
-    seen = _collect(bus)
+    seen = collect(bus)
     service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
     cb = await service.request_callback(phone="13800138000", reason=CallbackReason.ABANDONED, at=T0)
     counted = _ClaimsDb(db, turns)
@@ -335,7 +316,7 @@ async def test_reminder_then_overdue_fire_once_across_restart_and_two_instances(
 async def test_failed_attempt_reminds_the_owner_at_the_retry_time_once(db: Database) -> None:
     turns = _Turns()
     bus, clock = InProcessBus(), _Clock(T0, turns)
-    seen = _collect(bus)
+    seen = collect(bus)
     service = CallbackService(db=db, bus=bus, clock=clock, settings=SETTINGS)
     owner = await db.users.get_by_username("agent1")
     assert owner is not None

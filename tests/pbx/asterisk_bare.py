@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+
+from callcenter.testing.cluster import free_port
 
 ASTERISK = shutil.which("asterisk")
 needs_asterisk = pytest.mark.skipif(
@@ -50,12 +51,6 @@ LOGGER = """[general]
 [logfiles]
 messages => notice,warning,error
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class BareAsterisk:

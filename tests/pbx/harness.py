@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
+from callcenter.testing import staff
+from callcenter.testing.cluster import drop_schema, free_port, schema_urls
 from tests.conftest import PG_ENABLED, PG_URL
 
 if TYPE_CHECKING:
@@ -58,12 +59,6 @@ T = TypeVar("T")
 
 def asterisk_binary() -> str | None:
     return shutil.which("asterisk")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_for(
@@ -111,22 +106,8 @@ async def create_agents(
 ) -> dict[str, int]:
     """Agents (username → (extension, member name)) of the team, members of support and
     sales through `Local/EXT@agents/n`; their user ids by username."""
-    from crm_core.domain.models import Role
-
-    ids: dict[str, int] = {}
-    for username, (ext, member) in agents.items():
-        user = await db.users.create(
-            username=username,
-            display_name=member,
-            role=Role.AGENT,
-            password_hash=password_hash,
-            team_id=team_id,
-            member_name=member,
-            interface=f"Local/{ext}@agents/n",
-            queues=("support", "sales"),
-        )
-        ids[username] = user.id
-    return ids
+    made = await staff.create_agents(db.users, team_id, agents, password_hash)
+    return {username: user.id for username, user in made.items()}
 
 
 class PbxStack:
@@ -136,10 +117,8 @@ class PbxStack:
         self.workdir = workdir
         self.pbx_dir = workdir / "pbx"
         self.schema = f"t_pbx_{uuid.uuid4().hex[:8]}"
-        if PG_ENABLED:
-            sep = "&" if "?" in PG_URL else "?"
-            self.db_url = f"{PG_URL}{sep}search_path={self.schema}"
-        else:
+        self.db_url, self.plain_dsn = schema_urls(PG_URL, self.schema)
+        if not PG_ENABLED:
             self.db_url = f"sqlite+aiosqlite:///{workdir / 'crm.db'}"
         self.ami_port = free_port()
         self.agi_port = free_port()
@@ -378,30 +357,16 @@ class PbxStack:
         from crm_core.domain.models import Role
         from crm_core.passwords import hash_password
 
-        if PG_ENABLED:
-            import asyncpg
-
-            conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
-            try:
-                await conn.execute(f'CREATE SCHEMA "{self.schema}"')
-            finally:
-                await conn.close()
-        await upgrade_async(self.db_url)
+        await upgrade_async(self.db_url)  # creates our PostgreSQL schema first
         db = await open_database(self.db_url)
         try:
             hashed = hash_password(PASSWORD)
             team = await db.users.get_or_create_team("Team A")
             self.users |= await create_agents(db, team.id, AGENTS, hashed)
-            lead = await db.users.create(
-                username="lead1",
-                display_name="Lead 1",
-                role=Role.LEAD,
-                password_hash=hashed,
-                team_id=team.id,
-                interface=f"Local/{LEAD_EXT}@phone-sim/n",
+            lead = await staff.create_lead(
+                db.users, team.id, hashed, interface=f"Local/{LEAD_EXT}@phone-sim/n"
             )
             self.users["lead1"] = lead.id
-            await db.users.set_team_lead(team.id, lead.id)
             manager = await db.users.create(
                 username="manager1",
                 display_name="Manager 1",
@@ -421,7 +386,7 @@ class PbxStack:
         import asyncpg
 
         assert PG_ENABLED, "Asterisk writes CDRs only into PostgreSQL"
-        conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await asyncpg.connect(self.plain_dsn)
         try:
             rows = await conn.fetch(
                 f'SELECT * FROM "{self.schema}".cdr WHERE linkedid = $1 ORDER BY calldate',  # noqa: S608 (our schema name)
@@ -432,13 +397,7 @@ class PbxStack:
         return [dict(r) for r in rows]
 
     async def _drop_schema(self) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-        finally:
-            await conn.close()
+        await drop_schema(self.plain_dsn, self.schema)
 
     # --- looking in -----------------------------------------------------------------------
 

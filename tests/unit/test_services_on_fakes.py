@@ -4,7 +4,6 @@ behaviour on SQLite and PostgreSQL is in tests/integration/test_rules.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +20,6 @@ from crm_core.domain.events import (
     CallbackReminderDue,
     CallbackRetryScheduled,
     CallbackScheduled,
-    DomainEvent,
     RuleViolated,
 )
 from crm_core.domain.models import (
@@ -29,11 +27,9 @@ from crm_core.domain.models import (
     CallbackReason,
     CallbackStatus,
     CallOutcome,
-    CallRecord,
     Case,
     CaseKind,
     CaseStatus,
-    Direction,
     Offer,
     OfferResult,
     Role,
@@ -44,7 +40,9 @@ from crm_core.services.callbacks import CALLBACK_EFFECT, CallbackError, Callback
 from crm_core.services.deadlines import DeadlineScheduler
 from crm_core.services.effects import EffectSweeper
 from crm_core.services.rules import RING_RULE_EFFECT, RingRuleService
+from tests.calls import queue_call
 from tests.fakes.db import FakeDb
+from tests.fakes.recorders import PauseRecorder, collect
 from tests.polling import eventually
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -59,24 +57,6 @@ AGENT = User(
     interface="Local/1001@agents/n",
 )
 IFACE = "Local/1001@agents/n"
-
-
-@dataclass
-class PauseRecorder:
-    """The `QueuePauser` port, recording."""
-
-    pauses: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    async def queue_pause(
-        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
-    ) -> None:
-        self.pauses.append((interface, paused, reason))
-
-
-def _collect(bus: InProcessBus) -> list[DomainEvent]:
-    seen: list[DomainEvent] = []
-    bus.subscribe(seen.append)
-    return seen
 
 
 def _missed(at: datetime = T0, call_id: str = "1.1") -> AgentMissedCall:
@@ -102,31 +82,6 @@ def _late(ring: float, at: datetime = T0) -> AgentRingEnded:
     )
 
 
-def _call(
-    call_id: str,
-    outcome: CallOutcome,
-    at: datetime,
-    *,
-    wait: float = 0.0,
-    number: str = "13800138000",
-    customer_id: int | None = None,
-    offers: tuple[Offer, ...] = (),
-) -> CallRecord:
-    return CallRecord(
-        call_id=call_id,
-        direction=Direction.INBOUND,
-        caller_number=number,
-        caller_name="张三",
-        queue="support",
-        started_at=at - timedelta(seconds=wait),
-        ended_at=at,
-        wait_seconds=wait,
-        outcome=outcome,
-        customer_id=customer_id,
-        offers=offers,
-    )
-
-
 def _rule(db: FakeDb, bus: InProcessBus, commands: PauseRecorder | None = None) -> RingRuleService:
     return RingRuleService(
         db=db, bus=bus, clock=FakeClock(T0), settings=SETTINGS, commands=commands
@@ -142,7 +97,7 @@ def _callbacks(db: FakeDb, bus: InProcessBus, clock: FakeClock | None = None) ->
 
 async def test_late_answer_is_one_violation_live_and_after_the_call() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     rule = _rule(db, bus)
     rule.handle(_late(15.0))  # exactly the limit: compliant
     rule.handle(_late(15.2))
@@ -161,7 +116,7 @@ async def test_late_answer_is_one_violation_live_and_after_the_call() -> None:
         result=OfferResult.ANSWERED,
         queue="support",
     )
-    assert await rule.apply_call(_call("1.1", CallOutcome.ANSWERED, T0, offers=(offer,))) == []
+    assert await rule.apply_call(queue_call("1.1", CallOutcome.ANSWERED, T0, offers=(offer,))) == []
     assert len(db.violations.rows) == 1
     assert sorted(db.effects.applied("1.1")) == sorted(
         [RING_RULE_EFFECT, f"violation:late_answer:{IFACE}:2026-03-02T01:00:00.000+00:00"]
@@ -170,7 +125,7 @@ async def test_late_answer_is_one_violation_live_and_after_the_call() -> None:
 
 async def test_missed_call_pauses_once_across_two_instances() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     commands = PauseRecorder()
     a, b = _rule(db, bus, commands), _rule(db, bus, commands)
     a.handle(_missed())
@@ -188,13 +143,13 @@ async def test_missed_call_pauses_once_across_two_instances() -> None:
 
 async def test_missed_ring_found_only_after_the_call_pauses_nobody() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     commands = PauseRecorder()
     rule = _rule(db, bus, commands)
     offer = Offer(
         agent="Agent 1001", interface=IFACE, ring_ended_at=T0, ring_seconds=16.0, queue="support"
     )
-    record = _call("1.5", CallOutcome.ABANDONED, T0, wait=20.0, offers=(offer,))
+    record = queue_call("1.5", CallOutcome.ABANDONED, T0, wait=20.0, offers=(offer,))
     (added,) = await rule.apply_call(record)
     assert added.kind == ViolationKind.MISSED_CALL
     assert await rule.apply_call(record) == []  # once
@@ -207,7 +162,7 @@ async def test_a_unit_that_fails_leaves_neither_claim_nor_violation() -> None:
     rule = _rule(db, bus)
     db.violations.failure = ConnectionError("database away")
     offer = Offer(agent="Agent 1001", interface=IFACE, ring_ended_at=T0, ring_seconds=16.0)
-    record = _call("1.6", CallOutcome.ABANDONED, T0, wait=20.0, offers=(offer,))
+    record = queue_call("1.6", CallOutcome.ABANDONED, T0, wait=20.0, offers=(offer,))
     with pytest.raises(ConnectionError):
         await rule.apply_call(record)
     assert db.effects.applied("1.6") == []
@@ -221,21 +176,21 @@ async def test_a_unit_that_fails_leaves_neither_claim_nor_violation() -> None:
 
 async def test_abandon_opens_a_pool_callback_that_the_next_abandon_merges_into() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus)
-    assert await service.apply_call(_call("1.1", CallOutcome.ABANDONED, T0, wait=5.0)) is None
-    cb = await service.apply_call(_call("1.2", CallOutcome.ABANDONED, T0, wait=8.0))
+    assert await service.apply_call(queue_call("1.1", CallOutcome.ABANDONED, T0, wait=5.0)) is None
+    cb = await service.apply_call(queue_call("1.2", CallOutcome.ABANDONED, T0, wait=8.0))
     assert cb is not None
     assert (cb.phone_e164, cb.owner_user_id, cb.queue) == ("+8613800138000", None, "support")
     assert cb.due_at == T0 + timedelta(minutes=30)
     later = T0 + timedelta(minutes=5)
-    again = await service.apply_call(_call("1.3", CallOutcome.ABANDONED, later, wait=9.0))
+    again = await service.apply_call(queue_call("1.3", CallOutcome.ABANDONED, later, wait=9.0))
     assert again is not None
     assert (again.id, again.merged_count, again.due_at) == (cb.id, 1, cb.due_at)
     assert [e.merged for e in seen if isinstance(e, CallbackScheduled)] == [False, True]
     assert len(db.callbacks.rows) == 1
     # the same call heard twice (a second instance) is applied once
-    assert await service.claim_call(_call("1.3", CallOutcome.ABANDONED, later, wait=9.0)) == (
+    assert await service.claim_call(queue_call("1.3", CallOutcome.ABANDONED, later, wait=9.0)) == (
         False,
         None,
     )
@@ -254,9 +209,9 @@ async def test_first_contact_owns_the_callback() -> None:
         owner_user_id=AGENT.id,
     )
     db, bus = FakeDb(AGENT, cases=[case]), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     cb = await _callbacks(db, bus).apply_call(
-        _call("1.2", CallOutcome.ABANDONED, T0, wait=30.0, customer_id=42)
+        queue_call("1.2", CallOutcome.ABANDONED, T0, wait=30.0, customer_id=42)
     )
     assert cb is not None
     assert cb.owner_user_id == AGENT.id
@@ -266,11 +221,11 @@ async def test_first_contact_owns_the_callback() -> None:
 
 async def test_answered_call_satisfies_in_time_and_a_late_one_only_closes() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus)
-    first = await service.apply_call(_call("1.2", CallOutcome.ABANDONED, T0, wait=8.0))
+    first = await service.apply_call(queue_call("1.2", CallOutcome.ABANDONED, T0, wait=8.0))
     assert first is not None
-    answered = _call(
+    answered = queue_call(
         "1.9", CallOutcome.ANSWERED, T0 + timedelta(minutes=10), number="+86 138 0013 8000"
     )
     closed = await service.apply_call(answered)
@@ -280,10 +235,10 @@ async def test_answered_call_satisfies_in_time_and_a_late_one_only_closes() -> N
     assert closed.outcome == "customer reached on call 1.9"
     # a second callback, reached after its due time: done, not satisfied
     other = await service.apply_call(
-        _call("2.1", CallOutcome.ABANDONED, T0, wait=8.0, number="13900139000")
+        queue_call("2.1", CallOutcome.ABANDONED, T0, wait=8.0, number="13900139000")
     )
     assert other is not None
-    late = _call("2.2", CallOutcome.ANSWERED, T0 + timedelta(minutes=31), number="13900139000")
+    late = queue_call("2.2", CallOutcome.ANSWERED, T0 + timedelta(minutes=31), number="13900139000")
     done = await service.apply_call(late)
     assert done is not None
     assert done.status == CallbackStatus.DONE
@@ -293,7 +248,7 @@ async def test_answered_call_satisfies_in_time_and_a_late_one_only_closes() -> N
 
 async def test_promise_later_than_the_window_is_refused_and_attempts_schedule_a_retry() -> None:
     db, bus = FakeDb(AGENT), InProcessBus()
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus)
     with pytest.raises(CallbackError) as err:
         await service.request_callback(
@@ -324,7 +279,7 @@ async def test_promise_later_than_the_window_is_refused_and_attempts_schedule_a_
 
 async def test_reminder_then_escalation_fire_once_with_two_schedulers() -> None:
     db, bus, clock = FakeDb(AGENT), InProcessBus(), FakeClock(T0)
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus, clock)
     cb = await service.request_callback(
         phone="13800138000", reason=CallbackReason.PROMISED, owner_user_id=AGENT.id
@@ -355,7 +310,7 @@ async def test_reminder_then_escalation_fire_once_with_two_schedulers() -> None:
 
 async def test_scheduler_loads_deadlines_and_retries_at_start() -> None:
     db, bus, clock = FakeDb(AGENT), InProcessBus(), FakeClock(T0)
-    seen = _collect(bus)
+    seen = collect(bus)
     service = _callbacks(db, bus, clock)
     cb = await service.request_callback(phone="13800138000", reason=CallbackReason.ABANDONED)
     await service.record_attempt(cb.id, AttemptResult.BUSY, by_user_id=None)
@@ -381,7 +336,7 @@ async def test_scheduler_loads_deadlines_and_retries_at_start() -> None:
 async def test_sweep_applies_what_a_call_owes_once() -> None:
     db, bus, clock = FakeDb(AGENT), InProcessBus(), FakeClock(T0 + timedelta(minutes=5))
     offer = Offer(agent="Agent 1001", interface=IFACE, ring_ended_at=T0, ring_seconds=16.0)
-    db.calls.add(_call("1.1", CallOutcome.ABANDONED, T0, wait=20.0, offers=(offer,)))
+    db.calls.add(queue_call("1.1", CallOutcome.ABANDONED, T0, wait=20.0, offers=(offer,)))
     sweeper = EffectSweeper.for_services(
         callbacks=_callbacks(db, bus, clock), rules=_rule(db, bus), db=db, clock=clock
     )
