@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import uuid
@@ -33,23 +32,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from crm_core.bus import InProcessBus
 from crm_core.domain.event_codec import EventDecodeError, decode, encode
 from crm_core.domain.events import DomainEvent, ServiceHealthChanged
-from crm_core.ports.bus import EventHandler
+from crm_core.ports.bus import EventHandler, Subscription
 
 log = logging.getLogger(__name__)
 
 STREAM = "cc:events"
-
-
-class _Subscription:
-    def __init__(self, bus: RedisBus, handler: EventHandler) -> None:
-        self._bus = bus
-        self.handler = handler
-
-    def close(self) -> None:
-        if self in self._bus._subs:
-            self._bus._subs.remove(self)
 
 
 class RedisBus:
@@ -70,7 +60,8 @@ class RedisBus:
         self.maxlen = maxlen
         self.block_ms = block_ms
         self.probe_seconds = probe_seconds
-        self._subs: list[_Subscription] = []
+        # this instance's subscribers: the in-process bus delivers to them, in order
+        self._local = InProcessBus()
         self._out: deque[str] = deque(maxlen=buffer_limit)
         self._out_ready = asyncio.Event()
         self._redis: aioredis.Redis | None = None
@@ -132,10 +123,8 @@ class RedisBus:
         for event in events:
             await self.publish(event)
 
-    def subscribe(self, handler: EventHandler) -> _Subscription:
-        sub = _Subscription(self, handler)
-        self._subs.append(sub)
-        return sub
+    def subscribe(self, handler: EventHandler) -> Subscription:
+        return self._local.subscribe(handler)
 
     @property
     def backlog(self) -> int:
@@ -143,13 +132,7 @@ class RedisBus:
 
     # -- internals -------------------------------------------------------------------
     async def _deliver_local(self, event: DomainEvent) -> None:
-        for sub in tuple(self._subs):
-            try:
-                result = sub.handler(event)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                log.exception("event handler %r failed on %s", sub.handler, type(event).__name__)
+        await self._local.publish(event)
 
     async def _set_health(self, healthy: bool, detail: str) -> None:
         if healthy == self.healthy:
