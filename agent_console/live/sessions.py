@@ -54,24 +54,22 @@ def actor(request: web.Request, user: User) -> Actor:
     return Actor(user, client_ip(request))
 
 
+# the catalogued error_id of each refusal (a PBX that cannot be reached names its own:
+# ami-unavailable, ami-timeout, pbx-unavailable)
+_ERROR_IDS: dict[type[AgentSessionError], str] = {
+    NoPhone: "no-phone",
+    BadPauseReason: "bad-reason",
+    NoSuchAgent: "no-such-agent",
+    NotSupervisor: "forbidden",
+    OtherTeam: "other-team",
+    PbxRefused: "pbx-refused",
+    SignOutFailed: "logout-failed",
+}
+
+
 def problem(exc: AgentSessionError) -> ProblemError:
     """The catalogued error of a refused state change."""
-    if isinstance(exc, NoPhone):
-        error_id = "no-phone"
-    elif isinstance(exc, BadPauseReason):
-        error_id = "bad-reason"
-    elif isinstance(exc, NoSuchAgent):
-        error_id = "no-such-agent"
-    elif isinstance(exc, NotSupervisor):
-        error_id = "forbidden"
-    elif isinstance(exc, OtherTeam):
-        error_id = "other-team"
-    elif isinstance(exc, PbxRefused):
-        error_id = "pbx-refused"
-    elif isinstance(exc, SignOutFailed):
-        error_id = "logout-failed"
-    elif isinstance(exc, PbxUnavailable):
-        error_id = exc.error_id
-    else:
-        error_id = "internal"
+    if isinstance(exc, PbxUnavailable):
+        return ProblemError(exc.error_id, detail=exc.detail)
+    error_id = next((e for kind, e in _ERROR_IDS.items() if isinstance(exc, kind)), "internal")
     return ProblemError(error_id, detail=exc.detail)
