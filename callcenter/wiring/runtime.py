@@ -14,7 +14,7 @@ runs, in reverse. What was built is then `Runtime.components`, one typed object
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from callcenter.wiring.owner import Part
 from callcenter.wiring.rules import Rules, start_call_log, start_fastagi, start_rules
 from callcenter.wiring.storage import open_database, start_bus
 from callcenter.wiring.telephony import Telephony, start_simulator, start_telephony
+from crm_core.aio import cancel_and_wait
 from crm_core.clock import SystemClock
 from crm_core.ports.bus import EventBus
 
@@ -111,13 +112,7 @@ class Runtime:
         """A background task owned by the runtime: cancelled and awaited on stop."""
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         task.set_name(name)
-
-        async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        self.own(name, stop)
+        self.own(name, functools.partial(cancel_and_wait, task))
         return task
 
     # --- the start order ----------------------------------------------------------------
