@@ -64,6 +64,24 @@ def normalize(raw: str, region: str = "CN") -> str:
     raise InvalidPhoneNumber(raw, "not a valid number for region " + region.upper())
 
 
+def display_phone(e164: str, region: str = "CN") -> str:
+    """A stored number as people of `region` write it: a number of the region in its
+    national digits (+8613800138000 → 13800138000, +861012345678 → 01012345678), any
+    other in E.164. What cannot be parsed is shown as stored."""
+    if e164.startswith("+86") and region.upper() == "CN":
+        fast = _CN_MOBILE.fullmatch(e164)
+        if fast is not None:  # the common case, without a full parse
+            return fast.group(1)
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(parsed) != region.upper():
+        return e164
+    text = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(_DIGITS.findall(text)) or e164
+
+
 def try_normalize(raw: str | None, region: str = "CN") -> str | None:
     """Like `normalize` but None for anything that is not a number (PBX caller ids)."""
     if not raw:

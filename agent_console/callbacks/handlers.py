@@ -51,7 +51,9 @@ async def list_callbacks(request: web.Request, given: Given[NoBody, CallbacksQue
         rows = [c for c in rows if c.owner_user_id in (None, user.id)]
     rows.sort(key=lambda c: c.due_at)
     return CallbackList(
-        callbacks=[CallbackReply.model_validate(callback_json(c)) for c in rows],
+        callbacks=[
+            CallbackReply.model_validate(callback_json(c, s.config.phone_region)) for c in rows
+        ],
         now=s.clock.now().isoformat(),
     )
 
@@ -100,4 +102,4 @@ async def add_attempt(request: web.Request, given: Given[AttemptBody, NoQuery]) 
     elif body.result is not AttemptResult.REACHED:
         cb = await schedule_retry(s.db, s.bus, cb, now)
     await audit(request, "callback.attempt", f"callback:{callback_id}", detail=body.result.value)
-    return CallbackReply.model_validate(callback_json(cb))
+    return CallbackReply.model_validate(callback_json(cb, s.config.phone_region))

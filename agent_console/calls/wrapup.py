@@ -114,7 +114,7 @@ async def save_wrapup(
         raise ProblemError(exc.error_id, detail=exc.message) from exc
     reply = WrapUpReply(call_id=call_id, result=body.result, saved=done.saved)
     if done.callback is not None:
-        reply.callback = callback_json(done.callback)
+        reply.callback = callback_json(done.callback, deps(request).config.phone_region)
     if done.case is not None:
         reply.case = case_json(done.case)
         if user.team_id is not None:

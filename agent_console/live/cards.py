@@ -31,13 +31,13 @@ def call_json(call: CardCall) -> dict[str, Any]:
     }
 
 
-def card_json(card: CustomerCard) -> dict[str, Any]:
+def card_json(card: CustomerCard, region: str) -> dict[str, Any]:
     return {
         "customer": customer_json(card.customer) if card.customer else None,
         "known": card.known,
         "recent_calls": [call_json(c) for c in card.recent_calls],
         "open_cases": [case_json(c) for c in card.open_cases],
-        "open_callbacks": [callback_json(c) for c in card.open_callbacks],
+        "open_callbacks": [callback_json(c, region) for c in card.open_callbacks],
     }
 
 
@@ -53,6 +53,7 @@ class CustomerCards:
             clock=deps.clock,
             normalize_phone=deps.normalize_phone,
         )
+        self.region = deps.config.phone_region  # how the card shows numbers
         self._customers: OrderedDict[str, Customer | None] = OrderedDict()  # phone -> customer
         # set by the campaign routes: what a campaign call's card shows (name, script,
         # dispositions, the contact's attempts)
@@ -86,7 +87,7 @@ class CustomerCards:
         card = await self.service.card(user, customer_id=customer_id, phone=phone, call_id=call_id)
         if phone:
             self.remember_customer(phone, card.customer)
-        return card_json(card)
+        return card_json(card, self.region)
 
     def normalize(self, phone: str) -> str:
         return self.service.normalize(phone)

@@ -402,7 +402,7 @@
     for (const cb of callbacks) {
       const countdown = el("span", { class: "countdown", "data-due": cb.due_at });
       const li = el("li", { class: attention.has(cb.id) ? "cb attention" : "cb", "data-id": String(cb.id) },
-        el("div", { class: "cb-top" }, el("span", { class: "mono", text: cb.phone }), countdown),
+        el("div", { class: "cb-top" }, el("span", { class: "mono", text: cb.phone_display || cb.phone }), countdown),
         el("div", { class: "muted small", text: t("cb.reason." + cb.reason) + (questionOf(cb) ? " · " + questionOf(cb) : "")
           + (cb.next_attempt_at ? " · " + t("cb.next_try", { t: fmtTime(cb.next_attempt_at) }) : "") }),
         el("div", { class: "cb-actions" },

@@ -16,7 +16,8 @@ class CallbackAttemptReply(Reply):
 
 class CallbackReply(Reply):
     id: int
-    phone: str
+    phone: str  # E.164, as stored and dialled
+    phone_display: str  # national digits for a number of the console's region
     reason: str
     status: str
     created_at: str | None

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from crm_core.domain.models import Callback, Case, Customer
+from crm_core.phones import display_phone
 from crm_core.services.callbacks import question_problem
 
 
@@ -50,10 +51,12 @@ def _question_code(question: str) -> dict[str, Any]:
     return {"question_code": found[0], "question_params": found[1]}
 
 
-def callback_json(c: Callback) -> dict[str, Any]:
+def callback_json(c: Callback, region: str) -> dict[str, Any]:
     return {
         "id": c.id,
         "phone": c.phone_e164,
+        # what the agent reads (13800138000); `phone` is what is dialled and stored
+        "phone_display": display_phone(c.phone_e164, region),
         "reason": c.reason.value,
         "status": c.status.value,
         "created_at": iso(c.created_at),

@@ -269,8 +269,10 @@ async def test_callbacks_list_and_attempts(database_url: str) -> None:
         )
         token = await stack.token(s, "agent1")
         async with s.get(f"{stack.url}/api/callbacks?status=open", headers=bearer(token)) as res:
-            ids = [c["id"] for c in (await res.json())["callbacks"]]
-        assert ids == [mine.id]
+            listed = (await res.json())["callbacks"]
+        assert [c["id"] for c in listed] == [mine.id]
+        # dialled as stored, read as agents in China write it
+        assert (listed[0]["phone"], listed[0]["phone_display"]) == ("+8613800138000", "13800138000")
         status, body = await post(
             s, f"{stack.url}/api/callbacks/{theirs.id}/attempts", token, {"result": "busy"}
         )

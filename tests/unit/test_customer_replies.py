@@ -55,9 +55,9 @@ def test_a_full_card_is_what_the_reply_model_answers() -> None:
                      attempts=(CallbackAttempt(at=T0, result=AttemptResult.NO_ANSWER),)),
         ),
     )  # fmt: skip
-    payload = card_json(card)
+    payload = card_json(card, "CN")
     assert CustomerCardReply.model_validate(payload).model_dump(mode="json") == payload
-    unknown = card_json(CustomerCard(customer=None))
+    unknown = card_json(CustomerCard(customer=None), "CN")
     assert CustomerCardReply.model_validate(unknown).model_dump(mode="json") == unknown
 
 

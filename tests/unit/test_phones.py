@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from crm_core.phones import InvalidPhoneNumber, carrier_digits, normalize, try_normalize
+from crm_core.phones import (
+    InvalidPhoneNumber,
+    carrier_digits,
+    display_phone,
+    normalize,
+    try_normalize,
+)
 
 SAME_MOBILE = [
     "+86 138 0013 8000",
@@ -109,3 +115,19 @@ def test_carrier_digits_refuses_what_is_not_a_number_or_form() -> None:
         carrier_digits("call me", "CN", "national")
     with pytest.raises(ValueError, match="carrier number form"):
         carrier_digits("13900139001", "CN", "e.164")
+
+
+@pytest.mark.parametrize(
+    ("e164", "region", "shown"),
+    [
+        ("+8613800138000", "CN", "13800138000"),  # a mainland mobile
+        ("+861012345678", "CN", "01012345678"),  # a Beijing landline keeps its trunk 0
+        ("+16502530000", "CN", "+16502530000"),  # a foreign number stays international
+        ("+8613800138000", "US", "+8613800138000"),
+        ("+16502530000", "US", "6502530000"),
+        ("+15551230001", "CN", "+15551230001"),  # not valid anywhere: as stored
+        ("not-a-number", "CN", "not-a-number"),
+    ],
+)
+def test_display_phone(e164: str, region: str, shown: str) -> None:
+    assert display_phone(e164, region) == shown
