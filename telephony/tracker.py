@@ -760,21 +760,22 @@ class CallTracker:
         self._end_open_offers(call, at, OfferResult.NO_ANSWER, out)
         call.talk_ended_at = None  # another agent took the call: the talk goes on
         agent_channel = h.get("DestChannel") or None
-        if call.answered_at is not None:
-            # answered again after a transfer into a queue: the member is on the call now
-            # (a Local member's device state already said "in use" while it rang, so
-            # Asterisk sends no QueueMemberStatus for it)
-            out.append(
-                AgentStateChanged(
-                    at=at,
-                    pbx=self.pbx,
-                    agent=h.get("MemberName"),
-                    interface=h.get("Interface", ""),
-                    queue=h.get("Queue"),
-                    status=AgentStatus.ON_CALL,
-                    in_call=True,
-                )
-            )
+        # the member is on the call now. A Local member's device state already said "in
+        # use" while it rang (read as ringing), so Asterisk sends no QueueMemberStatus for
+        # the answer: without this line the agent's own console said "ringing" through
+        # the whole call (the first answer, and again after a transfer into a queue)
+        state = AgentStateChanged(
+            at=at,
+            pbx=self.pbx,
+            agent=h.get("MemberName"),
+            interface=h.get("Interface", ""),
+            queue=h.get("Queue"),
+            status=AgentStatus.ON_CALL,
+            in_call=True,
+        )
+        if state.agent and state.interface:
+            self.agents[f"{state.queue}|{state.interface}"] = state
+        out.append(state)
         if call.answered_at is not None and call.transfer_pending:
             # the target of a transfer answered: the customer talks to them now
             call.agent = h.get("MemberName")

@@ -109,12 +109,16 @@ async def test_simulated_call_pops_is_answered_and_wrapped_up(database_url: str)
         assert card["customer"]["id"] == customer.id
 
         states: list[str] = []
+        agent_states: list[str] = []
         async with asyncio.timeout(15):
             while "ended" not in states:
-                update, _ = await receive_until(ws, "call_update", timeout=15)
+                update, seen = await receive_until(ws, "call_update", timeout=15)
+                agent_states += [m["status"] for m in seen if m["type"] == "agent_state"]
                 if update["call_id"] == call_id:
                     states.append(update["state"])
         assert states[0] == "talking"
+        # the header says so too: Asterisk sends no member status at the answer
+        assert "on_call" in agent_states, agent_states
 
         status, body = await post(
             s,

@@ -440,3 +440,31 @@ def test_replay_cli_prints_contract_json() -> None:
         check=True,
     ).stdout
     assert json.loads(out)["rule_violations"] == []
+
+
+def test_an_answering_member_is_on_the_call_until_it_ends() -> None:
+    """Asterisk sends no QueueMemberStatus when a Local member answers (the capture has
+    2/InCall 0 at the ring and 1 at the end only): the tracker says so at AgentConnect, or
+    the agent's console showed "ringing" through the whole call."""
+    from crm_core.domain.events import AgentStateChanged, CallAnswered
+    from crm_core.domain.models import AgentStatus
+    from telephony.replay import replay_events
+
+    events = list(replay_events(CAPTURES / "inbound_answered_fast.jsonl", CallTracker(15.0)))
+    states = [
+        (e.status, e.in_call)
+        for e in events
+        if isinstance(e, AgentStateChanged) and e.agent == "Alice Agent"
+    ]
+    assert states == [
+        (AgentStatus.RINGING, False),  # the ring: 2/InCall 0
+        (AgentStatus.ON_CALL, True),  # the answer: no event from Asterisk
+        (AgentStatus.AVAILABLE, False),  # the end: 1/InCall 0
+    ]
+    answered = next(i for i, e in enumerate(events) if isinstance(e, CallAnswered))
+    on_call = next(
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, AgentStateChanged) and e.status is AgentStatus.ON_CALL
+    )
+    assert abs(answered - on_call) == 1  # at the same moment as the answer
