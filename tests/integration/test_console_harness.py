@@ -90,26 +90,16 @@ async def make_users(db: Any) -> dict[str, User]:
 async def start_telephony(bus: InProcessBus) -> tuple[Any, Any, list[Any]]:
     """Simulator on port 0 (demo phones, answering after 0.3 s), our AMI client reading
     it, domain events onto the bus."""
-    from telephony.ami.client import Endpoint
     from telephony.commands import AmiCommands
-    from telephony.pbx_reader import pbx_reader
     from telephony.sim import demo_simulator
     from telephony.tracker import CallTracker
+    from tests.integration.local_reader import local_reader
 
     sim = demo_simulator(ami_secret="sim-secret", agents=3, answer_after=0.3)
     port = await sim.start("127.0.0.1", 0)
 
-    async def publish(events: list[Any]) -> None:
-        for event in events:
-            await bus.publish(event)
-
     tracker = CallTracker(15.0)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", port, "callcenter", "sim-secret"),
-        tracker=tracker,
-        on_events=publish,
-        clock=SystemClock(),
-    )
+    client = local_reader(port, "sim-secret", tracker, bus.publish_all)
     client.start()
     await client.wait_connected()
     return sim, AmiCommands(client, tracker), [sim, client]

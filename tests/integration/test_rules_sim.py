@@ -17,11 +17,11 @@ from crm_core.domain.events import AlertRaised, CallEnded, DomainEvent
 from crm_core.domain.models import Callback, CallbackStatus, ViolationKind
 from crm_core.services.callbacks import CallbackService
 from crm_core.services.rules import RingRuleService
-from telephony.ami.client import AmiClient, Endpoint
+from telephony.ami.client import AmiClient
 from telephony.commands import AmiCommands
-from telephony.pbx_reader import pbx_reader
 from telephony.sim import Simulator, demo_simulator
 from telephony.tracker import CallTracker
+from tests.integration.local_reader import local_reader
 from tests.polling import eventually
 
 SECRET = "rules-secret"
@@ -55,17 +55,8 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
     bus.subscribe(events.append)
     settings = Settings(ring_count=1, ring_cycle_seconds=1.0, abandon_threshold_seconds=0.5)
 
-    async def publish(batch: list[DomainEvent]) -> None:
-        for event in batch:
-            await bus.publish(event)
-
     tracker = CallTracker(settings.ring_limit_seconds, abandon_threshold_seconds=0.5)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=tracker,
-        on_events=publish,
-        clock=SystemClock(),
-    )
+    client = local_reader(sim.port, SECRET, tracker, bus.publish_all)
     client.start()
     await client.wait_connected(5)
     commands = AmiCommands(client, tracker)
