@@ -67,6 +67,15 @@ class Stack:
         query = f"?token={token}" + (f"&after={after}" if after is not None else "")
         return await session.ws_connect(f"{self.url}/ws{query}", autoping=True)
 
+    async def live(
+        self, session: aiohttp.ClientSession, username: str
+    ) -> tuple[str, aiohttp.ClientWebSocketResponse]:
+        """`username` signed in: the token and a live connection past its snapshot."""
+        token = await self.token(session, username)
+        ws = await self.ws(session, token)
+        await receive_until(ws, "snapshot")
+        return token, ws
+
 
 async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
