@@ -9,7 +9,6 @@ Shared by the `test_cluster_*` modules (this module holds no tests itself).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 import uuid
@@ -36,6 +35,7 @@ from crm_core.db.migrate import upgrade_async
 from crm_core.passwords import hash_password
 from tests.ami_wire import action_frame, hang_up, messages
 from tests.conftest import PG_URL
+from tests.console_frames import frame_messages
 from tests.polling import eventually
 
 PLAIN = schema_urls(PG_URL, "public")[1]
@@ -267,11 +267,8 @@ class Console:
             await self._task
 
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for frame in ws:
-            if frame.type is not aiohttp.WSMsgType.TEXT:
-                break
-            data = json.loads(frame.data)
-            for message in data if isinstance(data, list) else [data]:
+        async for batch in frame_messages(ws):
+            for message in batch:
                 await self._handle(ws, message)
         self.closes.append(ws.close_code)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
-import json
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,6 +27,7 @@ from callcenter.testing.staff import create_agents, create_lead, numbered_agents
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.models import Role, User
+from tests.console_frames import unbatched
 from tests.integration.served import served
 
 PASSWORD = "s3cret-pass"
@@ -209,8 +209,7 @@ async def receive_batch(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, A
     frame = await ws.receive()
     if frame.type is not aiohttp.WSMsgType.TEXT:
         raise ConnectionError(f"socket closed: {frame.type} {frame.data} {frame.extra}")
-    data = json.loads(frame.data)
-    return data if isinstance(data, list) else [data]
+    return unbatched(frame.data)
 
 
 async def raw_ws_handshake(url: str, token: str, *, rcvbuf: int = 4096) -> socket.socket:

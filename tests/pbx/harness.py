@@ -33,6 +33,7 @@ from callcenter.testing import staff
 from callcenter.testing.cluster import drop_schema, free_port, schema_urls
 from tests.ami_wire import action_frame, cancel_until_done, hang_up, messages
 from tests.conftest import PG_ENABLED, PG_URL
+from tests.console_frames import frame_messages
 
 if TYPE_CHECKING:
     from crm_core.db import Database
@@ -734,11 +735,8 @@ class Console:
         return self
 
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for frame in ws:
-            if frame.type is not aiohttp.WSMsgType.TEXT:
-                break
-            data = json.loads(frame.data)
-            for message in data if isinstance(data, list) else [data]:
+        async for batch in frame_messages(ws):
+            for message in batch:
                 message["_t"] = time.time()
                 self.messages.append(message)
             async with self._grew:
