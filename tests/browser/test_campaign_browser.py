@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from callcenter.demo_seed import DEMO_PASSWORD
 from callcenter.wiring import Runtime
 from crm_core.domain.models import Campaign, CampaignContact, CampaignKind, CampaignStatus, DialMode
 from telephony.sim.pbx import CustomerPhone
+from tests.browser.login import log_in
 
 pytestmark = pytest.mark.browser
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -50,13 +52,7 @@ async def test_preview_contact_dial_and_campaign_pop(runtime: Runtime, browser: 
             )
         ]
     )
-    context = await browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{runtime.url}login")
-    await page.fill("input[name=username]", "agent2")
-    await page.fill("input[name=password]", "demo")
-    await page.click("button[type=submit]")
-    await expect(page.locator("#conn")).to_have_attribute("data-online", "1")
+    page = await log_in(browser, runtime.url, "agent2", DEMO_PASSWORD, online=True)
 
     await page.click("#btn-preview-next")
     card = page.locator("#preview-card")
@@ -77,18 +73,13 @@ async def test_preview_contact_dial_and_campaign_pop(runtime: Runtime, browser: 
     await expect(options.nth(3)).to_have_text("勿扰（不再拨打）")
     if os.environ.get("CALLCENTER_SCREENSHOT") == "1":
         await page.screenshot(path=str(DOCS / "screenshot-campaign-call.png"), full_page=True)
-    await context.close()
+    await page.context.close()
 
 
 async def test_operator_creates_loads_and_starts_a_campaign(
     runtime: Runtime, browser: Browser, tmp_path: Path
 ) -> None:
-    context = await browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{runtime.url}login")
-    await page.fill("input[name=username]", "lead1")
-    await page.fill("input[name=password]", "demo")
-    await page.click("button[type=submit]")
+    page = await log_in(browser, runtime.url, "lead1", DEMO_PASSWORD)
     await page.goto(f"{runtime.url}lead/campaigns")
     await expect(page.locator("#cp-empty")).to_be_visible()
 
@@ -132,7 +123,7 @@ async def test_operator_creates_loads_and_starts_a_campaign(
     )
     if os.environ.get("CALLCENTER_SCREENSHOT") == "1":
         await page.screenshot(path=str(DOCS / "screenshot-campaigns.png"), full_page=True)
-    await context.close()
+    await page.context.close()
 
 
 def _zone_before_opening() -> str:
@@ -186,12 +177,7 @@ async def test_a_campaign_outside_its_hours_says_it_waits_and_a_short_number_is_
             timezone=zone,
         )
     )
-    context = await browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{runtime.url}login")
-    await page.fill("input[name=username]", "lead1")
-    await page.fill("input[name=password]", "demo")
-    await page.click("button[type=submit]")
+    page = await log_in(browser, runtime.url, "lead1", DEMO_PASSWORD, locale=locale)
     await page.goto(f"{runtime.url}lead/campaigns")
     row = page.locator(f"#cp-table tbody tr[data-id='{campaign.id}']")
     await expect(row).to_have_attribute("data-waiting", "outside-calling-hours")
@@ -210,4 +196,4 @@ async def test_a_campaign_outside_its_hours_says_it_waits_and_a_short_number_is_
     shots = os.environ.get("CALLCENTER_SCREENSHOT_DIR")
     if shots:
         await page.screenshot(path=f"{shots}/campaigns-waiting-{locale}.png", full_page=True)
-    await context.close()
+    await page.context.close()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, FloatRect, Page, expect
+from playwright.async_api import Browser, FloatRect, expect
 
 from crm_core.domain.events import AgentRingStarted, CallAnswered
 from crm_core.domain.models import (
@@ -17,21 +17,11 @@ from crm_core.domain.models import (
     CallRecord,
     Direction,
 )
-from tests.integration.test_console_harness import PASSWORD, Stack, console_stack
+from tests.browser.login import log_in
+from tests.integration.test_console_harness import PASSWORD, console_stack
 from tests.png import decode as png_decode
 
 pytestmark = pytest.mark.browser
-
-
-async def log_in(browser: Browser, stack: Stack, username: str, locale: str = "en-US") -> Page:
-    context = await browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{stack.url}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await expect(page.locator("#conn")).to_have_attribute("data-online", "1")
-    return page
 
 
 def ring(call_id: str, number: str, name: str) -> AgentRingStarted:
@@ -53,7 +43,7 @@ async def test_pop_answer_wrapup_and_history(sqlite_url: str, browser: Browser) 
         await stack.db.customers.create(
             name="王芳", phones=["13800138000"], company="星河贸易", vip_level=2
         )
-        page = await log_in(browser, stack, "agent1")
+        page = await log_in(browser, stack.url, "agent1", PASSWORD, locale="en-US", online=True)
         await page.click("#btn-sign-in")
         await expect(page.locator("#state-pill")).to_have_attribute("data-status", "available")
         call_id = stack.sim.place_call("13800138000", "WANG FANG", "support", talk_seconds=1.5)
@@ -83,7 +73,7 @@ async def test_reload_mid_call_keeps_the_card_and_hostile_names_stay_text(
     sqlite_url: str, browser: Browser
 ) -> None:
     async with console_stack(sqlite_url, telephony=False) as stack:
-        page = await log_in(browser, stack, "agent1", locale="zh-CN")
+        page = await log_in(browser, stack.url, "agent1", PASSWORD, online=True)
         hostile = "<script>alert(1)</script>"
         dialogs: list[str] = []
         page.on("dialog", lambda d: dialogs.append(d.message))
@@ -163,7 +153,7 @@ async def test_screenshot_of_a_pop(sqlite_url: str, browser: Browser, tmp_path: 
             due_at=now + timedelta(minutes=27),
             question="",
         )
-        page = await log_in(browser, stack, "agent1", locale="zh-CN")
+        page = await log_in(browser, stack.url, "agent1", PASSWORD, online=True)
         await page.click("#btn-sign-in")
         await expect(page.locator("#state-pill")).to_have_attribute("data-status", "available")
         call_id = stack.sim.place_call("13800138000", "ZHANG SAN", "support", talk_seconds=60)
@@ -243,7 +233,7 @@ async def test_hold_button_holds_and_resumes(
     """The hold button is there on every PBX (issue 12: it was hidden in production);
     the simulator holds the way Asterisk does (Redirect to music on hold, then Bridge)."""
     async with console_stack(sqlite_url) as stack:
-        page = await log_in(browser, stack, "agent1", locale=locale)
+        page = await log_in(browser, stack.url, "agent1", PASSWORD, locale=locale, online=True)
         await page.click("#btn-sign-in")
         await expect(page.locator("#state-pill")).to_have_attribute("data-status", "available")
         call_id = stack.sim.place_call("13800138000", "WANG FANG", "support", talk_seconds=30)

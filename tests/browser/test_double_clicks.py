@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, Request, expect
 
+from callcenter.demo_seed import DEMO_PASSWORD
 from callcenter.wiring import Runtime
 from crm_core.domain.models import CallbackReason
-from tests.browser.test_console_browser import log_in
-from tests.integration.test_console_harness import console_stack
+from tests.browser.login import log_in
+from tests.integration.test_console_harness import PASSWORD, console_stack
 from tests.polling import eventually
 
 pytestmark = pytest.mark.browser
@@ -45,7 +46,7 @@ async def test_double_clicking_save_wrapup_promises_one_callback(
     sqlite_url: str, browser: Browser
 ) -> None:
     async with console_stack(sqlite_url) as stack:
-        page = await log_in(browser, stack, "agent1", locale="zh-CN")
+        page = await log_in(browser, stack.url, "agent1", PASSWORD, online=True)
         await page.click("#btn-sign-in")
         await expect(page.locator("#state-pill")).to_have_attribute("data-status", "available")
         call_id = stack.sim.place_call("13800138000", "张三", "support", talk_seconds=1.0)
@@ -68,12 +69,7 @@ async def test_double_clicking_save_wrapup_promises_one_callback(
 async def test_double_clicking_create_makes_one_campaign(
     runtime: Runtime, browser: Browser
 ) -> None:
-    context = await browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
-    await page.goto(f"{runtime.url}login")
-    await page.fill("input[name=username]", "lead1")
-    await page.fill("input[name=password]", "demo")
-    await page.click("button[type=submit]")
+    page = await log_in(browser, runtime.url, "lead1", DEMO_PASSWORD)
     await page.goto(f"{runtime.url}lead/campaigns")
     form = page.locator("#cp-form")
     await form.locator("input[name=name]").fill("双击测试")
@@ -88,4 +84,4 @@ async def test_double_clicking_create_makes_one_campaign(
     await expect(page.locator("#cp-table tbody tr")).to_have_count(1)
     db = runtime.components.db
     assert [c.name for c in await db.campaigns.list()] == ["双击测试"]
-    await context.close()
+    await page.context.close()

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Browser, Route, expect
 
 from crm_core.domain.events import AgentRingStarted
-from tests.integration.test_console_harness import PASSWORD, Stack
+from tests.browser.login import log_in
+from tests.integration.test_console_harness import PASSWORD
 from tests.integration.test_lead_api import lead_stack
 
 pytestmark = pytest.mark.browser
@@ -43,24 +44,15 @@ def shots(tmp_path: Path) -> Path:
     return target
 
 
-async def log_in(browser: Browser, stack: Stack, username: str, locale: str) -> Page:
-    context = await browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
-    page = await context.new_page()
-    await page.goto(f"{stack.url}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await expect(page.locator("#conn")).to_have_attribute("data-online", "1")
-    return page
-
-
 @pytest.mark.parametrize("locale", list(LANGUAGES))
 async def test_a_missing_page_and_a_forbidden_page_are_pages_in_the_users_language(
     sqlite_url: str, browser: Browser, tmp_path: Path, locale: str
 ) -> None:
     texts = LANGUAGES[locale]
     async with lead_stack(sqlite_url) as stack:
-        page = await log_in(browser, stack, "agent1", locale)
+        page = await log_in(
+            browser, stack.url, "agent1", PASSWORD, locale=locale, size=(1280, 800), online=True
+        )
         for error_id, path in (
             ("not-found", "/no-such-page"),
             ("forbidden", "/lead/reports"),
@@ -93,7 +85,9 @@ async def test_an_api_error_is_shown_in_the_users_language_in_the_console(
     sqlite_url: str, browser: Browser, tmp_path: Path, locale: str
 ) -> None:
     async with lead_stack(sqlite_url) as stack:
-        page = await log_in(browser, stack, "agent1", locale)
+        page = await log_in(
+            browser, stack.url, "agent1", PASSWORD, locale=locale, size=(1280, 800), online=True
+        )
         await stack.bus.publish(
             AgentRingStarted(
                 at=datetime.now(UTC),

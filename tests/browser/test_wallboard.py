@@ -25,6 +25,7 @@ from crm_core.domain.events import (
 )
 from crm_core.domain.models import AgentStatus, CallOutcome, CallRecord, Direction
 from crm_core.services.live import LiveBoard
+from tests.browser.login import log_in
 from tests.integration.test_console_harness import PASSWORD, Stack
 from tests.integration.test_lead_api import lead_stack
 
@@ -38,17 +39,17 @@ SCREENSHOT = (
 REPORT_SHOT = Path(os.environ.get("CALLCENTER_REPORT_SHOT", "/tmp/report-page.png"))
 
 
-async def log_in(browser: Browser, stack: Stack, username: str, locale: str = "zh-CN") -> Page:
-    context = await browser.new_context(
-        locale=locale, viewport={"width": 1600, "height": 1000}, timezone_id="Asia/Shanghai"
+async def sign_in(browser: Browser, stack: Stack, username: str, locale: str = "zh-CN") -> Page:
+    """The wall screen's size, in the team's time zone."""
+    return await log_in(
+        browser,
+        stack.url,
+        username,
+        PASSWORD,
+        locale=locale,
+        size=(1600, 1000),
+        timezone_id="Asia/Shanghai",
     )
-    page = await context.new_page()
-    await page.goto(f"{stack.url}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(lambda url: "/login" not in url)
-    return page
 
 
 def earlier_today(now: datetime) -> list[DomainEvent]:
@@ -124,7 +125,7 @@ async def test_wallboard_live_in_the_browser(sqlite_url: str, browser: Browser) 
         now = SystemClock().now()
         for event in earlier_today(now):
             await stack.bus.publish(event)
-        page = await log_in(browser, stack, "lead1")
+        page = await sign_in(browser, stack, "lead1")
         await page.goto(f"{stack.url}/lead")
         # the lead's browser asks for zh-CN
         await expect(page.locator("#wb-status")).to_have_text("实时")
@@ -223,14 +224,14 @@ async def test_wallboard_live_in_the_browser(sqlite_url: str, browser: Browser) 
         await stack.db.calls.save_many(
             [e.record for e in earlier_today(now) if isinstance(e, CallEnded)]
         )
-        manager = await log_in(browser, stack, "manager1")
+        manager = await sign_in(browser, stack, "manager1")
         await manager.goto(f"{stack.url}/lead/reports?period=weekly&group=queue")
         await expect(manager.locator("#rp-chart svg.chart rect").first).to_be_attached()
         await expect(manager.locator(".rp-table tbody tr").first).to_contain_text("sales")
         await expect(manager.locator('th[data-col="calls_in"]')).to_have_text("呼入")
         await manager.screenshot(path=str(REPORT_SHOT), full_page=True)
         # the same page for a manager whose browser asks for English
-        english = await log_in(browser, stack, "manager1", locale="en-US")
+        english = await sign_in(browser, stack, "manager1", locale="en-US")
         await english.goto(f"{stack.url}/lead/reports?period=weekly&group=queue")
         await expect(english.locator('th[data-col="calls_in"]')).to_have_text("calls in")
         await expect(english.locator("h1 span")).to_have_text("Reports")
@@ -239,7 +240,7 @@ async def test_wallboard_live_in_the_browser(sqlite_url: str, browser: Browser) 
         await expect(english.locator("#rp-chart svg.chart rect")).to_have_count(12 * 3)
         await expect(english.locator("#rp-chart .chart-axis span").first).to_have_text("01")
 
-        agent_page = await log_in(browser, stack, "agent1")
+        agent_page = await sign_in(browser, stack, "agent1")
         response = await agent_page.goto(f"{stack.url}/lead")
         assert response is not None
         assert response.status == 403

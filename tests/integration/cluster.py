@@ -9,8 +9,6 @@ Shared by the `test_cluster_*` modules (this module holds no tests itself).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import os
 import time
 import uuid
@@ -35,7 +33,9 @@ from callcenter.testing.staff import create_agents, create_lead, numbered_agents
 from crm_core.db import open_database
 from crm_core.db.migrate import upgrade_async
 from crm_core.passwords import hash_password
+from tests.ami_wire import action_frame, hang_up, messages
 from tests.conftest import PG_URL
+from tests.console_frames import frame_messages
 from tests.polling import eventually
 
 PLAIN = schema_urls(PG_URL, "public")[1]
@@ -188,39 +188,26 @@ class AmiTap:
     async def start(self) -> None:
         reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
         await reader.readline()  # banner
-        self.action(
-            {"Action": "Login", "Username": "callcenter", "Secret": AMI_SECRET, "Events": "on"}
-        )
+        self.action("Login", Username="callcenter", Secret=AMI_SECRET, Events="on")
         self._task = asyncio.create_task(self._read(reader))
 
-    def action(self, headers: dict[str, str]) -> None:
+    def action(self, name: str, **headers: str) -> None:
+        """Send an action; its response is not waited for."""
         assert self._writer is not None
         self._ids += 1
-        lines = [f"{k}: {v}" for k, v in {**headers, "ActionID": f"tap-{self._ids}"}.items()]
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._writer.write(action_frame(name, f"tap-{self._ids}", headers))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        buf = b""
-        while data := await reader.read(65536):
-            buf += data
-            *frames, buf = buf.split(b"\r\n\r\n")
-            for frame in frames:
-                if not frame.startswith(b"Event: "):
-                    continue
-                headers = dict(
-                    line.split(": ", 1) for line in frame.decode().split("\r\n") if ": " in line
-                )
+        async for batch in messages(reader):
+            for headers in batch:
+                if "Event" not in headers:
+                    continue  # a response
                 self.events.append(headers)
                 if headers["Event"] == "AgentCalled":
                     self.rings.append((headers["MemberName"], headers["Linkedid"]))
 
     async def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await self._task
+        await hang_up(self._writer, self._task, "the AMI tap's reader")
 
     def of(self, event: str, **match: str) -> list[dict[str, str]]:
         """The events named `event` whose headers have the values in `match`."""
@@ -280,11 +267,8 @@ class Console:
             await self._task
 
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for frame in ws:
-            if frame.type is not aiohttp.WSMsgType.TEXT:
-                break
-            data = json.loads(frame.data)
-            for message in data if isinstance(data, list) else [data]:
+        async for batch in frame_messages(ws):
+            for message in batch:
                 await self._handle(ws, message)
         self.closes.append(ws.close_code)
 

@@ -26,15 +26,12 @@ import pytest
 
 from callcenter.bench.scratch import scratch_schema
 from crm_core.bus import InProcessBus
-from crm_core.clock import SystemClock
 from crm_core.db import open_database
 from crm_core.db.migrate import upgrade_async
 from crm_core.domain.events import CallEnded, DomainEvent
 from crm_core.domain.models import CallRecord
 from crm_core.services.call_log import CallLogWriter
-from telephony.ami.client import Endpoint
 from telephony.ingest import Ingest
-from telephony.pbx_reader import pbx_reader
 from telephony.replay import replay_records
 from telephony.tracker import CallTracker
 from tests.conftest import PG_URL
@@ -46,6 +43,7 @@ from tests.integration.ami_flood import (
     rewrite,
     template_frames,
 )
+from tests.integration.local_reader import local_reader
 
 PLAIN = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
 SECRET = "flood-secret"
@@ -160,18 +158,9 @@ async def test_flood_of_5000_events_per_s_with_garbage_loses_nothing(
 
     bus.subscribe(on_event)
 
-    async def publish(events: list[DomainEvent]) -> None:
-        for event in events:
-            await bus.publish(event)
-
     summary_path = tmp_path / "flood.json"
     generator, port = await _start_generator(seconds, summary_path)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", port, "callcenter", SECRET),
-        tracker=CallTracker(15.0),
-        on_events=publish,
-        clock=SystemClock(),
-    )
+    client = local_reader(port, SECRET, CallTracker(15.0), bus.publish_all)
     backlog: list[int] = []
     pending: list[int] = []
 

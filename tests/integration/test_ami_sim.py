@@ -9,7 +9,6 @@ from typing import Unpack
 
 import pytest
 
-from crm_core.clock import SystemClock
 from crm_core.domain.events import (
     AgentMissedCall,
     AgentRingStarted,
@@ -23,11 +22,12 @@ from crm_core.domain.events import (
 from crm_core.domain.models import AgentStatus, CallRecord
 from crm_core.ports.telephony import OriginateRequest, SpyMode, TelephonyError
 from crm_core.services.rules import QueueTimeoutCheck
-from telephony.ami.client import AmiClient, Endpoint
+from telephony.ami.client import AmiClient
 from telephony.commands import AmiCommands
-from telephony.pbx_reader import TransportOptions, pbx_reader
+from telephony.pbx_reader import TransportOptions
 from telephony.sim import Simulator, demo_simulator
 from telephony.tracker import CallTracker
+from tests.integration.local_reader import local_reader
 from tests.polling import eventually
 
 SECRET = "s3cret"
@@ -55,13 +55,7 @@ async def _harness(sim: Simulator, **client_kw: Unpack[TransportOptions]) -> Har
         events.extend(batch)
 
     tracker = CallTracker(15.0)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=tracker,
-        on_events=sink,
-        clock=SystemClock(),
-        **client_kw,
-    )
+    client = local_reader(sim.port, SECRET, tracker, sink, **client_kw)
     client.start()
     await client.wait_connected(5)
     h = Harness(sim, client, AmiCommands(client, tracker), events)
@@ -205,12 +199,7 @@ async def test_handler_exception_does_not_drop_the_connection() -> None:
         calls += 1
         raise RuntimeError("handler bug")
 
-    client = pbx_reader(
-        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=CallTracker(15.0),
-        on_events=failing,
-        clock=SystemClock(),
-    )
+    client = local_reader(sim.port, SECRET, CallTracker(15.0), failing)
     client.start()
     try:
         await client.wait_connected(5)
@@ -227,12 +216,8 @@ async def test_handler_exception_does_not_drop_the_connection() -> None:
 async def test_wrong_secret_is_refused_clearly() -> None:
     sim = demo_simulator(ami_secret=SECRET)
     await sim.start()
-    client = pbx_reader(
-        Endpoint("127.0.0.1", sim.port, "callcenter", "wrong"),
-        tracker=CallTracker(15.0),
-        on_events=lambda b: asyncio.sleep(0),
-        clock=SystemClock(),
-        backoff_min=0.05,
+    client = local_reader(
+        sim.port, "wrong", CallTracker(15.0), lambda b: asyncio.sleep(0), backoff_min=0.05
     )
     client.start()
     try:
@@ -310,13 +295,8 @@ async def test_becoming_the_reader_while_the_login_is_unanswered_still_reads_eve
         events.extend(batch)
 
     tracker = CallTracker(15.0)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", proxy.sockets[0].getsockname()[1], "callcenter", SECRET),
-        tracker=tracker,
-        on_events=sink,
-        clock=SystemClock(),
-        events=False,  # a standby
-    )
+    proxy_port = proxy.sockets[0].getsockname()[1]
+    client = local_reader(proxy_port, SECRET, tracker, sink, events=False)  # a standby
     client.start()
     h = Harness(sim, client, AmiCommands(client, tracker), events)
     try:

@@ -29,12 +29,8 @@ async def test_retry_reminder_reaches_the_owner_console_only(database_url: str) 
             owner_user_id=owner.id,
             queue="support",
         )
-        token = await stack.token(s, "agent1")
-        other = await stack.token(s, "agent2")
-        ws = await stack.ws(s, token)
-        ws_other = await stack.ws(s, other)
-        await receive_until(ws, "snapshot")
-        await receive_until(ws_other, "snapshot")
+        token, ws = await stack.live(s, "agent1")
+        _, ws_other = await stack.live(s, "agent2")
 
         async with s.post(
             f"{stack.url}/api/callbacks/{cb.id}/attempts",

@@ -6,7 +6,6 @@ agent's "do not call" disposition closes the contact and lists the number as DNC
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from callcenter.wiring import Runtime
 from crm_core.domain.models import CaseKind, CaseStatus, ContactStatus
 from telephony.sim.pbx import CustomerPhone
+from tests.console_frames import unbatched
 from tests.integration.demo_server import demo_runtime
 from tests.polling import eventually
 
@@ -27,8 +27,7 @@ async def _next(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any
         while True:
             msg = await ws.receive()
             assert msg.type == aiohttp.WSMsgType.TEXT, msg
-            data = json.loads(msg.data)
-            for item in data if isinstance(data, list) else [data]:  # frames may batch
+            for item in unbatched(msg.data):
                 if item.get("type") == kind:
                     return dict(item)
 

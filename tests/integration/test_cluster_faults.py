@@ -303,7 +303,7 @@ async def test_clients_that_never_read_are_closed_and_slow_nobody(tmp_path: Path
     ):
         # only agent1 and agent2 take calls: all the pops are theirs
         for n in range(3, AGENTS + 1):
-            tap.action({"Action": "QueuePause", "Interface": f"Local/100{n}@agents/n"})
+            tap.action("QueuePause", Interface=f"Local/100{n}@agents/n")
         console_instance = cluster.standby
         async with aiohttp.ClientSession() as session:
             consoles += [Console(cluster, session, f"agent{n}") for n in (1, 2)]

@@ -90,9 +90,7 @@ async def post(s: aiohttp.ClientSession, url: str, token: str, body: Any) -> tup
 async def test_wrapup_is_written_to_the_call_and_audited(database_url: str) -> None:
     async with console_stack(database_url, telephony=False) as stack, aiohttp.ClientSession() as s:
         customer = await stack.db.customers.create(name="张三", phones=["13800138000"])
-        token = await stack.token(s, "agent1")
-        ws = await stack.ws(s, token)
-        await receive_until(ws, "snapshot")
+        token, ws = await stack.live(s, "agent1")
         await take_call(stack, "w-1")
         ended, _ = await receive_until(ws, "call_update")
         while ended.get("state") != "ended":
@@ -151,9 +149,7 @@ async def test_callback_promise_and_escalation_owned_by_the_first_agent(database
         due_in = (cb.due_at - before).total_seconds()
         assert 29 * 60 < due_in < 31 * 60  # default now + 30 minutes
 
-        lead = await stack.token(s, "lead1")
-        lead_ws = await stack.ws(s, lead)
-        await receive_until(lead_ws, "snapshot")
+        _, lead_ws = await stack.live(s, "lead1")
         await take_call(stack, "e-1")
         status, body = await post(
             s,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
-import json
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,6 +27,7 @@ from callcenter.testing.staff import create_agents, create_lead, numbered_agents
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.domain.models import Role, User
+from tests.console_frames import unbatched
 from tests.integration.served import served
 
 PASSWORD = "s3cret-pass"
@@ -67,6 +67,15 @@ class Stack:
         query = f"?token={token}" + (f"&after={after}" if after is not None else "")
         return await session.ws_connect(f"{self.url}/ws{query}", autoping=True)
 
+    async def live(
+        self, session: aiohttp.ClientSession, username: str
+    ) -> tuple[str, aiohttp.ClientWebSocketResponse]:
+        """`username` signed in: the token and a live connection past its snapshot."""
+        token = await self.token(session, username)
+        ws = await self.ws(session, token)
+        await receive_until(ws, "snapshot")
+        return token, ws
+
 
 async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
@@ -90,26 +99,16 @@ async def make_users(db: Any) -> dict[str, User]:
 async def start_telephony(bus: InProcessBus) -> tuple[Any, Any, list[Any]]:
     """Simulator on port 0 (demo phones, answering after 0.3 s), our AMI client reading
     it, domain events onto the bus."""
-    from telephony.ami.client import Endpoint
     from telephony.commands import AmiCommands
-    from telephony.pbx_reader import pbx_reader
     from telephony.sim import demo_simulator
     from telephony.tracker import CallTracker
+    from tests.integration.local_reader import local_reader
 
     sim = demo_simulator(ami_secret="sim-secret", agents=3, answer_after=0.3)
     port = await sim.start("127.0.0.1", 0)
 
-    async def publish(events: list[Any]) -> None:
-        for event in events:
-            await bus.publish(event)
-
     tracker = CallTracker(15.0)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", port, "callcenter", "sim-secret"),
-        tracker=tracker,
-        on_events=publish,
-        clock=SystemClock(),
-    )
+    client = local_reader(port, "sim-secret", tracker, bus.publish_all)
     client.start()
     await client.wait_connected()
     return sim, AmiCommands(client, tracker), [sim, client]
@@ -210,8 +209,7 @@ async def receive_batch(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, A
     frame = await ws.receive()
     if frame.type is not aiohttp.WSMsgType.TEXT:
         raise ConnectionError(f"socket closed: {frame.type} {frame.data} {frame.extra}")
-    data = json.loads(frame.data)
-    return data if isinstance(data, list) else [data]
+    return unbatched(frame.data)
 
 
 async def raw_ws_handshake(url: str, token: str, *, rcvbuf: int = 4096) -> socket.socket:

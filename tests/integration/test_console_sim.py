@@ -49,9 +49,7 @@ async def wait_state(ws: aiohttp.ClientWebSocketResponse, field: str, value: Any
 
 async def test_agent_states_follow_queue_membership(database_url: str) -> None:
     async with console_stack(database_url) as stack, aiohttp.ClientSession() as s:
-        token = await stack.token(s, "agent1")
-        ws = await stack.ws(s, token)
-        await receive_until(ws, "snapshot")
+        token, ws = await stack.live(s, "agent1")
         status, body = await post(s, f"{stack.url}/api/agent/state", token, {"action": "sign_in"})
         assert status == 200, body
         added = actions(stack, "QueueAdd")
@@ -93,12 +91,8 @@ async def test_simulated_call_pops_is_answered_and_wrapped_up(database_url: str)
         customer = await stack.db.customers.create(
             name="张三", phones=["13800138000"], company="星河贸易", vip_level=1
         )
-        token = await stack.token(s, "agent1")
-        other = await stack.token(s, "agent2")
-        ws = await stack.ws(s, token)
-        ws_other = await stack.ws(s, other)
-        await receive_until(ws, "snapshot")
-        await receive_until(ws_other, "snapshot")
+        token, ws = await stack.live(s, "agent1")
+        _, ws_other = await stack.live(s, "agent2")
         await post(s, f"{stack.url}/api/agent/state", token, {"action": "sign_in"})
 
         call_id = stack.sim.place_call("13800138000", "ZHANG SAN", "support", talk_seconds=0.5)

@@ -219,9 +219,7 @@ async def test_client_messages_are_checked_against_the_role(database_url: str) -
 
 async def test_logout_closes_the_users_sockets(database_url: str) -> None:
     async with console_stack(database_url, telephony=False) as stack, aiohttp.ClientSession() as s:
-        token = await stack.token(s, "agent1")
-        ws = await stack.ws(s, token)
-        await receive_until(ws, "snapshot")
+        token, ws = await stack.live(s, "agent1")
         async with s.post(
             f"{stack.url}/api/logout", headers={"Authorization": f"Bearer {token}"}
         ) as res:

@@ -31,14 +31,13 @@ from crm_core.domain.models import (
     Direction,
 )
 from crm_core.services.callbacks import CallbackService
-from telephony.ami.client import Endpoint
 from telephony.commands import AmiCommands
 from telephony.dialer import CampaignDialer, DialerConfig
 from telephony.dialer_task import SupervisedDialer
-from telephony.pbx_reader import pbx_reader
 from telephony.sim import Simulator, demo_simulator
 from telephony.sim.pbx import CustomerPhone
 from telephony.tracker import CallTracker
+from tests.integration.local_reader import local_reader
 from tests.polling import eventually
 
 SECRET = "dialer-secret"
@@ -95,17 +94,8 @@ async def stack(database_url: str, request: pytest.FixtureRequest) -> AsyncItera
     settings = Settings()
     clock = SystemClock()
 
-    async def publish(batch: list[DomainEvent]) -> None:
-        for event in batch:
-            await bus.publish(event)
-
     tracker = CallTracker(settings.ring_limit_seconds)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=tracker,
-        on_events=publish,
-        clock=clock,
-    )
+    client = local_reader(sim.port, SECRET, tracker, bus.publish_all)
     callbacks = CallbackService(db=db, bus=bus, clock=clock, settings=settings)
     bus.subscribe(callbacks.handle)
     dialer = CampaignDialer(

@@ -165,9 +165,7 @@ async def test_spy_originates_chanspy_to_the_leads_phone(database_url: str) -> N
 async def test_wallboard_over_websocket_team_scoped(database_url: str) -> None:
     async with lead_stack(database_url) as stack, aiohttp.ClientSession() as s:
         lead = await stack.token(s, "lead1")
-        agent = await stack.token(s, "agent1")
-        ws_agent = await stack.ws(s, agent)
-        await receive_until(ws_agent, "snapshot")
+        _, ws_agent = await stack.live(s, "agent1")
         await ws_agent.send_json({"type": "wallboard_subscribe"})
         refused, _ = await receive_until(ws_agent, "error")
         assert refused["error_id"] == "forbidden"

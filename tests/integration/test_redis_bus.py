@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,14 +29,6 @@ def _pop(n: int) -> AgentRingStarted:
 
 async def _wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
     await eventually(predicate, timeout=timeout, what="the bus condition", every=0.02)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from callcenter.settings import Settings
+from callcenter.testing.staff import create_agents, numbered_agents
 from crm_core.bus import InProcessBus
 from crm_core.clock import FakeClock
 from crm_core.db import Database, open_database
@@ -32,7 +33,6 @@ from crm_core.domain.models import (
     CallRecord,
     Direction,
     OfferResult,
-    Role,
     ViolationKind,
 )
 from crm_core.services.callbacks import CallbackError, CallbackService
@@ -49,15 +49,7 @@ SETTINGS = Settings()
 async def db(database_url: str) -> AsyncIterator[Database]:
     database = await open_database(database_url)
     team = await database.users.get_or_create_team("A")
-    await database.users.create(
-        username="agent1",
-        display_name="Agent 1001",
-        role=Role.AGENT,
-        password_hash="x",
-        team_id=team.id,
-        member_name="Agent 1001",
-        interface="Local/1001@agents/n",
-    )
+    await create_agents(database.users, team.id, numbered_agents(1), password_hash="x")
     yield database
     await database.close()
 

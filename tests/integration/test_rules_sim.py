@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 from callcenter.settings import Settings
+from callcenter.testing.staff import create_agents, numbered_agents
 from crm_core.bus import InProcessBus
 from crm_core.clock import SystemClock
 from crm_core.db import Database, open_database
 from crm_core.domain.events import AlertRaised, CallEnded, DomainEvent
-from crm_core.domain.models import CallbackStatus, Role, ViolationKind
+from crm_core.domain.models import Callback, CallbackStatus, ViolationKind
 from crm_core.services.callbacks import CallbackService
 from crm_core.services.rules import RingRuleService
-from telephony.ami.client import AmiClient, Endpoint
+from telephony.ami.client import AmiClient
 from telephony.commands import AmiCommands
-from telephony.pbx_reader import pbx_reader
 from telephony.sim import Simulator, demo_simulator
 from telephony.tracker import CallTracker
+from tests.integration.local_reader import local_reader
+from tests.polling import eventually
 
 SECRET = "rules-secret"
 
@@ -32,12 +34,8 @@ class Stack:
     client: AmiClient
     events: list[DomainEvent] = field(default_factory=list)
 
-    async def until(self, pred: object, timeout: float = 15.0) -> None:
-        assert callable(pred)
-        end = asyncio.get_running_loop().time() + timeout
-        while not pred():
-            assert asyncio.get_running_loop().time() < end, "condition not met in time"
-            await asyncio.sleep(0.05)
+    async def until(self, pred: Callable[[], object], timeout: float = 15.0) -> None:
+        await eventually(pred, timeout=timeout, what="the condition")
 
     def ended(self) -> list[CallEnded]:
         return [e for e in self.events if isinstance(e, CallEnded)]
@@ -51,31 +49,14 @@ async def stack(database_url: str) -> AsyncIterator[Stack]:
     await sim.start()
     db = await open_database(database_url)
     team = await db.users.get_or_create_team("A组")
-    await db.users.create(
-        username="agent1",
-        display_name="Agent 1001",
-        role=Role.AGENT,
-        password_hash="x",
-        team_id=team.id,
-        member_name="Agent 1001",
-        interface="Local/1001@agents/n",
-    )
+    await create_agents(db.users, team.id, numbered_agents(1), password_hash="x")
     bus = InProcessBus()
     events: list[DomainEvent] = []
     bus.subscribe(events.append)
     settings = Settings(ring_count=1, ring_cycle_seconds=1.0, abandon_threshold_seconds=0.5)
 
-    async def publish(batch: list[DomainEvent]) -> None:
-        for event in batch:
-            await bus.publish(event)
-
     tracker = CallTracker(settings.ring_limit_seconds, abandon_threshold_seconds=0.5)
-    client = pbx_reader(
-        Endpoint("127.0.0.1", sim.port, "callcenter", SECRET),
-        tracker=tracker,
-        on_events=publish,
-        clock=SystemClock(),
-    )
+    client = local_reader(sim.port, SECRET, tracker, bus.publish_all)
     client.start()
     await client.wait_connected(5)
     commands = AmiCommands(client, tracker)
@@ -127,13 +108,11 @@ async def test_abandon_owes_pool_callback_then_next_answered_call_satisfies_it(
             m.paused = True
     stack.sim.place_call("13800138009", "王五", "support", abandon_after=1.0)
     await stack.until(lambda: stack.ended())
-    cb = None
-    for _ in range(100):
-        cb = await stack.db.callbacks.open_for_phone("+8613800138009")
-        if cb is not None:
-            break
-        await asyncio.sleep(0.05)
-    assert cb is not None
+    cb = await eventually(
+        lambda: stack.db.callbacks.open_for_phone("+8613800138009"),
+        timeout=5,
+        what="the pool callback",
+    )
     assert cb.owner_user_id is None  # the queue's pool
     assert cb.queue == "support"
     assert (cb.due_at - cb.created_at).total_seconds() == pytest.approx(1800, abs=1)
@@ -144,9 +123,13 @@ async def test_abandon_owes_pool_callback_then_next_answered_call_satisfies_it(
     stack.sim.set_agent("Agent 1001", 0.2)
     stack.sim.place_call("13800138009", "王五", "support", talk_seconds=0.2)
     await stack.until(lambda: len(stack.ended()) == 2)
-    for _ in range(100):
-        closed = await stack.db.callbacks.get(cb.id)
-        if closed.status != CallbackStatus.OPEN:
-            break
-        await asyncio.sleep(0.05)
+    closed = await eventually(_closed(stack.db, cb.id), timeout=5, what="the callback closed")
     assert closed.status == CallbackStatus.SATISFIED
+
+
+def _closed(db: Database, callback_id: int) -> Callable[[], Awaitable[Callback | None]]:
+    async def probe() -> Callback | None:
+        callback = await db.callbacks.get(callback_id)
+        return None if callback.status == CallbackStatus.OPEN else callback
+
+    return probe

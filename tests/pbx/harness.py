@@ -31,7 +31,9 @@ import aiohttp
 
 from callcenter.testing import staff
 from callcenter.testing.cluster import drop_schema, free_port, schema_urls
+from tests.ami_wire import action_frame, cancel_until_done, hang_up, messages
 from tests.conftest import PG_ENABLED, PG_URL
+from tests.console_frames import frame_messages
 
 if TYPE_CHECKING:
     from crm_core.db import Database
@@ -448,26 +450,9 @@ class AmiControl:
         await asyncio.wait_for(asyncio.shield(self._task), timeout)
 
     async def stop(self) -> None:
-        # Python 3.11's wait_for swallows a cancel that arrives as its inner wait
-        # completes, so a caller may outlive one cancel(): cancel until each is done,
-        # never wait on one without a deadline
-        pending = set(self._callers)
-        for _ in range(50):
-            if not pending:
-                break
-            for caller in pending:
-                caller.cancel()
-            done, pending = await asyncio.wait(pending, timeout=0.2)
-            for caller in done:  # retrieved: a caller's failure is not the test's
-                if not caller.cancelled():
-                    caller.exception()
-        assert not pending, f"simulated callers that would not stop: {pending}"
-        if self._writer is not None:
-            self._writer.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await self._task
+        # a simulated caller's failure is not the test's: its errors are dropped
+        await cancel_until_done(self._callers, "simulated callers")
+        await hang_up(self._writer, self._task, "the test's AMI reader")
 
     async def action(self, name: str, **headers: str) -> list[dict[str, str]]:
         """Send an action; the response, followed by its event list when it has one."""
@@ -476,27 +461,13 @@ class AmiControl:
         action_id = f"test-{self._ids}"
         future: asyncio.Future[list[dict[str, str]]] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = future
-        lines = [f"Action: {name}", f"ActionID: {action_id}"]
-        for key, value in headers.items():
-            if key == "Variable":
-                lines += [f"Variable: {v}" for v in value.split("|") if v]
-            else:
-                lines.append(f"{key}: {value}")
-        self._writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._writer.write(action_frame(name, action_id, headers))
         return await asyncio.wait_for(future, 20)
 
     async def _read(self) -> None:
         assert self._reader is not None
-        buf = b""
-        while data := await self._reader.read(65536):
-            buf += data
-            *frames, buf = buf.split(b"\r\n\r\n")
-            for frame in frames:
-                msg: dict[str, str] = {}
-                for line in frame.decode("utf-8", "replace").split("\r\n"):
-                    key, sep, value = line.partition(": ")
-                    if sep:
-                        msg.setdefault(key, value)
+        async for batch in messages(self._reader):
+            for msg in batch:
                 self._dispatch(msg)
             async with self._grew:  # the waiters check again
                 self._grew.notify_all()
@@ -764,11 +735,8 @@ class Console:
         return self
 
     async def _run(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for frame in ws:
-            if frame.type is not aiohttp.WSMsgType.TEXT:
-                break
-            data = json.loads(frame.data)
-            for message in data if isinstance(data, list) else [data]:
+        async for batch in frame_messages(ws):
+            for message in batch:
                 message["_t"] = time.time()
                 self.messages.append(message)
             async with self._grew:
