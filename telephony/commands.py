@@ -8,6 +8,7 @@ Asterisk's reason code), `action-failed`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 
 from crm_core.domain.channels import channel_interface, extension_of, interface_device
@@ -24,6 +25,8 @@ from telephony.tracker import AnsweredLegs, CallTracker
 
 SPY_OPTIONS = {SpyMode.LISTEN: "qE", SpyMode.WHISPER: "qwE", SpyMode.BARGE: "qBE"}
 REASONS = {0: "failed", 1: "hung up", 3: "no answer", 4: "answered", 5: "busy", 8: "congestion"}
+
+log = logging.getLogger(__name__)
 
 
 def _check(response: AmiMessage, what: str) -> AmiMessage:
@@ -53,6 +56,8 @@ class AmiCommands:
         self.hold_context = hold_context
         self.transfer_context = transfer_context
         self._originated: dict[str, asyncio.Future[OriginateResult]] = {}
+        # listen-ins by the id the console gave them → the lead's leg once Asterisk named it
+        self._spies: dict[str, str] = {}
 
     async def originate(self, request: OriginateRequest) -> OriginateResult:
         """Idempotent by `request_id`: a second call with the same id never dials again."""
@@ -219,16 +224,16 @@ class AmiCommands:
 
     async def spy(
         self,
-        spyer_channel: str,
+        spyer_interface: str,
         target_interface: str,
         mode: SpyMode,
         *,
         channel_id: str | None = None,
     ) -> OriginateResult:
         target = interface_device(target_interface)
-        return await self.originate(
+        result = await self.originate(
             OriginateRequest(
-                channel=spyer_channel,
+                channel=spyer_interface,
                 application="ChanSpy",
                 data=f"{target},{SPY_OPTIONS[SpyMode(mode)]}",
                 caller_id=f'"{SpyMode(mode).value}" <spy>',
@@ -236,6 +241,23 @@ class AmiCommands:
                 channel_id=channel_id,
             )
         )
+        if channel_id and result.success and result.channel:
+            self._spies[channel_id] = result.channel
+        return result
+
+    async def end_spy(self, channel_id: str) -> bool:
+        # by the name Asterisk gave the lead's leg once answered; while it still rings the
+        # lead's phone only the Uniqueid we gave it (Originate ChannelId) names it
+        named = self._spies.pop(channel_id, None)
+        for channel in dict.fromkeys((named, channel_id)):
+            if not channel:
+                continue
+            try:
+                await self.hangup(channel)
+                return True
+            except TelephonyError as exc:  # already gone: the lead or the call hung up
+                log.debug("end spy %s: %s", channel, exc)
+        return False
 
     async def start_recording(self, channel: str, filename: str) -> None:
         _check(

@@ -35,6 +35,7 @@ class PbxRouter:
         if not pbxs:
             raise ValueError("at least one PBX")
         self.pbxs = pbxs
+        self._spies: dict[str, Pbx] = {}  # listen-ins by id → the PBX that runs them
 
     def for_interface(self, interface: str) -> Pbx:
         for pbx in self.pbxs:
@@ -42,19 +43,10 @@ class PbxRouter:
                 return pbx
         return self.pbxs[0]
 
-    def for_channel(self, channel: str) -> Pbx:
-        for pbx in self.pbxs:
-            if pbx.tracker.knows_channel(channel):
-                return pbx
-        return self.for_interface(channel)
-
     # --- TelephonyCommands ------------------------------------------------------------------
 
     async def originate(self, request: OriginateRequest) -> OriginateResult:
         return await self.for_interface(request.channel).commands.originate(request)
-
-    async def hangup(self, channel: str, cause: int = 16) -> None:
-        await self.for_channel(channel).commands.hangup(channel, cause)
 
     async def queue_add(
         self,
@@ -79,7 +71,7 @@ class PbxRouter:
 
     async def spy(
         self,
-        spyer_channel: str,
+        spyer_interface: str,
         target_interface: str,
         mode: SpyMode,
         *,
@@ -87,7 +79,18 @@ class PbxRouter:
     ) -> OriginateResult:
         # ChanSpy runs where the agent's call is; the lead's phone must reach that PBX
         pbx = self.for_interface(target_interface)
-        return await pbx.commands.spy(spyer_channel, target_interface, mode, channel_id=channel_id)
+        if channel_id:
+            self._spies[channel_id] = pbx
+        return await pbx.commands.spy(
+            spyer_interface, target_interface, mode, channel_id=channel_id
+        )
+
+    async def end_spy(self, channel_id: str) -> bool:
+        pbx = self._spies.pop(channel_id, None)
+        for candidate in [pbx] if pbx is not None else self.pbxs:
+            if await candidate.commands.end_spy(channel_id):
+                return True
+        return False
 
     def for_call(self, call_id: str) -> Pbx:
         """The PBX whose tracker follows the live call `call_id`."""

@@ -275,16 +275,6 @@ class CallTracker:
         handler(msg, at, out)
         return out
 
-    def knows_channel(self, channel: str) -> bool:
-        """Is `channel` (a name) part of a call this tracker follows? (PBX routing)"""
-        return any(
-            channel == call.caller_channel
-            or channel in call.legs
-            or channel in call.channels.values()
-            or any(o.channel == channel for o in call.offers)
-            for call in self.calls.values()
-        )
-
     def hold_channels(self, call_id: str) -> tuple[str, str] | None:
         """(the customer's channel, the answering agent's leg) of a live answered call."""
         legs = self.answered_legs(call_id)

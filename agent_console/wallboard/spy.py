@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class SpySession:
-    """A lead's one listen-in: the Uniqueid we gave its channel, and the channel's name
-    once Asterisk has named it."""
+    """A lead's one listen-in: the id we gave the lead's leg (the adapter ends it by that,
+    ADR 0096), and the leg's name once Asterisk has named it (for the reply)."""
 
     member: str
     mode: SpyMode
@@ -50,14 +50,10 @@ class SpyDesk:
         session = self.sessions.pop(lead, None)
         if session is None:
             return None
-        for channel in dict.fromkeys((session.channel, session.channel_id)):
-            if not channel:
-                continue
-            try:
-                await commands.hangup(channel)
-                break
-            except TelephonyError as exc:  # already gone: the lead or the call hung up
-                log.debug("spy %s of %s: %s", channel, lead, exc)
+        try:
+            await commands.end_spy(session.channel_id)
+        except TelephonyError as exc:  # the PBX is away: the lead's phone hangs up itself
+            log.warning("ending the listen-in of %s: %s", lead, exc)
         return session
 
 

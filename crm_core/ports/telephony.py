@@ -59,8 +59,6 @@ class TelephonyCommands(Protocol):
         """Resolves when Asterisk reports the outcome (OriginateResponse)."""
         ...
 
-    async def hangup(self, channel: str, cause: int = 16) -> None: ...
-
     async def queue_add(
         self,
         queue: str,
@@ -81,20 +79,28 @@ class TelephonyCommands(Protocol):
         queue: str | None = None,
     ) -> None: ...
 
+    # --- a lead's listen-in: phones by interface, the session by the id we gave it ---------
     async def spy(
         self,
-        spyer_channel: str,
+        spyer_interface: str,
         target_interface: str,
         mode: SpyMode,
         *,
         channel_id: str | None = None,
-    ) -> OriginateResult: ...
+    ) -> OriginateResult:
+        """Ring the lead's phone `spyer_interface`; answered, it listens to / whispers
+        to / barges into whatever the agent at `target_interface` is talking on.
+        `channel_id` names the lead's leg for `end_spy`."""
+        ...
+
+    async def end_spy(self, channel_id: str) -> bool:
+        """Hang up the lead's leg of the listen-in started with `channel_id`, even while it
+        still rings the lead's phone; False when it was gone already."""
+        ...
 
     # --- by call id (docs/adr/0072): the adapter knows the call's channels -------------------
-    # The console names calls, never channels (docs/adr/0083): transfers, hold and
-    # recording by channel live only in the adapter. `hangup` and `spy` above stay for
-    # the lead's listening-in (wallboard/spy.py), which ends the lead's own spy channel
-    # by name and rings the agent's interface (no call id involved).
+    # The console names calls, never channels (docs/adr/0083): transfers, hold, hang-up
+    # and recording by channel live only in the adapter (docs/adr/0096).
 
     async def hold(self, call_id: str, hold: bool) -> None:
         """Put the customer of an answered call on music on hold, or back to the agent."""

@@ -80,7 +80,7 @@ class FakeQueues:
     async def originate(self, request: OriginateRequest) -> OriginateResult:
         raise NotImplementedError
 
-    async def hangup(self, channel: str, cause: int = 16) -> None:
+    async def end_spy(self, channel_id: str) -> bool:
         raise NotImplementedError
 
     async def redirect(
@@ -102,7 +102,7 @@ class FakeQueues:
 
     async def spy(
         self,
-        spyer_channel: str,
+        spyer_interface: str,
         target_interface: str,
         mode: SpyMode,
         *,

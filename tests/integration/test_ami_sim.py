@@ -189,6 +189,20 @@ async def test_spy_originates_chanspy_to_leads_phone(h: Harness) -> None:
     assert spy[0].get("Channel") == "Local/9001@supervisor-sim/n"
 
 
+
+async def test_a_listen_in_ends_by_the_id_it_was_given(h: Harness) -> None:
+    h.sim.place_call("13800138006", "Spy Target", "support", talk_seconds=30.0)
+    await h.until(lambda: any(c["state"] == "talking" for c in h.sim.state()["calls"]))
+    result = await h.commands.spy(
+        "Local/9001@supervisor-sim/n", "Local/1001@agents/n", SpyMode.LISTEN, channel_id="spy-1"
+    )
+    assert result.success and result.channel
+    assert await h.commands.end_spy("spy-1")  # by the name Asterisk gave the lead's leg
+    hangups = [a for a in h.sim.actions if a.get("Action") == "Hangup"]
+    assert [a.get("Channel") for a in hangups] == [result.channel]
+    assert not await h.commands.end_spy("spy-1")  # gone: nothing to end, no error
+
+
 async def test_handler_exception_does_not_drop_the_connection() -> None:
     sim = demo_simulator(ami_secret=SECRET, preload_members=True, answer_after=0.1)
     await sim.start()
