@@ -196,7 +196,8 @@ async def test_a_listen_in_ends_by_the_id_it_was_given(h: Harness) -> None:
     result = await h.commands.spy(
         "Local/9001@supervisor-sim/n", "Local/1001@agents/n", SpyMode.LISTEN, channel_id="spy-1"
     )
-    assert result.success and result.channel
+    assert result.success
+    assert result.channel
     assert await h.commands.end_spy("spy-1")  # by the name Asterisk gave the lead's leg
     hangups = [a for a in h.sim.actions if a.get("Action") == "Hangup"]
     assert [a.get("Channel") for a in hangups] == [result.channel]
