@@ -189,7 +189,6 @@ async def test_spy_originates_chanspy_to_leads_phone(h: Harness) -> None:
     assert spy[0].get("Channel") == "Local/9001@supervisor-sim/n"
 
 
-
 async def test_a_listen_in_ends_by_the_id_it_was_given(h: Harness) -> None:
     h.sim.place_call("13800138006", "Spy Target", "support", talk_seconds=30.0)
     await h.until(lambda: any(c["state"] == "talking" for c in h.sim.state()["calls"]))
