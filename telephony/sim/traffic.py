@@ -52,13 +52,23 @@ class DemoTraffic:
         self._task = None
 
     def place_one(self) -> str:
-        number, name = self.random.choice(CALLERS)
+        number, name = self._caller()
         queue = "support" if self.random.random() < 0.7 else "sales"
         abandon = self.random.uniform(8, 40) if self.random.random() < 0.2 else None
         self.placed += 1
         return self.sim.place_call(
             number, name, queue, abandon_after=abandon, talk_seconds=self.random.uniform(20, 90)
         )
+
+    def _caller(self) -> tuple[str, str]:
+        """A known caller who is not on the line already (the same customer talking to
+        three agents at once looked like a bug on the wallboard); when every one is,
+        a number the CRM has never seen."""
+        busy = {call.caller_number for call in self.sim.calls.values()}
+        free = [caller for caller in CALLERS if caller[0] not in busy]
+        if free:
+            return self.random.choice(free)
+        return f"1{self.random.choice('3456789')}{self.random.randrange(10**9):09d}", ""
 
     async def _run(self) -> None:
         while True:
