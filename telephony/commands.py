@@ -21,7 +21,8 @@ from crm_core.ports.telephony import (
 )
 from telephony.ami.client import AmiClient
 from telephony.ami.framing import AmiMessage
-from telephony.tracker import AnsweredLegs, CallTracker
+from telephony.live_calls import AnsweredLegs
+from telephony.tracker import CallTracker
 
 SPY_OPTIONS = {SpyMode.LISTEN: "qE", SpyMode.WHISPER: "qwE", SpyMode.BARGE: "qBE"}
 REASONS = {0: "failed", 1: "hung up", 3: "no answer", 4: "answered", 5: "busy", 8: "congestion"}

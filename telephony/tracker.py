@@ -22,7 +22,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from crm_core.domain import rules
 from crm_core.domain.channels import (
@@ -56,13 +55,13 @@ from crm_core.domain.models import (
     CallRecord,
     Direction,
     IvrStep,
-    Offer,
     OfferResult,
     PbxLeg,
     pbx_call_id,
 )
 from telephony import translate
 from telephony.ami.framing import AmiMessage
+from telephony.live_calls import AnsweredLegs, LiveCall, LiveOffer
 
 _FINISHED_KEPT = 20_000
 # Asterisk's stand-in channel when an Originate with a context fails (busy, no answer):
@@ -70,135 +69,6 @@ _FINISHED_KEPT = 20_000
 # already carries the attempt (its OriginateResponse and DialEnd say why).
 SPOOL_FAILED = "OutgoingSpoolFailed"
 _REJECTING = frozenset({"BUSY", "CHANUNAVAIL", "CONGESTION"})
-
-
-class _Offer:
-    __slots__ = ("agent", "channel", "ended", "interface", "queue", "result", "ring", "started")
-
-    def __init__(
-        self, agent: str | None, interface: str, queue: str | None, channel: str, at: datetime
-    ) -> None:
-        self.agent = agent
-        self.interface = interface
-        self.queue = queue
-        self.channel = channel
-        self.started = at
-        self.ended: datetime | None = None
-        self.ring = 0.0
-        self.result = OfferResult.NO_ANSWER
-
-    def close(self, at: datetime, result: OfferResult, floor: float = 0.0) -> None:
-        self.ended = at
-        self.ring = max((at - self.started).total_seconds(), floor)
-        self.result = result
-
-    def domain(self) -> Offer:
-        return Offer(
-            agent=self.agent,
-            interface=self.interface,
-            queue=self.queue,
-            ring_started_at=self.started,
-            ring_ended_at=self.ended,
-            ring_seconds=round(self.ring, 3),
-            result=self.result,
-        )
-
-
-class _Call:
-    __slots__ = (
-        "abandoned",
-        "agent",
-        "agent_interface",
-        "answered_at",
-        "call_id",
-        "caller_cause",
-        "caller_channel",
-        "caller_name",
-        "caller_number",
-        "campaign_id",
-        "channels",
-        "customer_id",
-        "dialed_number",
-        "dialer_abandoned",
-        "hold_seconds",
-        "hold_started",
-        "inbound_ctx",
-        "internal",
-        "ivr_path",
-        "legs",
-        "linkedid",
-        "offers",
-        "originate_failure",
-        "originated",
-        "queue",
-        "queue_joined",
-        "queued",
-        "recording",
-        "started_at",
-        "talk_ended_at",
-        "transfer_pending",
-        "transferred_to",
-        "up",
-        "wait_seconds",
-        "waiting_channel",
-        "waiting_in",
-    )
-
-    def __init__(self, linkedid: str, at: datetime, call_id: str) -> None:
-        self.linkedid = linkedid
-        self.call_id = call_id  # the record's id (pbx_call_id)
-        self.started_at = at
-        self.channels: dict[str, str] = {}  # uniqueid -> channel name
-        self.caller_channel: str | None = None
-        self.caller_number = ""
-        self.caller_name = ""
-        self.dialed_number: str | None = None
-        self.queue: str | None = None
-        self.queue_joined: datetime | None = None
-        self.queued = False
-        self.offers: list[_Offer] = []
-        self.answered_at: datetime | None = None
-        self.talk_ended_at: datetime | None = None  # the agent hung up, the caller stayed
-        self.caller_cause: int | None = None  # Q.850 cause of the first channel's Hangup
-        self.agent: str | None = None
-        self.agent_interface: str | None = None
-        self.wait_seconds = 0.0
-        self.abandoned = False
-        self.hold_started: datetime | None = None
-        self.hold_seconds = 0.0
-        self.transferred_to: str | None = None
-        # a BlindTransfer was seen: the next queue join or agent dial is its target
-        self.transfer_pending = False
-        self.recording: str | None = None
-        self.customer_id: int | None = None
-        self.campaign_id: int | None = None
-        self.dialer_abandoned = False  # a campaign call answered with no agent to take it
-        self.ivr_path: list[IvrStep] = []
-        self.originated = False
-        self.originate_failure: int | None = None
-        # every channel dialled (not queue offers): channel -> [exten, status, answered at]
-        self.legs: dict[str, list[object]] = {}
-        self.up = False  # the first channel was answered (by IVR, queue or far end)
-        self.inbound_ctx = False
-        self.internal = False  # a supervisor's spy call: not a customer call
-        # the queue the call waits in right now (QueueCallerJoin .. QueueCallerLeave)
-        self.waiting_in: str | None = None
-        self.waiting_channel: str | None = None
-
-    def open_offer(self, channel: str | None = None, interface: str | None = None) -> _Offer | None:
-        for offer in reversed(self.offers):
-            if offer.ended is None and (
-                (channel and offer.channel == channel)
-                or (interface and offer.interface == interface)
-            ):
-                return offer
-        return None
-
-
-class AnsweredLegs(NamedTuple):
-    customer: str  # the customer's channel
-    agent_leg: str  # the answering agent's channel (the queue side of a Local pair)
-    agent_interface: str  # what the queue rang: 'Local/1001@agents/n', 'PJSIP/1001'
 
 
 class CallTracker:
@@ -216,13 +86,13 @@ class CallTracker:
         self.abandon_threshold = abandon_threshold_seconds
         self.callback_window = callback_window
         self.inbound_contexts = frozenset(inbound_contexts)
-        self.calls: dict[str, _Call] = {}
+        self.calls: dict[str, LiveCall] = {}
         self._channel_call: dict[str, str] = {}  # uniqueid -> linkedid
         self.members: dict[str, str] = {}  # interface base -> MemberName
         self.agents: dict[str, AgentStateChanged] = {}  # queue|interface -> last state
         # calls whose channels vanished while the AMI link was down: finished by
         # finish_gap() with the PBX's own CDRs (docs/adr/0043)
-        self.gap_ended: dict[str, _Call] = {}
+        self.gap_ended: dict[str, LiveCall] = {}
         # calls finished lately (Linkedids, oldest first): never recovered twice
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._dispatch: dict[str, Callable[[AmiMessage, datetime, list[DomainEvent]], None]] = {
@@ -381,7 +251,7 @@ class CallTracker:
                 adopted.add(linkedid)
                 age = translate.duration_seconds(h.get("Duration", ""))
                 begun = starts.get(uniqueid) or at - timedelta(seconds=age)
-                call = _Call(linkedid, begun, pbx_call_id(self.pbx, linkedid))
+                call = LiveCall(linkedid, begun, pbx_call_id(self.pbx, linkedid))
                 self.calls[linkedid] = call
                 number = h.get("CallerIDNum", "")
                 if translate.known(number):
@@ -426,7 +296,7 @@ class CallTracker:
 
     def _answered_in_gap(
         self,
-        call: _Call,
+        call: LiveCall,
         channel: str,
         answered: datetime,
         out: list[DomainEvent],
@@ -457,7 +327,7 @@ class CallTracker:
             call.wait_seconds = max((answered - call.queue_joined).total_seconds(), 0.0)
         self._answered(call, answered, call.queue, call.wait_seconds, offer, 0.0, channel, out)
 
-    def _adopt_offer(self, call: _Call, channel: str, started: datetime) -> None:
+    def _adopt_offer(self, call: LiveCall, channel: str, started: datetime) -> None:
         """An agent leg of a call we never saw: it was offered to that agent then."""
         if channel.startswith("Local/") and not channel.endswith(";1"):
             return  # the other half of the agent's Local pair
@@ -465,7 +335,9 @@ class CallTracker:
             return
         base = channel_device(channel)
         call.offers.append(
-            _Offer(self.members.get(base), channel_interface(channel), call.queue, channel, started)
+            LiveOffer(
+                self.members.get(base), channel_interface(channel), call.queue, channel, started
+            )
         )
 
     def finish_gap(
@@ -494,7 +366,9 @@ class CallTracker:
             self._finish_from_legs(call, found, out)
         return out
 
-    def _finish_from_legs(self, call: _Call, found: list[PbxLeg], out: list[DomainEvent]) -> None:
+    def _finish_from_legs(
+        self, call: LiveCall, found: list[PbxLeg], out: list[DomainEvent]
+    ) -> None:
         ended = max(leg.ended_at for leg in found)
         agent = self._agent_answer(found)
         if call.queue_joined is not None and call.queue_joined == call.started_at:
@@ -552,7 +426,7 @@ class CallTracker:
             if before is not None and found[0].started_at >= before:
                 continue
             caller = next((leg for leg in found if leg.uniqueid == linkedid), found[0])
-            call = _Call(linkedid, found[0].started_at, pbx_call_id(self.pbx, linkedid))
+            call = LiveCall(linkedid, found[0].started_at, pbx_call_id(self.pbx, linkedid))
             call.caller_channel = caller.channel
             name, number = translate.split_clid(caller.clid)
             self._set_caller(call, caller.src or number, name)
@@ -573,7 +447,7 @@ class CallTracker:
         return out
 
     # --- handlers -------------------------------------------------------------------------------
-    def _call_of(self, msg: AmiMessage) -> _Call | None:
+    def _call_of(self, msg: AmiMessage) -> LiveCall | None:
         h = msg.headers
         linkedid = h.get("Linkedid")
         if linkedid:
@@ -593,7 +467,7 @@ class CallTracker:
             return
         call = self.calls.get(linkedid)
         if call is None:
-            call = _Call(linkedid, at, pbx_call_id(self.pbx, linkedid))
+            call = LiveCall(linkedid, at, pbx_call_id(self.pbx, linkedid))
             self.calls[linkedid] = call
             call.caller_channel = h.get("Channel")
         call.channels[uniqueid] = h.get("Channel", "")
@@ -616,7 +490,7 @@ class CallTracker:
                 )
             )
 
-    def _set_caller(self, call: _Call, number: str, name: str) -> None:
+    def _set_caller(self, call: LiveCall, number: str, name: str) -> None:
         if translate.known(number):
             call.caller_number = number
         if translate.known(name):
@@ -734,7 +608,7 @@ class CallTracker:
         if member:
             self.members[interface_device(interface)] = member
         self._ring_started(
-            call, _Offer(member, interface, h.get("Queue"), h.get("DestChannel", ""), at), out
+            call, LiveOffer(member, interface, h.get("Queue"), h.get("DestChannel", ""), at), out
         )
 
     def _agent_connect(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
@@ -805,13 +679,15 @@ class CallTracker:
         offer.result = OfferResult.NO_ANSWER
         self._ring_ended(call, offer, out, missed=True)
 
-    def _transfer_offer(self, call: _Call, dest: str, at: datetime, out: list[DomainEvent]) -> None:
+    def _transfer_offer(
+        self, call: LiveCall, dest: str, at: datetime, out: list[DomainEvent]
+    ) -> None:
         """A call blind-transferred to a colleague's extension rings their phone: an offer
         like a queue's, so they get the screen pop and the record shows the ring."""
         member = self.members.get(channel_device(dest))
-        self._ring_started(call, _Offer(member, channel_interface(dest), None, dest, at), out)
+        self._ring_started(call, LiveOffer(member, channel_interface(dest), None, dest, at), out)
 
-    def _ring_started(self, call: _Call, offer: _Offer, out: list[DomainEvent]) -> None:
+    def _ring_started(self, call: LiveCall, offer: LiveOffer, out: list[DomainEvent]) -> None:
         """An agent's phone rings with `call` (a queue's offer or a transfer's)."""
         call.offers.append(offer)
         out.append(
@@ -832,7 +708,7 @@ class CallTracker:
         )
 
     def _transfer_answered(
-        self, call: _Call, offer: _Offer, at: datetime, out: list[DomainEvent]
+        self, call: LiveCall, offer: LiveOffer, at: datetime, out: list[DomainEvent]
     ) -> None:
         self._end_offer(call, offer, at, OfferResult.ANSWERED, out)
         call.agent = offer.agent
@@ -842,11 +718,11 @@ class CallTracker:
 
     def _answered(
         self,
-        call: _Call,
+        call: LiveCall,
         at: datetime,
         queue: str | None,
         wait: float,
-        offer: _Offer | None,
+        offer: LiveOffer | None,
         floor: float,
         agent_channel: str | None,
         out: list[DomainEvent],
@@ -869,8 +745,8 @@ class CallTracker:
 
     def _end_offer(
         self,
-        call: _Call,
-        offer: _Offer,
+        call: LiveCall,
+        offer: LiveOffer,
         at: datetime,
         result: OfferResult,
         out: list[DomainEvent],
@@ -882,7 +758,7 @@ class CallTracker:
         self._ring_ended(call, offer, out, missed=missed)
 
     def _end_open_offers(
-        self, call: _Call, at: datetime, result: OfferResult, out: list[DomainEvent]
+        self, call: LiveCall, at: datetime, result: OfferResult, out: list[DomainEvent]
     ) -> None:
         """Every offer of `call` still ringing stops ringing at `at`, with `result`."""
         for offer in call.offers:
@@ -890,7 +766,7 @@ class CallTracker:
                 self._end_offer(call, offer, at, result, out)
 
     def _ring_ended(
-        self, call: _Call, offer: _Offer, out: list[DomainEvent], *, missed: bool = False
+        self, call: LiveCall, offer: LiveOffer, out: list[DomainEvent], *, missed: bool = False
     ) -> None:
         """The offer stopped ringing; `missed`: the agent let it ring out (a missed call)."""
         assert offer.ended is not None
@@ -940,7 +816,7 @@ class CallTracker:
             )
         )
 
-    def _caller_gone(self, call: _Call, at: datetime, out: list[DomainEvent]) -> None:
+    def _caller_gone(self, call: LiveCall, at: datetime, out: list[DomainEvent]) -> None:
         self._end_open_offers(call, at, OfferResult.CALLER_HUNG_UP, out)
 
     def _newstate(self, msg: AmiMessage, at: datetime, out: list[DomainEvent]) -> None:
@@ -951,7 +827,7 @@ class CallTracker:
         if call is not None and h.get("Channel") == call.caller_channel:
             call.up = True
 
-    def _dial_call(self, msg: AmiMessage) -> _Call | None:
+    def _dial_call(self, msg: AmiMessage) -> LiveCall | None:
         """The call a Dial event belongs to: the dialled channel's, else the dialler's."""
         return self.calls.get(msg.headers.get("DestLinkedid", "")) or self._call_of(msg)
 
@@ -1075,7 +951,7 @@ class CallTracker:
         out.append(CallResumed(at=at, pbx=self.pbx, call_id=call.call_id, held_seconds=held))
 
     @staticmethod
-    def _stop_hold(call: _Call, at: datetime) -> float:
+    def _stop_hold(call: LiveCall, at: datetime) -> float:
         """End the call's hold (if any) at `at`: its seconds count as held."""
         if call.hold_started is None:
             return 0.0
@@ -1128,7 +1004,7 @@ class CallTracker:
             self._transfer_to(call, target, kind, at, out)
 
     def _transfer_to(
-        self, call: _Call, target: str, kind: str, at: datetime, out: list[DomainEvent]
+        self, call: LiveCall, target: str, kind: str, at: datetime, out: list[DomainEvent]
     ) -> None:
         call.transferred_to = target
         out.append(
@@ -1207,7 +1083,7 @@ class CallTracker:
         return channel_device(channel) in self.members
 
     def _finish(
-        self, call: _Call, at: datetime, out: list[DomainEvent], *, unseen_end: bool = False
+        self, call: LiveCall, at: datetime, out: list[DomainEvent], *, unseen_end: bool = False
     ) -> None:
         self.calls.pop(call.linkedid, None)
         self._finished[call.linkedid] = None
@@ -1268,7 +1144,7 @@ class CallTracker:
             record = replace(record, callback_due_at=rules.callback_due(at, self.callback_window))
         out.append(CallEnded(at=at, pbx=self.pbx, record=record))
 
-    def _direction(self, call: _Call) -> Direction:
+    def _direction(self, call: LiveCall) -> Direction:
         if call.campaign_id is not None:
             return Direction.OUTBOUND  # a dialer call is queued like an inbound one
         # (a customer id says whom the call is with, not who called: click-to-dial from a
@@ -1279,7 +1155,7 @@ class CallTracker:
             return Direction.OUTBOUND
         return Direction.INBOUND
 
-    def _resolve_outbound(self, call: _Call) -> None:
+    def _resolve_outbound(self, call: LiveCall) -> None:
         """Which leg was the customer, which the agent (agents are known by interface)."""
         legs = dict(call.legs)
         if call.caller_channel and call.caller_channel not in legs:
@@ -1302,7 +1178,7 @@ class CallTracker:
                 call.legs = {channel: [exten, status, answered]}
                 break
 
-    def _outcome(self, call: _Call, direction: Direction) -> CallOutcome:
+    def _outcome(self, call: LiveCall, direction: Direction) -> CallOutcome:
         if direction == Direction.INBOUND:
             if call.answered_at is not None:
                 return CallOutcome.ANSWERED
