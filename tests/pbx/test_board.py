@@ -124,6 +124,37 @@ async def test_each_state_change_is_one_agent_state_message(
     assert states == [status for *_, status in steps], "\n".join(map(str, sent))
 
 
+async def test_an_agent_on_a_call_is_on_call_in_their_own_console(
+    ami: AmiControl, agent1: Api, manager: Api, stack: PbxStack, http: aiohttp.ClientSession
+) -> None:
+    """Asterisk sends no QueueMemberStatus when a Local member answers (the last one said
+    "in use, not in a call": ringing); the console's header said 振铃中 all call long."""
+    await ami.phone("1001", answer_after=1, talk=0)
+    await agent1.post("/api/agent/state", {"action": "sign_in"})
+    await ami.wait_event("QueueMemberAdded", MemberName=AGENT1, Queue="sales")
+    console = await Console(agent1).connect()
+    try:
+        call_id = await ami.call_in("13800138000", "张三")
+        await ami.wait_event("AgentConnect", Linkedid=call_id, MemberName=AGENT1)
+        await console.wait(
+            lambda m: m["type"] == "call_update" and m.get("state") == "talking", what="talking"
+        )
+        await console.wait(
+            lambda m: m["type"] == "agent_state" and m.get("status") == "on_call", what="on_call"
+        )
+        assert (await agent1.get("/api/me"))["agent_state"]["status"] == "on_call"
+        await assert_board_matches_pbx(ami, manager)
+        since = len(ami.events)
+        await ami.action("Hangup", Channel=await caller_channel(ami, call_id))
+        await ami.wait_event("Hangup", since=since, Linkedid=call_id)
+        await console.wait(
+            lambda m: m["type"] == "agent_state" and m.get("status") == "available",
+            what="available after the call",
+        )
+    finally:
+        await console.close()
+
+
 async def test_lead_is_not_an_agent_on_the_board(
     ami: AmiControl, agent1: Api, stack: PbxStack, http: aiohttp.ClientSession
 ) -> None:
