@@ -33,8 +33,8 @@ def setup_campaign_routes(
     customers: CustomerRepository,
     dnc: DncNumbers,
     surveys: SurveyRepository,
+    effects: CampaignBookingLedger,
     cases: CaseRepository | None = None,
-    effects: CampaignBookingLedger | None = None,
     dialer_stats: DialerStats | None = None,
     phone_region: str = "CN",
 ) -> Callable[[web.Application], None]:

@@ -13,7 +13,7 @@ from agent_console.live.keys import SEATS_KEY
 from agent_console.web.deps import DEPS_KEY
 from crm_core.ports.effects import CampaignBookingLedger
 from crm_core.ports.repositories import CampaignRepository, SurveyRepository
-from crm_core.services.campaign_wrapups import CampaignWrapUps, LocalBookings, contact_of
+from crm_core.services.campaign_wrapups import CampaignWrapUps, contact_of
 from crm_core.services.campaigns import DncNumbers
 from crm_core.services.dial_rules import attempts_left
 
@@ -24,13 +24,12 @@ def campaign_seat_hooks(
     campaigns: CampaignRepository,
     dnc: DncNumbers,
     surveys: SurveyRepository,
-    effects: CampaignBookingLedger | None = None,
+    effects: CampaignBookingLedger,
 ) -> None:
     """What the agent's console does with campaign calls: the card shows the campaign
     (name, script, its disposition codes, the contact's attempts), and `CampaignWrapUps`
     books a saved wrap-up's disposition (and a follow-up's satisfaction) on the contact,
-    exactly once across instances in the units of work of `effects` (without it: once
-    on this instance, `LocalBookings`)."""
+    exactly once across instances in the units of work of `effects`."""
     seats = app[SEATS_KEY]
     services = app[DEPS_KEY]
 
@@ -59,13 +58,8 @@ def campaign_seat_hooks(
             },
         }
 
-    ledger = (
-        effects
-        if effects is not None
-        else LocalBookings(campaigns=campaigns, dnc=dnc, surveys=surveys)
-    )
     bookings = CampaignWrapUps(
-        ledger=ledger,
+        ledger=effects,
         clock=services.clock,
         normalize=seats.cards.normalize,
     )

@@ -18,12 +18,8 @@ claim rolled back with it.
 
 from __future__ import annotations
 
-import builtins
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 
 from crm_core.domain.events import DomainEvent, WrapUpSaved
 from crm_core.domain.models import CampaignContact, CampaignKind, Satisfaction
@@ -31,8 +27,6 @@ from crm_core.ports.clock import Clock
 from crm_core.ports.effects import (
     CampaignBookingLedger,
     ContactBook,
-    DncEntries,
-    SurveyAnswers,
 )
 from crm_core.services.campaigns import apply_disposition, record_satisfaction
 from crm_core.services.worker import EventWorker, database_unreachable, first_line
@@ -164,39 +158,3 @@ class CampaignWrapUps(EventWorker):
                     dnc=tx.dnc,
                 )
         return True
-
-
-@dataclass
-class _LocalUnit:
-    campaigns: ContactBook
-    dnc: DncEntries
-    surveys: SurveyAnswers
-    claimed: builtins.set[str]
-    taken: builtins.list[str] = field(default_factory=builtins.list)
-
-    async def claim(self, call_id: str, effect: str) -> bool:
-        key = f"{call_id} {effect}"
-        if key in self.claimed or key in self.taken:
-            return False
-        self.taken.append(key)
-        return True
-
-
-class LocalBookings:
-    """`CampaignBookingLedger` of one instance without the effects table (a console
-    started on its own repositories, as tests do): keys in memory, taken when the unit
-    ends without error. The writes are the repositories' own transactions, so a failure
-    midway can leave the earlier ones standing; production passes the database's
-    ledger (`crm_core.db.effects.EffectRepo`), where they roll back together."""
-
-    def __init__(self, *, campaigns: ContactBook, dnc: DncEntries, surveys: SurveyAnswers) -> None:
-        self._campaigns = campaigns
-        self._dnc = dnc
-        self._surveys = surveys
-        self._claimed: builtins.set[str] = set()
-
-    @asynccontextmanager
-    async def transaction(self, now: datetime) -> AsyncIterator[_LocalUnit]:
-        unit = _LocalUnit(self._campaigns, self._dnc, self._surveys, self._claimed)
-        yield unit
-        self._claimed.update(unit.taken)

@@ -68,6 +68,7 @@ async def campaign_console(
                 dnc=db.dnc,
                 surveys=db.surveys,
                 cases=db.cases,
+                effects=db.effects,
                 phone_region="CN",
             )
         ],

@@ -20,8 +20,8 @@ from crm_core.domain.models import (
     DialMode,
     Satisfaction,
 )
-from crm_core.services.campaign_wrapups import CampaignWrapUps, LocalBookings, booking_key
-from tests.fakes.campaigns import FakeBookingLedger, FakeCampaigns, FakeDnc, FakeSurveys
+from crm_core.services.campaign_wrapups import CampaignWrapUps, booking_key
+from tests.fakes.campaigns import FakeBookingLedger
 from tests.fakes.repos import DatabaseDown
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -219,16 +219,3 @@ async def test_a_number_the_normaliser_leaves_is_found_by_its_digits() -> None:
     db = ledger()
     assert await bookings(db).book(saved(phone="86 138-0013-8000"))
     assert db.campaigns.contacts[ALICE.id].status is ContactStatus.DNC
-
-
-async def test_local_bookings_book_once_and_keep_no_claim_of_a_failure() -> None:
-    campaigns, dnc, surveys = FakeCampaigns(), FakeDnc(), FakeSurveys()
-    campaigns.add(SALES, ALICE)
-    local = LocalBookings(campaigns=campaigns, dnc=dnc, surveys=surveys)
-    service = CampaignWrapUps(ledger=local, clock=FakeClock(T0), normalize=china)
-    campaigns.failures.append(DatabaseDown("down"))
-    with pytest.raises(DatabaseDown):
-        await service.book(saved(disposition="sale"))
-    assert await service.book(saved(disposition="sale"))
-    assert not await service.book(saved(disposition="sale"))
-    assert campaigns.contacts[ALICE.id].disposition == "sale"
