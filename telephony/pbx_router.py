@@ -79,11 +79,20 @@ class PbxRouter:
     ) -> OriginateResult:
         # ChanSpy runs where the agent's call is; the lead's phone must reach that PBX
         pbx = self.for_interface(target_interface)
-        if channel_id:
-            self._spies[channel_id] = pbx
-        return await pbx.commands.spy(
-            spyer_interface, target_interface, mode, channel_id=channel_id
-        )
+        if not channel_id:
+            return await pbx.commands.spy(spyer_interface, target_interface, mode)
+        # known before the lead answers: a listen-in may be ended while it still rings
+        self._spies[channel_id] = pbx
+        try:
+            result = await pbx.commands.spy(
+                spyer_interface, target_interface, mode, channel_id=channel_id
+            )
+        except BaseException:
+            self._spies.pop(channel_id, None)
+            raise
+        if not result.success:
+            self._spies.pop(channel_id, None)
+        return result
 
     async def end_spy(self, channel_id: str) -> bool:
         pbx = self._spies.pop(channel_id, None)

@@ -13,7 +13,7 @@ from callcenter.settings import SettingsError, load_settings
 from callcenter.wiring import Runtime
 from crm_core.domain.models import OfferResult
 from crm_core.ports.repositories import CallFilter
-from crm_core.ports.telephony import OriginateRequest
+from crm_core.ports.telephony import OriginateRequest, SpyMode
 from telephony.sim import Simulator
 
 SECRET = "multi-pbx"
@@ -97,6 +97,23 @@ async def test_one_runtime_records_and_commands_two_pbxs(tmp_path: Path) -> None
             "Originate",
         ]
         assert not [a for a in east.actions if a.get("Action") in ("QueuePause", "Originate")]
+
+        # a lead listens in on a west agent: the listen-in runs on west, and ends there
+        west.place_call("13800138003", "西二", "support", talk_seconds=30)
+        async with asyncio.timeout(10):
+            while not any(c["state"] == "talking" for c in west.state()["calls"]):
+                await asyncio.sleep(0.05)
+        talking = next(c for c in west.state()["calls"] if c["state"] == "talking")
+        agent = f"Local/{talking['agent'].split()[-1]}@agents/n"  # "Agent 2002"
+        result = await commands.spy(
+            "Local/9001@supervisor-sim/n", agent, SpyMode.LISTEN, channel_id="spy-west"
+        )
+        assert result.success
+        assert await commands.end_spy("spy-west")
+        hangups = [a.get("Channel") for a in west.actions if a.get("Action") == "Hangup"]
+        assert hangups == [result.channel]
+        assert not [a for a in east.actions if a.get("Action") in ("Originate", "Hangup")]
+        assert not await commands.end_spy("spy-west")  # ended: nothing left to end
     finally:
         await runtime.stop()
         await east.stop()
